@@ -1,0 +1,239 @@
+"""Output-size arithmetic for convolution and pooling, and receptive fields.
+
+Every layer in both backends computes its output size here, so a geometry that
+does not fit fails in one place with one clear message.
+
+Rounding policy (the seeds' "stride 3 on a 7x7 input with a 3x3 filter doesn't
+fit"): we follow ``torch.nn.functional`` and **floor**. With that input, the
+third window would start at row 6 and run off the edge, so PyTorch silently
+ignores the last row and column and returns a 2x2 output. That is convenient
+and occasionally a bug, so :func:`conv2d_output_shape` and
+:func:`pool2d_output_shape` take ``strict=True`` to raise a ``ValueError`` that
+shows the arithmetic instead. Layers never use strict mode: they must agree
+with torch bit for bit on every geometry torch accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "pair",
+    "conv2d_output_shape",
+    "conv_transpose2d_output_shape",
+    "pool2d_output_shape",
+    "receptive_field",
+]
+
+
+def pair(value, name: str, *, minimum: int = 0) -> tuple[int, int]:
+    """Normalize an int or a pair of ints to a ``(height, width)`` tuple.
+
+    Args:
+        value: an ``int`` (used for both dimensions) or a sequence of two ints.
+        name: the argument's name, quoted in error messages.
+        minimum: the smallest value allowed for each entry.
+
+    Raises:
+        TypeError: if ``value`` is not an int or a pair of ints.
+        ValueError: if an entry is smaller than ``minimum``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or a pair of ints, got bool {value!r}")
+    if isinstance(value, int) or (hasattr(value, "__index__") and not isinstance(value, str)):
+        hw = (int(value), int(value))
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        hw = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(hw) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} in each dimension, got {value!r}")
+    return hw
+
+
+def _out_size(size, kernel, stride, padding, dilation, *, axis, what, strict, ceil_mode=False):
+    """One dimension of ``floor((H + 2P - D(K-1) - 1) / S) + 1``, with the checks."""
+    span = dilation * (kernel - 1) + 1  # extent of the (dilated) kernel
+    padded = size + 2 * padding
+    formula = (
+        f"{axis}_out = floor(({axis}_in + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1"
+        f" = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1) / {stride}) + 1"
+    )
+    if padded < span:
+        raise ValueError(
+            f"{what}: the kernel does not fit in the input along {axis}: the padded input is "
+            f"{size} + 2*{padding} = {padded} but the (dilated) kernel spans "
+            f"dilation*(kernel_size-1)+1 = {dilation}*({kernel}-1)+1 = {span}; "
+            f"{formula} would be < 1"
+        )
+    numerator = padded - span
+    if ceil_mode:
+        out = -(-numerator // stride) + 1
+        # torch: the last window must start inside the input or the left padding.
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+    else:
+        out = numerator // stride + 1
+    if strict and numerator % stride != 0:
+        raise ValueError(
+            f"{what}: stride {stride} does not fit along {axis}: {formula} = "
+            f"floor({numerator / stride + 1:.4g}); ({numerator}) is not divisible by {stride}, "
+            f"so the last {numerator % stride} row(s)/column(s) would be ignored. "
+            f"Change the padding or the stride, or pass strict=False to floor like PyTorch."
+        )
+    return out
+
+
+def conv2d_output_shape(
+    input_size, kernel_size, *, stride=1, padding=0, dilation=1, strict: bool = False
+) -> tuple[int, int]:
+    """Spatial output size of a 2-D convolution (``torch.nn.Conv2d``'s formula).
+
+    .. math::
+        H_{out} = \\left\\lfloor \\frac{H_{in} + 2P - D(K - 1) - 1}{S} \\right\\rfloor + 1
+
+    With ``D = 1`` this is the familiar ``(N - F + 2P) / S + 1``.
+
+    Args:
+        input_size: ``H`` or ``(H, W)`` of the input.
+        kernel_size: ``K`` or ``(kH, kW)``.
+        stride: ``S`` or ``(sH, sW)``, each >= 1. Default 1.
+        padding: zero padding ``P`` on each side, or ``(pH, pW)``, each >= 0. Default 0.
+        dilation: spacing ``D`` between kernel taps, each >= 1. Default 1.
+        strict: if True, raise when the stride does not tile the padded input exactly
+            (PyTorch floors silently). Default False.
+
+    Returns:
+        ``(H_out, W_out)``.
+
+    Raises:
+        ValueError: when the kernel is larger than the padded input, an argument is out of
+            range, or (``strict=True``) the stride does not fit; the message shows the formula
+            with the numbers.
+
+    Example:
+        >>> conv2d_output_shape(7, 3, stride=2)
+        (3, 3)
+        >>> conv2d_output_shape(32, 5, padding=2)
+        (32, 32)
+    """
+    size = pair(input_size, "input_size", minimum=1)
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    s = pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    d = pair(dilation, "dilation", minimum=1)
+    return tuple(
+        _out_size(size[i], k[i], s[i], p[i], d[i], axis=ax, what="conv2d", strict=strict)
+        for i, ax in enumerate("HW")
+    )
+
+
+def conv_transpose2d_output_shape(
+    input_size, kernel_size, *, stride=1, padding=0, output_padding=0, dilation=1
+) -> tuple[int, int]:
+    """Spatial output size of a transposed convolution (``torch.nn.ConvTranspose2d``).
+
+    .. math::
+        H_{out} = (H_{in} - 1) S - 2P + D(K - 1) + P_{out} + 1
+
+    ``output_padding`` must be smaller than either ``stride`` or ``dilation`` (as in torch).
+    """
+    size = pair(input_size, "input_size", minimum=1)
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    s = pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    op = pair(output_padding, "output_padding", minimum=0)
+    d = pair(dilation, "dilation", minimum=1)
+    out = []
+    for i, ax in enumerate("HW"):
+        if op[i] >= max(s[i], d[i]):
+            raise ValueError(
+                f"conv_transpose2d: output_padding along {ax} must be smaller than stride or "
+                f"dilation, got output_padding={op[i]}, stride={s[i]}, dilation={d[i]}"
+            )
+        o = (size[i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
+        if o < 1:
+            raise ValueError(
+                f"conv_transpose2d: {ax}_out = ({ax}_in-1)*stride - 2*padding + "
+                f"dilation*(kernel_size-1) + output_padding + 1 = ({size[i]}-1)*{s[i]} - "
+                f"2*{p[i]} + {d[i]}*({k[i]}-1) + {op[i]} + 1 = {o} < 1"
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def pool2d_output_shape(
+    input_size,
+    kernel_size,
+    *,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    strict: bool = False,
+) -> tuple[int, int]:
+    """Spatial output size of 2-D max/average pooling (``torch.nn.MaxPool2d``'s formula).
+
+    Same formula as :func:`conv2d_output_shape`, with ``stride`` defaulting to
+    ``kernel_size`` and, as in PyTorch, ``padding`` at most half the kernel size.
+    With no padding and no dilation it is the seeds' ``(W - F) / S + 1``.
+
+    Raises:
+        ValueError: as :func:`conv2d_output_shape`, and when ``padding > kernel_size / 2``.
+    """
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    s = k if stride is None else pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    d = pair(dilation, "dilation", minimum=1)
+    size = pair(input_size, "input_size", minimum=1)
+    for i, ax in enumerate("HW"):
+        if 2 * p[i] > k[i]:
+            raise ValueError(
+                f"pool2d: padding should be at most half of kernel_size along {ax}, "
+                f"got padding={p[i]} and kernel_size={k[i]}"
+            )
+    return tuple(
+        _out_size(
+            size[i], k[i], s[i], p[i], d[i],
+            axis=ax, what="pool2d", strict=strict, ceil_mode=ceil_mode,
+        )
+        for i, ax in enumerate("HW")
+    )
+
+
+def receptive_field(layers) -> int:
+    """Receptive field (in input pixels, along one axis) of a stack of conv/pool layers.
+
+    Each layer is a ``kernel_size`` int, or a dict / tuple ``(kernel_size, stride, dilation)``
+    (stride and dilation default to 1). The recurrence, from the input up:
+
+    .. math::
+        r_\\ell = r_{\\ell-1} + D_\\ell (K_\\ell - 1) \\, j_{\\ell-1}, \\qquad
+        j_\\ell = j_{\\ell-1} S_\\ell,
+
+    with ``r_0 = 1`` and jump ``j_0 = 1`` (the distance in input pixels between
+    neighbouring units of a layer).
+
+    Example:
+        >>> receptive_field([3, 3, 3])          # three 3x3 convs see 7x7
+        7
+        >>> receptive_field([(3, 1, 1), (3, 1, 2), (3, 1, 4)])  # dilations 1, 2, 4
+        15
+    """
+    r, jump = 1, 1
+    for i, layer in enumerate(layers):
+        if isinstance(layer, dict):
+            k = layer.get("kernel_size")
+            s, d = layer.get("stride", 1), layer.get("dilation", 1)
+        elif isinstance(layer, tuple | list):
+            k, s, d = (*layer, 1, 1)[:3]
+        else:
+            k, s, d = layer, 1, 1
+        for name, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"layers[{i}]: {name} must be an int >= 1, got {v!r}")
+        r += d * (k - 1) * jump
+        jump *= s
+    return r

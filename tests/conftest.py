@@ -1,0 +1,17 @@
+"""Test-wide settings: a headless matplotlib and hypothesis profiles.
+
+Locally hypothesis explores new random examples on every run; under CI (``CI=true``) it is
+derandomized so a green build stays green, with the same number of examples.
+"""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
