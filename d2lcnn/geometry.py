@@ -61,13 +61,6 @@ def _out_size(size, kernel, stride, padding, dilation, *, axis, what, strict, ce
         f"{axis}_out = floor(({axis}_in + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1"
         f" = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1) / {stride}) + 1"
     )
-    if padded < span:
-        raise ValueError(
-            f"{what}: the kernel does not fit in the input along {axis}: the padded input is "
-            f"{size} + 2*{padding} = {padded} but the (dilated) kernel spans "
-            f"dilation*(kernel_size-1)+1 = {dilation}*({kernel}-1)+1 = {span}; "
-            f"{formula} would be < 1"
-        )
     numerator = padded - span
     if ceil_mode:
         out = -(-numerator // stride) + 1
@@ -76,6 +69,13 @@ def _out_size(size, kernel, stride, padding, dilation, *, axis, what, strict, ce
             out -= 1
     else:
         out = numerator // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"{what}: the kernel does not fit in the input along {axis}: the padded input is "
+            f"{size} + 2*{padding} = {padded} but the (dilated) kernel spans "
+            f"dilation*(kernel_size-1)+1 = {dilation}*({kernel}-1)+1 = {span}; "
+            f"{formula} = {out} < 1"
+        )
     if strict and numerator % stride != 0:
         raise ValueError(
             f"{what}: stride {stride} does not fit along {axis}: {formula} = "

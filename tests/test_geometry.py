@@ -104,11 +104,23 @@ def test_conv_formula_matches_torch(size, k, s, p, d):
     ceil=st.booleans(),
 )
 def test_pool_formula_matches_torch(size, k, s, p, d, ceil):
-    assume(2 * p <= k and size + 2 * p >= d * (k - 1) + 1)
-    out = F.max_pool2d(torch.zeros(1, 1, size, size), k, stride=s, padding=p, dilation=d,
-                       ceil_mode=ceil)
+    assume(2 * p <= k)
+    try:
+        out = F.max_pool2d(torch.zeros(1, 1, size, size), k, stride=s, padding=p, dilation=d,
+                           ceil_mode=ceil)
+    except RuntimeError:  # torch: "Output size is too small"
+        with pytest.raises(ValueError, match="kernel does not fit"):
+            pool2d_output_shape(size, k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+        return
     got = pool2d_output_shape(size, k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
     assert got == tuple(out.shape[-2:])
+
+
+def test_ceil_mode_rounds_a_too_large_kernel_up_to_one_output_like_torch():
+    # (2 + 0 - 3) / 2 = -0.5 rounds up to 0, so one window: torch accepts it.
+    assert pool2d_output_shape(2, 3, stride=2, ceil_mode=True) == (1, 1)
+    with pytest.raises(ValueError, match="kernel does not fit.*= 0 < 1"):
+        pool2d_output_shape(2, 3, stride=2)
 
 
 def test_pool_examples_and_errors():

@@ -1,0 +1,357 @@
+"""2-D max and average pooling in NumPy, forward and backward, with ``torch.nn.functional``
+semantics (NCHW).
+
+Both poolings are computed the same way: instead of materialising every window, loop over the
+``kH * kW`` positions *inside* a window. For the tap ``(i, j)`` the strided slice
+
+    xp[:, :, i*dH : i*dH + sH*(H_out-1) + 1 : sH,  j*dW : j*dW + sW*(W_out-1) + 1 : sW]
+
+holds that tap of every window at once, shaped ``(N, C, H_out, W_out)``. Max pooling keeps a
+running ``np.maximum`` over the taps, and its backward finds which tap won each window;
+average pooling sums the taps (separably: the kH rows, then the kW columns). The backward
+passes add gradients back through the same slices, so overlapping windows accumulate correctly.
+This is a handful of whole-array operations for a small kernel (four for 2x2) and avoids the
+slow ``reshape(...).max(axis=...)`` over a window view.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from d2lcnn.geometry import pair, pool2d_output_shape
+
+__all__ = [
+    "MaxPool2dCache",
+    "AvgPool2dCache",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+]
+
+
+class MaxPool2dCache(NamedTuple):
+    """What :func:`max_pool2d_backward` needs from the forward pass."""
+
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    x_padded: np.ndarray  # (N, C, H_pad, W_pad), -inf padded; x itself when no padding
+    out: np.ndarray  # (N, C, H_out, W_out), a private copy of the forward's output
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+
+
+class AvgPool2dCache(NamedTuple):
+    """What :func:`avg_pool2d_backward` needs from the forward pass."""
+
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    padded_shape: tuple[int, int, int, int]  # (N, C, H_pad, W_pad), incl. ceil_mode overhang
+    divisor: np.ndarray  # (H_out, W_out): how many elements each window's sum is divided by
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _check_input(x, fn: str) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: x must be 4-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}")
+    return x
+
+
+def _check_dout(dout, out_shape, fn: str) -> np.ndarray:
+    dout = np.asarray(dout)
+    if dout.shape != tuple(out_shape):
+        raise ValueError(
+            f"{fn}: dout must have the forward output's shape {tuple(out_shape)}, got {dout.shape}"
+        )
+    return dout
+
+
+def _geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """Normalize the hyperparameters and compute the output and padded sizes.
+
+    The padded array must reach the last tap of the last window. Without ``ceil_mode`` that
+    is at most ``H + 2P``; with it, the last window may hang past the bottom padding, and
+    those positions are padded too (with the value that never wins: -inf or 0).
+    """
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    s = k if stride is None else pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    d = pair(dilation, "dilation", minimum=1)
+    n, c, h, w = x_shape
+    h_out, w_out = pool2d_output_shape(
+        (h, w), k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode
+    )
+    # rows needed = start of the last window + its dilated span
+    h_pad = max(h + 2 * p[0], (h_out - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    w_pad = max(w + 2 * p[1], (w_out - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    return k, s, p, d, (h_out, w_out), (n, c, h_pad, w_pad)
+
+
+def _pad(x, padded_shape, padding, value):
+    if padded_shape == x.shape:
+        return x
+    n, c, h, w = x.shape
+    xp = np.full(padded_shape, value, dtype=x.dtype)  # (N, C, H_pad, W_pad)
+    xp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w] = x
+    return xp
+
+
+def _tap(xp, i, j, s, d, out_hw):
+    """View of tap ``(i, j)`` of every window: ``(N, C, H_out, W_out)``, no copy."""
+    r0, c0 = i * d[0], j * d[1]
+    return xp[
+        :,
+        :,
+        r0 : r0 + s[0] * (out_hw[0] - 1) + 1 : s[0],
+        c0 : c0 + s[1] * (out_hw[1] - 1) + 1 : s[1],
+    ]
+
+
+def _unpad(dxp, x_shape, padding):
+    if dxp.shape == x_shape:
+        return dxp
+    h, w = x_shape[2:]
+    return dxp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w].copy()
+
+
+# --------------------------------------------------------------------------- max pooling
+
+
+def max_pool2d_forward(
+    x: np.ndarray, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False
+) -> tuple[np.ndarray, MaxPool2dCache]:
+    """2-D max pooling over an ``(N, C, H, W)`` input, as ``torch.nn.functional.max_pool2d``.
+
+    Each output is the maximum of a ``kH x kW`` window (taps ``dilation`` apart). Padding is
+    implicit ``-inf``, so it never wins. The forward pass only takes maxima; the backward
+    pass works out which element won each window (see :func:`max_pool2d_backward`).
+
+    Args:
+        x: input, ``(N, C, H, W)``, floating point.
+        kernel_size: window size ``K`` or ``(kH, kW)``.
+        stride: step between windows ``S`` or ``(sH, sW)``. Default: ``kernel_size``.
+        padding: implicit ``-inf`` padding ``P`` on each side, at most ``kernel_size / 2``.
+            Default 0.
+        dilation: spacing ``D`` between the taps of a window. Default 1.
+        ceil_mode: round the output size up instead of down, so a last partial window
+            (that starts inside the input or the left padding) is kept. Default False.
+
+    Returns:
+        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``x``'s dtype; ``cache`` is
+        a :class:`MaxPool2dCache` for :func:`max_pool2d_backward`.
+
+    Shape:
+        - Input: :math:`(N, C, H_{in}, W_{in})`
+        - Output: :math:`(N, C, H_{out}, W_{out})`, where
+
+          .. math::
+              H_{out} = \\left\\lfloor \\frac{H_{in} + 2P - D(K - 1) - 1}{S} \\right\\rfloor + 1
+
+          (``ceil`` instead of ``floor`` with ``ceil_mode``), and likewise for ``W_out``.
+
+    Raises:
+        ValueError: if ``x`` is not 4-D, or the geometry is invalid (see
+            :func:`d2lcnn.geometry.pool2d_output_shape`).
+        TypeError: if ``x`` is not a floating-point array or an argument is not an int/pair.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> out, cache = max_pool2d_forward(x, kernel_size=2)
+        >>> out[0, 0]
+        array([[ 5.,  7.],
+               [13., 15.]])
+    """
+    _check_input(x, "max_pool2d_forward")
+    k, s, p, d, out_hw, padded_shape = _geometry(
+        x.shape, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    xp = _pad(x, padded_shape, p, -np.inf)  # (N, C, H_pad, W_pad)
+
+    out = _tap(xp, 0, 0, s, d, out_hw).copy()  # (N, C, H_out, W_out): running maximum
+    for t in range(1, k[0] * k[1]):
+        np.maximum(out, _tap(xp, *divmod(t, k[1]), s, d, out_hw), out=out)  # NaN propagates
+    # The backward finds the winners by comparing with `out`: cache a copy, so that a caller
+    # modifying the returned array in place (an in-place ReLU, say) cannot break it.
+    return out, MaxPool2dCache(x.shape, xp, out.copy(), k, s, p, d)
+
+
+def _window_argmax(cache: MaxPool2dCache) -> np.ndarray:
+    """Index ``t = i*kW + j`` of the tap that won each window, ``(N, C, H_out, W_out)``.
+
+    Ties go to the first winning tap in row-major window order, as PyTorch does on the CPU:
+    visiting the taps last to first, each tap equal to the maximum overwrites the index, so
+    the first one has the final word. A window holding NaNs has output NaN (which equals
+    nothing); PyTorch gives it to the *last* NaN, so we do too.
+    """
+    k, s, d, out = cache.kernel_size, cache.stride, cache.dilation, cache.out
+    taps = [_tap(cache.x_padded, *divmod(t, k[1]), s, d, out.shape[2:]) for t in range(k[0] * k[1])]
+    # The smallest unsigned type that holds kH*kW - 1 (uint8 up to 16x16 windows).
+    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(len(taps) - 1))
+    for t in reversed(range(len(taps))):
+        np.putmask(argmax, taps[t] == out, t)
+    nan = np.isnan(out)
+    if nan.any():
+        for t, tap in enumerate(taps):
+            np.putmask(argmax, nan & np.isnan(tap), t)
+    return argmax
+
+
+def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
+    """Backward pass of :func:`max_pool2d_forward`.
+
+    The maximum is locally the identity on its winning element and constant in the others,
+    so each upstream gradient flows, whole, to the argmax of its window; an input that wins
+    several overlapping windows collects the sum. Ties go to the first maximum in row-major
+    window order, as PyTorch does on the CPU (and a NaN window's gradient to its last NaN).
+
+    Args:
+        dout: upstream gradient, ``(N, C, H_out, W_out)``.
+        cache: from :func:`max_pool2d_forward`.
+
+    Returns:
+        ``dx``, ``(N, C, H, W)``.
+
+    Raises:
+        ValueError: if ``dout`` does not have the forward output's shape.
+    """
+    dout = _check_dout(dout, cache.out.shape, "max_pool2d_backward")
+    k, s, d = cache.kernel_size, cache.stride, cache.dilation
+    out_hw = dout.shape[2:]
+    argmax = _window_argmax(cache)  # (N, C, H_out, W_out)
+    dxp = np.zeros(cache.x_padded.shape, dtype=dout.dtype)  # (N, C, H_pad, W_pad)
+    for t in range(k[0] * k[1]):
+        # Within one tap the windows hit distinct positions, so `+=` on the view is safe.
+        _tap(dxp, *divmod(t, k[1]), s, d, out_hw)[...] += np.where(argmax == t, dout, 0)
+    return _unpad(dxp, cache.x_shape, cache.padding)  # (N, C, H, W)
+
+
+# --------------------------------------------------------------------------- average pooling
+
+
+def _window_counts(size, kernel, stride, padding, out_size, count_include_pad):
+    """Per-axis divisor of each window, exactly as PyTorch's CPU kernel counts it.
+
+    A window starts at ``o*S - P``. With ``count_include_pad`` it is clipped to the padded
+    input ``[-P, size + P)`` (so a ceil_mode overhang is *not* counted); without, to the
+    input ``[0, size)``. The 2-D divisor is the outer product of the two axes' counts.
+    """
+    start = np.arange(out_size) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def avg_pool2d_forward(
+    x: np.ndarray,
+    *,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> tuple[np.ndarray, AvgPool2dCache]:
+    """2-D average pooling over an ``(N, C, H, W)`` input, as
+    ``torch.nn.functional.avg_pool2d``.
+
+    Each output is the sum of its ``kH x kW`` window (implicit zero padding) divided by
+
+    - ``count_include_pad=True``: the number of window positions inside the *padded* input
+      (``kH * kW`` except for a ``ceil_mode`` window hanging past the padding);
+    - ``count_include_pad=False``: the number of window positions inside the input itself.
+
+    Args:
+        x: input, ``(N, C, H, W)``, floating point.
+        kernel_size: window size ``K`` or ``(kH, kW)``.
+        stride: step between windows ``S`` or ``(sH, sW)``. Default: ``kernel_size``.
+        padding: implicit zero padding ``P`` on each side, at most ``kernel_size / 2``.
+            Default 0.
+        ceil_mode: round the output size up instead of down. Default False.
+        count_include_pad: count the zero padding in the divisor. Default True.
+
+    Returns:
+        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``x``'s dtype; ``cache`` is
+        an :class:`AvgPool2dCache` for :func:`avg_pool2d_backward`.
+
+    Shape:
+        - Input: :math:`(N, C, H_{in}, W_{in})`
+        - Output: :math:`(N, C, H_{out}, W_{out})`, where
+
+          .. math::
+              H_{out} = \\left\\lfloor \\frac{H_{in} + 2P - K}{S} \\right\\rfloor + 1
+
+          (``ceil`` instead of ``floor`` with ``ceil_mode``), and likewise for ``W_out``.
+
+    Raises:
+        ValueError: if ``x`` is not 4-D, or the geometry is invalid (see
+            :func:`d2lcnn.geometry.pool2d_output_shape`).
+        TypeError: if ``x`` is not a floating-point array or an argument is not an int/pair.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> out, cache = avg_pool2d_forward(x, kernel_size=2)
+        >>> out[0, 0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]])
+    """
+    _check_input(x, "avg_pool2d_forward")
+    k, s, p, _, out_hw, padded_shape = _geometry(
+        x.shape, kernel_size, stride, padding, 1, ceil_mode
+    )
+    h, w = x.shape[2:]
+    count_h = _window_counts(h, k[0], s[0], p[0], out_hw[0], count_include_pad)  # (H_out,)
+    count_w = _window_counts(w, k[1], s[1], p[1], out_hw[1], count_include_pad)  # (W_out,)
+    divisor = np.outer(count_h, count_w).astype(x.dtype)  # (H_out, W_out)
+
+    xp = _pad(x, padded_shape, p, 0)  # (N, C, H_pad, W_pad)
+    # A window sum is separable: add the kH rows of each window, then the kW columns.
+    row_sums = np.zeros((*x.shape[:2], out_hw[0], padded_shape[3]), dtype=x.dtype)
+    for i in range(k[0]):
+        row_sums += xp[:, :, i : i + s[0] * (out_hw[0] - 1) + 1 : s[0], :]  # (N,C,H_out,W_pad)
+    out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)  # (N, C, H_out, W_out)
+    for j in range(k[1]):
+        out += row_sums[:, :, :, j : j + s[1] * (out_hw[1] - 1) + 1 : s[1]]
+    out /= divisor
+    return out, AvgPool2dCache(x.shape, padded_shape, divisor, k, s, p)
+
+
+def avg_pool2d_backward(dout: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
+    """Backward pass of :func:`avg_pool2d_forward`.
+
+    Every element of a window receives ``dout / divisor`` of that window; overlapping
+    windows add up. (Padding receives gradient too, and is then cropped away.)
+
+    Args:
+        dout: upstream gradient, ``(N, C, H_out, W_out)``.
+        cache: from :func:`avg_pool2d_forward`.
+
+    Returns:
+        ``dx``, ``(N, C, H, W)``.
+
+    Raises:
+        ValueError: if ``dout`` does not have the forward output's shape.
+    """
+    n, c = cache.x_shape[:2]
+    dout = _check_dout(dout, (n, c, *cache.divisor.shape), "avg_pool2d_backward")
+    k, s = cache.kernel_size, cache.stride
+    h_out, w_out = cache.divisor.shape
+    g = dout / cache.divisor  # (N, C, H_out, W_out): the share of each window element
+    # Undo the separable sum in reverse: spread over the kW columns, then over the kH rows.
+    d_row_sums = np.zeros((n, c, h_out, cache.padded_shape[3]), dtype=g.dtype)
+    for j in range(k[1]):
+        d_row_sums[:, :, :, j : j + s[1] * (w_out - 1) + 1 : s[1]] += g
+    dxp = np.zeros(cache.padded_shape, dtype=g.dtype)  # (N, C, H_pad, W_pad)
+    for i in range(k[0]):
+        dxp[:, :, i : i + s[0] * (h_out - 1) + 1 : s[0], :] += d_row_sums
+    return _unpad(dxp, cache.x_shape, cache.padding)  # (N, C, H, W)

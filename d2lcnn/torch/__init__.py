@@ -1,0 +1,19 @@
+"""The same operations as :mod:`d2lcnn.numpy`, written from tensor primitives (unfold,
+as_strided, matmul), differentiable by autograd and running on the input's device."""
+
+from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
+from d2lcnn.torch.conv import Conv2dFunction, conv2d, conv2d_manual
+from d2lcnn.torch.device import device
+from d2lcnn.torch.pool import avg_pool2d, max_pool2d
+
+__all__ = [
+    "conv2d_output_shape",
+    "pool2d_output_shape",
+    "receptive_field",
+    "conv2d",
+    "conv2d_manual",
+    "Conv2dFunction",
+    "max_pool2d",
+    "avg_pool2d",
+    "device",
+]
