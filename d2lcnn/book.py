@@ -66,7 +66,9 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m d2lcnn.book", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m d2lcnn.book", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("execute", help="execute notebooks in place")
     run.add_argument("notebooks", nargs="+", type=Path)

@@ -9,7 +9,9 @@ from d2lcnn import book
 
 def _write(path, *sources):
     nb = new_notebook(cells=[new_markdown_cell("# Title")] + [new_code_cell(s) for s in sources])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"
+    }
     nbformat.write(nb, path)
 
 

@@ -44,7 +44,8 @@ def test_stride_that_does_not_fit_floors_like_torch_or_raises_when_strict():
     assert conv2d_output_shape(7, 3, stride=3) == (2, 2)
     out = F.conv2d(torch.zeros(1, 1, 7, 7), torch.zeros(1, 1, 3, 3), stride=3)
     assert tuple(out.shape[-2:]) == (2, 2)
-    with pytest.raises(ValueError, match=r"stride 3 does not fit along H.*\(7 \+ 2\*0 - 1\*\(3-1\) - 1\)"):
+    arithmetic = r"stride 3 does not fit along H.*\(7 \+ 2\*0 - 1\*\(3-1\) - 1\)"
+    with pytest.raises(ValueError, match=arithmetic):
         conv2d_output_shape(7, 3, stride=3, strict=True)
     assert conv2d_output_shape(7, 3, stride=2, strict=True) == (3, 3)
 

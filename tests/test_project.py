@@ -29,7 +29,8 @@ def test_environment_yml_installs_the_pyproject_and_nothing_else():
 
 
 def test_every_dependency_is_bounded_and_torch_is_pinned():
-    deps = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]
+    project = PYPROJECT["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["dev"]
     for dep in deps:
         assert "==" in dep or "<" in dep, f"{dep!r} has no upper bound: installs would rot"
     assert "torch==2.13.0" in PYPROJECT["project"]["dependencies"]
