@@ -147,6 +147,8 @@ def test_transposed_conv_formula_matches_torch(size, k, s, p, d):
                                stride=s, padding=p, output_padding=op, dilation=d).shape[-2:]
         )
     except RuntimeError:
+        expected = (0, 0)
+    if min(expected) < 1:  # torch errors or returns an empty tensor; we always raise
         with pytest.raises(ValueError, match="conv_transpose2d"):
             conv_transpose2d_output_shape(size, k, stride=s, padding=p, output_padding=op,
                                           dilation=d)
