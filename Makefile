@@ -33,9 +33,11 @@ execute: $(STAMP)
 	$(BIN)/jupytext --quiet --update --to ipynb $(CHAPTERS)
 	$(BIN)/python -m d2lcnn.book execute $(CHAPTERS:.py=.ipynb)
 
+# jupyter-book 1.x turns _config.yml/_toc.yml into a Sphinx conf.py (generated, not
+# committed), then Sphinx renders the executed notebooks; warnings are errors.
 html: $(STAMP)
-	$(BIN)/jupyter-book build notebooks --path-output build/jupyter-book --all --warningiserror --keep-going
-	@rm -rf build/html && cp -r build/jupyter-book/_build/html build/html
+	@$(BIN)/jupyter-book config sphinx notebooks > /dev/null
+	$(BIN)/sphinx-build -b html -d build/doctrees -W --keep-going -q notebooks build/html
 	@echo "The book is at $(CURDIR)/build/html/index.html"
 
 book: execute html
