@@ -77,22 +77,68 @@ def maybe_reexec(args) -> str:
     raise AssertionError("unreachable")
 
 
+def prepare(x_shape, w_shape, stride, padding, dtype, rng):
+    """Inputs for one shape; returns (max error of NumPy vs torch per result, relative to
+    the largest |torch value|) and the four functions to time."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from d2lcnn.numpy.conv import conv2d_backward, conv2d_forward
+
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = (rng.standard_normal(w_shape) * 0.1).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    kwargs = dict(stride=stride, padding=padding)
+    out, cache = conv2d_forward(x, w, b, **kwargs)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    xt, wt, bt = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+    dout_t = torch.from_numpy(dout)
+
+    yt = F.conv2d(xt, wt, bt, **kwargs)
+    yt.backward(dout_t)
+    errors = {}
+    for label, ours, ref in zip(
+        ("out", "dx", "dw", "db"),
+        (out, *conv2d_backward(dout, cache)),
+        (yt, xt.grad, wt.grad, bt.grad),
+        strict=True,
+    ):
+        ref = ref.detach().numpy()
+        errors[label] = float(np.max(np.abs(ours - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+    def np_fwd():
+        conv2d_forward(x, w, b, **kwargs)
+
+    def np_fwd_bwd():
+        _, c = conv2d_forward(x, w, b, **kwargs)
+        conv2d_backward(dout, c)
+
+    def torch_fwd():
+        with torch.no_grad():
+            F.conv2d(xt, wt, bt, **kwargs)
+
+    def torch_fwd_bwd():
+        for t in (xt, wt, bt):
+            t.grad = None
+        F.conv2d(xt, wt, bt, **kwargs).backward(dout_t)
+
+    fns = {"np_f": np_fwd, "t_f": torch_fwd, "np_fb": np_fwd_bwd, "t_fb": torch_fwd_bwd}
+    return errors, fns
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     env_note = maybe_reexec(args)  # before numpy loads OpenBLAS
 
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from threadpoolctl import threadpool_info
-
-    from d2lcnn.numpy.conv import conv2d_backward, conv2d_forward
 
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     numpy_threads = blas[0]["num_threads"] if blas else 1
     torch.set_num_threads(numpy_threads)
     dtype = np.dtype(args.dtype)
-    torch_dtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype.type]
     repeats = 3 if args.quick else 9
 
     print(f"OpenBLAS environment: {env_note}")
@@ -116,47 +162,15 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     for name, x_shape, (c_out, kh, kw), stride, padding in SHAPES:
-        x = rng.standard_normal(x_shape).astype(dtype)
-        w = (rng.standard_normal((c_out, x_shape[1], kh, kw)) * 0.1).astype(dtype)
-        b = rng.standard_normal(c_out).astype(dtype)
-        kwargs = dict(stride=stride, padding=padding)
-        out, cache = conv2d_forward(x, w, b, **kwargs)
-        dout = rng.standard_normal(out.shape).astype(dtype)
-        xt, wt, bt = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
-        dout_t = torch.from_numpy(dout)
-
+        errors, fns = prepare(x_shape, (c_out, x_shape[1], kh, kw), stride, padding, dtype, rng)
         # Correctness gate, once per shape, before any timing.
-        yt = F.conv2d(xt, wt, bt, **kwargs)
-        yt.backward(dout_t)
-        grads = conv2d_backward(dout, cache)
         tol = 1e-4 if dtype == np.float32 else 1e-10
-        for label, ours, ref in zip(
-            ("out", "dx", "dw", "db"), (out, *grads), (yt, xt.grad, wt.grad, bt.grad), strict=True
-        ):
-            ref = ref.detach().numpy()
-            err = np.max(np.abs(ours - ref)) / max(np.max(np.abs(ref)), 1e-30)
+        for label, err in errors.items():
             if not err <= tol:
                 print(f"{name}: NumPy {label} differs from torch: max error {err:.2e} "
                       f"relative to max |ref|, tolerance {tol:g}. Not timing a wrong kernel.")
                 return 1
 
-        def np_fwd():
-            conv2d_forward(x, w, b, **kwargs)
-
-        def np_fwd_bwd():
-            o, c = conv2d_forward(x, w, b, **kwargs)
-            conv2d_backward(dout, c)
-
-        def torch_fwd():
-            with torch.no_grad():
-                F.conv2d(xt, wt, bt, **kwargs)
-
-        def torch_fwd_bwd():
-            for t in (xt, wt, bt):
-                t.grad = None
-            F.conv2d(xt, wt, bt, **kwargs).backward(dout_t)
-
-        fns = {"np_f": np_fwd, "t_f": torch_fwd, "np_fb": np_fwd_bwd, "t_fb": torch_fwd_bwd}
         for fn in fns.values():  # warm up: workspaces, oneDNN primitives, page faults
             fn()
         times = {k: [] for k in fns}

@@ -6,11 +6,12 @@ Both follow ``torch.nn.functional.conv2d`` exactly: NCHW input, weights of shape
 
 The fast path is im2col ("image to columns"): every receptive field of a chunk of
 images is copied into a column of a matrix, and the convolution becomes one matrix
-product per image, which BLAS does at close to peak speed. The copy reads a zero-copy
-window view of the padded input (:func:`numpy.lib.stride_tricks.as_strided`).
+product per chunk (and group), done by BLAS. The copy reads a zero-copy window view of
+the padded input (:func:`numpy.lib.stride_tricks.as_strided`). The layout notes above
+``_CHUNK_BYTES`` below explain the choices and their measurements.
 
 Thread safety: the scratch buffers used by the fast path are per thread
-(:class:`threading.Local`), so calls from different threads do not interfere; arrays
+(:class:`threading.local`), so calls from different threads do not interfere; arrays
 returned to the caller are always freshly allocated, never views of a scratch buffer.
 """
 
@@ -63,7 +64,9 @@ def _check_conv_args(x, w, b, stride, padding, dilation, groups):
     _require_float_array(x, "x")
     _require_float_array(w, "w")
     if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C_in, H, W), got a {x.ndim}-D array of shape {x.shape}")
+        raise ValueError(
+            f"x must be 4-D (N, C_in, H, W), got a {x.ndim}-D array of shape {x.shape}"
+        )
     if w.ndim != 4:
         raise ValueError(
             f"w must be 4-D (C_out, C_in/groups, kH, kW), got a {w.ndim}-D array of shape "
