@@ -2,7 +2,7 @@
 # so a fresh clone needs only Python 3.11+ and pip.
 #
 #   make book    set up, execute every chapter in place, render the HTML book to build/html
-#   make test    set up, run the package tests and validate every notebook with nbval
+#   make test    set up, lint, run the package tests and validate every notebook with nbval
 #   make lab     open JupyterLab on the notebooks
 #   make bench   time the NumPy layers against torch (ratios, one run)
 
@@ -42,7 +42,7 @@ html: $(STAMP)
 
 book: execute html
 
-test: test-package test-notebooks
+test: lint test-package test-notebooks
 
 test-package: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -51,7 +51,7 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider $(CHAPTERS:.py=.ipynb)
 
 lint: $(STAMP)
-	$(BIN)/ruff check d2lcnn tests benchmarks
+	$(BIN)/ruff check d2lcnn tests benchmarks notebooks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
