@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import pool_geometry
 
-from d2lcnn.geometry import pool2d_output_shape
 from d2lcnn.gradcheck import check_backward
 from d2lcnn.numpy.pool import (
     avg_pool2d_backward,
@@ -31,42 +31,6 @@ def distinct_values(shape, seed=0):
     and a +-1e-6 probe never changes which element wins."""
     rng = np.random.default_rng(seed)
     return 0.01 * rng.permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
-
-
-def every_window_touches_input(size, kernel, stride, padding, dilation, out_size):
-    """Whether each window has at least one tap inside the input along one axis.
-
-    With dilation a window can fall entirely into the padding; PyTorch's CPU kernel then
-    returns -inf and routes its gradient to an unrelated element (it reads past the
-    window), so such geometries are left out of the parity tests.
-    """
-    return all(
-        any(0 <= o * stride - padding + j * dilation < size for j in range(kernel))
-        for o in range(out_size)
-    )
-
-
-@st.composite
-def pool_geometry(draw, with_dilation):
-    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    padding = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if with_dilation else (1, 1)
-    ceil_mode = draw(st.booleans())
-    try:
-        out_hw = pool2d_output_shape(
-            (h, w), k, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-        )
-    except ValueError:
-        assume(False)
-    s = k if stride is None else stride
-    for i, size in enumerate((h, w)):
-        assume(every_window_touches_input(size, k[i], s[i], padding[i], dilation[i], out_hw[i]))
-    return (n, c, h, w), dict(
-        kernel_size=k, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-    )
 
 
 def torch_forward_backward(fn, x, dout, **kwargs):
@@ -142,7 +106,6 @@ def test_max_pool2d_matches_torch(geometry, ties, seed):
 def test_avg_pool2d_matches_torch(geometry, count_include_pad, seed):
     shape, kwargs = geometry
     kwargs = dict(kwargs, count_include_pad=count_include_pad)
-    del kwargs["dilation"]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     out, cache = avg_pool2d_forward(x, **kwargs)
