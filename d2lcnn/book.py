@@ -7,6 +7,7 @@ reproducible so re-running leaves the file byte-identical:
 
 - no execution timestamps (``record_timing=False``, and stale ``execution`` metadata removed);
 - a fixed ``PYTHONHASHSEED`` and ``SOURCE_DATE_EPOCH`` in the kernel's environment;
+- consecutive ``print`` output merged into one stream per cell (chunking depends on timing);
 - ``execution_count`` numbered 1, 2, ... as a fresh kernel does;
 - no interpreter version in the metadata (it differs between machines).
 
@@ -51,6 +52,8 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
         record_timing=False,
+        # How stdout is split into chunks depends on flush timing; merged, it does not.
+        coalesce_streams=True,
     )
     client.execute(env=env)  # passed through to the kernel manager's start_kernel
     for cell in nb.cells:

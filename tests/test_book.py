@@ -30,6 +30,14 @@ def test_execute_is_deterministic_and_strips_timing(tmp_path):
     assert nb.cells[1].outputs[0].text.strip() == "[8 6 5]"
 
 
+def test_stream_output_is_merged_whatever_the_flush_timing(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    _write(path, "import sys, time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b')")
+    book.execute_notebook(path)
+    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    assert [(o.output_type, o.text) for o in outputs] == [("stream", "a\nb\n")]
+
+
 def test_failing_notebook_is_left_untouched_and_cli_reports_all(tmp_path, capsys):
     bad, good = tmp_path / "bad.ipynb", tmp_path / "good.ipynb"
     _write(bad, "raise RuntimeError('boom')")
