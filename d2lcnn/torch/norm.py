@@ -1,0 +1,371 @@
+"""Normalization layers from tensor primitives (``mean``, ``rsqrt``, arithmetic), with the
+signatures and semantics of ``torch.nn.functional``: batch, layer, group, instance and RMS
+normalization, local response normalization, and conv-BatchNorm folding.
+
+Batch, layer, group and instance norm are one computation,
+``(x - mean) * rsqrt(var + eps) * weight + bias`` with the biased variance, over different
+sets of elements; autograd differentiates through the statistics (the NumPy reference layers
+in :mod:`d2lcnn.numpy.norm` write that backward pass by hand). None of these functions calls
+a normalization op, so they run on any device autograd does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "rms_norm",
+    "local_response_norm",
+    "fuse_conv_bn",
+]
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _check_input(x, fn: str, min_dim: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{fn}: x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{fn}: x must be floating point, got dtype {x.dtype}")
+    if x.dim() < min_dim:
+        raise ValueError(
+            f"{fn}: x must be at least {min_dim}-D, got {x.dim()}-D shape {tuple(x.shape)}"
+        )
+
+
+def _check_param(a, name: str, shape: tuple[int, ...], fn: str) -> None:
+    if a is None:
+        return
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{fn}: {name} must be a torch.Tensor or None, got {type(a).__name__}")
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{fn}: {name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+
+
+def _normalized_shape(normalized_shape, x, fn: str) -> tuple[int, ...]:
+    if isinstance(normalized_shape, bool):
+        raise TypeError(f"{fn}: normalized_shape must be an int or a tuple of ints, got bool")
+    if isinstance(normalized_shape, int):
+        shape = (normalized_shape,)
+    else:
+        try:
+            shape = tuple(int(d) for d in normalized_shape)
+        except TypeError:
+            raise TypeError(
+                f"{fn}: normalized_shape must be an int or a tuple of ints, "
+                f"got {normalized_shape!r}"
+            ) from None
+    if not shape or len(shape) > x.dim() or shape != tuple(x.shape[x.dim() - len(shape) :]):
+        raise ValueError(
+            f"{fn}: normalized_shape must be non-empty and equal the trailing dimensions of "
+            f"x, got normalized_shape {shape} for x of shape {tuple(x.shape)}"
+        )
+    return shape
+
+
+def _channel_shape(x) -> tuple[int, ...]:
+    """``(1, C, 1, ..., 1)``: a per-channel ``(C,)`` vector broadcast against ``(N, C, *)``."""
+    return (1, x.shape[1]) + (1,) * (x.dim() - 2)
+
+
+def _affine(y, weight, bias, shape):
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+# --------------------------------------------------------------------------- batch norm
+
+
+def batch_norm(
+    x,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-5,
+    *,
+    num_batches_tracked=None,
+):
+    """Batch normalization, as ``torch.nn.functional.batch_norm``.
+
+    Per channel, ``(x - mean) / sqrt(var + eps) * weight + bias``, the statistics taken over
+    every dimension but 1. In training they are the batch mean and biased variance, and the
+    running statistics (if given) are updated in place, ``momentum`` weighting the new
+    batch and ``running_var`` tracking the *unbiased* variance; in eval the running
+    statistics are used. Gradients flow through the batch statistics in training.
+
+    Args:
+        x: ``(N, C, *)``, floating point.
+        running_mean, running_var: ``(C,)`` (start at 0 and 1), or ``None`` in training.
+        weight, bias: ``(C,)`` affine parameters, or ``None``.
+        training: use batch statistics (and update the running ones). Default False.
+        momentum: weight of the new batch. Default 0.1. ``None``: cumulative average with
+            weight ``1 / (num_batches_tracked + 1)``, as ``nn.BatchNorm2d(momentum=None)``.
+        eps: added to the variance. Default 1e-5.
+        num_batches_tracked: with ``momentum=None``, batches already averaged (keyword only,
+            not in ``torch.nn.functional.batch_norm``).
+
+    Returns:
+        A tensor like ``x``.
+
+    Raises:
+        ValueError: if ``x`` has fewer than 2 dimensions, a vector is not ``(C,)``, running
+            statistics are missing in eval, or a channel has one value in training
+            ("Expected more than 1 value per channel when training").
+
+    Example:
+        >>> x = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+        >>> rm, rv = torch.zeros(2), torch.ones(2)
+        >>> batch_norm(x, rm, rv, training=True, eps=0.0)
+        tensor([[-1., -1.],
+                [ 1.,  1.]])
+        >>> rm, rv
+        (tensor([0.2000, 2.0000]), tensor([ 1.1000, 20.9000]))
+    """
+    fn = "batch_norm"
+    _check_input(x, fn, 2)
+    c = x.shape[1]
+    for name, a in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        _check_param(a, name, (c,), fn)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: running_mean and running_var must both be given or both None")
+    shape = _channel_shape(x)
+    dims = (0, *range(2, x.dim()))
+    if training:
+        m = x.numel() // c
+        if m <= 1:
+            raise ValueError(
+                f"{fn}: Expected more than 1 value per channel when training, got input of "
+                f"shape {tuple(x.shape)}"
+            )
+        factor = _momentum_factor(momentum, num_batches_tracked, fn)
+        mean = x.mean(dims)  # (C,)
+        xc = x - mean.reshape(shape)  # (N, C, *)
+        var = (xc * xc).mean(dims)  # (C,), biased
+        if running_mean is not None:
+            with torch.no_grad():
+                running_mean.mul_(1 - factor).add_(mean, alpha=factor)
+                running_var.mul_(1 - factor).add_(var, alpha=factor * m / (m - 1))
+    else:
+        if running_mean is None:
+            raise ValueError(f"{fn}: running_mean and running_var are required in eval mode")
+        xc = x - running_mean.reshape(shape)
+        var = running_var
+    y = xc * torch.rsqrt(var + eps).reshape(shape)
+    return _affine(y, weight, bias, shape)
+
+
+def _momentum_factor(momentum, num_batches_tracked, fn: str) -> float:
+    if momentum is None:
+        if isinstance(num_batches_tracked, torch.Tensor):
+            num_batches_tracked = int(num_batches_tracked)
+        if isinstance(num_batches_tracked, bool) or not isinstance(num_batches_tracked, int):
+            raise ValueError(
+                f"{fn}: momentum=None (cumulative average) needs num_batches_tracked, the "
+                f"number of batches seen before this one, got {num_batches_tracked!r}"
+            )
+        if num_batches_tracked < 0:
+            raise ValueError(f"{fn}: num_batches_tracked must be >= 0, got {num_batches_tracked}")
+        return 1.0 / (num_batches_tracked + 1)
+    if isinstance(momentum, bool) or not isinstance(momentum, int | float):
+        raise TypeError(f"{fn}: momentum must be a float or None, got {momentum!r}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum!r}")
+    return float(momentum)
+
+
+# --------------------------------------------------------------------------- per-sample norms
+
+
+def _standardize(x, dims, eps):
+    """``(x - mean) * rsqrt(var + eps)`` over ``dims``, biased variance."""
+    xc = x - x.mean(dims, keepdim=True)
+    return xc * torch.rsqrt((xc * xc).mean(dims, keepdim=True) + eps)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization, as ``torch.nn.functional.layer_norm``: each sample normalized
+    over its trailing ``normalized_shape`` dimensions; ``weight``/``bias`` elementwise of
+    shape ``normalized_shape``.
+
+    Raises:
+        ValueError: if ``normalized_shape`` is not the trailing shape of ``x`` or
+            ``weight``/``bias`` do not have that shape.
+    """
+    fn = "layer_norm"
+    _check_input(x, fn, 1)
+    shape = _normalized_shape(normalized_shape, x, fn)
+    _check_param(weight, "weight", shape, fn)
+    _check_param(bias, "bias", shape, fn)
+    y = _standardize(x, tuple(range(x.dim() - len(shape), x.dim())), eps)
+    return _affine(y, weight, bias, shape)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization, as ``torch.nn.functional.group_norm``: the channels of
+    ``(N, C, *)`` split into ``num_groups`` consecutive groups, each (sample, group)
+    normalized over its channels and positions; ``weight``/``bias`` per channel ``(C,)``.
+
+    Raises:
+        ValueError: if ``num_groups`` does not divide ``C`` or a vector is not ``(C,)``.
+        TypeError: if ``num_groups`` is not an int.
+    """
+    fn = "group_norm"
+    _check_input(x, fn, 2)
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int):
+        raise TypeError(f"{fn}: num_groups must be an int, got {type(num_groups).__name__}")
+    n, c = x.shape[:2]
+    if num_groups < 1 or c % num_groups:
+        raise ValueError(
+            f"{fn}: num_groups must be a positive divisor of the number of channels "
+            f"C = {c}, got num_groups = {num_groups}"
+        )
+    _check_param(weight, "weight", (c,), fn)
+    _check_param(bias, "bias", (c,), fn)
+    y = _standardize(x.reshape(n, num_groups, -1), 2, eps).reshape(x.shape)  # (N, C, *)
+    return _affine(y, weight, bias, _channel_shape(x))
+
+
+def instance_norm(
+    x,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    momentum=0.1,
+    eps=1e-5,
+):
+    """Instance normalization, as ``torch.nn.functional.instance_norm`` with input
+    statistics: each (sample, channel) of ``(N, C, *)`` normalized over its positions;
+    ``weight``/``bias`` per channel. Running statistics are not supported (``momentum`` is
+    accepted for signature compatibility and unused).
+
+    Raises:
+        ValueError: if ``x`` has fewer than 3 dimensions or one spatial element, running
+            statistics are passed or ``use_input_stats`` is False, or a vector is not
+            ``(C,)``.
+    """
+    fn = "instance_norm"
+    _check_input(x, fn, 3)
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise ValueError(
+            f"{fn}: only use_input_stats=True without running_mean/running_var is "
+            f"supported, got use_input_stats={use_input_stats!r}"
+        )
+    if math.prod(x.shape[2:]) <= 1:
+        raise ValueError(
+            f"{fn}: Expected more than 1 spatial element when training, got x of shape "
+            f"{tuple(x.shape)}"
+        )
+    c = x.shape[1]
+    _check_param(weight, "weight", (c,), fn)
+    _check_param(bias, "bias", (c,), fn)
+    y = _standardize(x, tuple(range(2, x.dim())), eps)
+    return _affine(y, weight, bias, _channel_shape(x))
+
+
+def rms_norm(x, normalized_shape, weight=None, eps=None):
+    """RMS normalization, as ``torch.nn.functional.rms_norm``:
+    ``x * rsqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``;
+    ``eps=None`` means ``torch.finfo(x.dtype).eps``.
+
+    Raises:
+        ValueError: if ``normalized_shape`` is not the trailing shape of ``x`` or
+            ``weight`` does not have that shape.
+    """
+    fn = "rms_norm"
+    _check_input(x, fn, 1)
+    shape = _normalized_shape(normalized_shape, x, fn)
+    _check_param(weight, "weight", shape, fn)
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps
+    dims = tuple(range(x.dim() - len(shape), x.dim()))
+    y = x * torch.rsqrt((x * x).mean(dims, keepdim=True) + eps)
+    return _affine(y, weight, None, shape)
+
+
+# --------------------------------------------------------------------------- LRN
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels, as
+    ``torch.nn.functional.local_response_norm``:
+    ``x_c / (k + alpha/size * sum_{c'} x_{c'}^2) ** beta`` with ``c'`` from
+    ``c - size//2`` to ``c + (size-1)//2`` (zeros outside the channels). ``alpha`` is
+    divided by ``size``, as in PyTorch.
+
+    Raises:
+        ValueError: if ``x`` has fewer than 3 dimensions or ``size`` < 1.
+        TypeError: if ``size`` is not an int.
+    """
+    fn = "local_response_norm"
+    _check_input(x, fn, 3)
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"{fn}: size must be an int, got {type(size).__name__} {size!r}")
+    if size < 1:
+        raise ValueError(f"{fn}: size must be >= 1, got {size}")
+    n, c = x.shape[:2]
+    rest = tuple(x.shape[2:])
+    before, after = size // 2, (size - 1) // 2
+    sq = torch.cat(
+        [x.new_zeros((n, before, *rest)), x * x, x.new_zeros((n, after, *rest))], dim=1
+    )  # (N, C + size - 1, *)
+    window_sum = sum(sq.narrow(1, t, c) for t in range(size))  # (N, C, *)
+    return x / (k + (alpha / size) * window_sum) ** beta
+
+
+# --------------------------------------------------------------------------- conv-BN folding
+
+
+def fuse_conv_bn(w, b, running_mean, running_var, gamma, beta, eps=1e-5):
+    """Fold an eval-mode BatchNorm into the convolution before it:
+    ``w' = s w``, ``b' = s (b - running_mean) + beta`` per output channel, with
+    ``s = gamma / sqrt(running_var + eps)`` (see :func:`d2lcnn.numpy.norm.fuse_conv_bn`).
+
+    Args:
+        w: ``(C_out, C_in/groups, kH, kW)``; b: ``(C_out,)`` or ``None``;
+        running_mean, running_var: ``(C_out,)``; gamma, beta: ``(C_out,)`` or ``None``.
+
+    Returns:
+        ``(w_fused, b_fused)``.
+    """
+    fn = "fuse_conv_bn"
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"{fn}: w must be a torch.Tensor, got {type(w).__name__}")
+    if w.dim() != 4:
+        raise ValueError(
+            f"{fn}: w must be 4-D (C_out, C_in/groups, kH, kW), got shape {tuple(w.shape)}"
+        )
+    c = (w.shape[0],)
+    for name, a in (("b", b), ("gamma", gamma), ("beta", beta)):
+        _check_param(a, name, c, fn)
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        if a is None:
+            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got None")
+        _check_param(a, name, c, fn)
+    scale = torch.rsqrt(running_var + eps)  # (C_out,)
+    if gamma is not None:
+        scale = gamma * scale
+    w_fused = w * scale.reshape(-1, 1, 1, 1)
+    b_fused = (-running_mean if b is None else b - running_mean) * scale
+    if beta is not None:
+        b_fused = b_fused + beta
+    return w_fused, b_fused
