@@ -239,7 +239,7 @@ def _layout(cache: ConvCache) -> _Layout:
     (ph, pw), (dh, dw) = cache.padding, cache.dilation
     hp, wp = h + 2 * ph, w + 2 * pw
     if cache.stride == (1, 1):
-        h_work, w_work, tail = hp, wp, (kh - 1) * dh * wp + (kw - 1) * dw
+        h_work, w_work, tail = h_out, wp, (kw - 1) * dw
     else:
         h_work, w_work, tail = h_out, w_out, 0
     col_bytes = c_in * kh * kw * h_work * w_work * cache.x.dtype.itemsize  # per image

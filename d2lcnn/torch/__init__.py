@@ -4,6 +4,15 @@ as_strided, matmul), differentiable by autograd and running on the input's devic
 from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
 from d2lcnn.torch.conv import Conv2dFunction, conv2d, conv2d_manual
 from d2lcnn.torch.device import device
+from d2lcnn.torch.norm import (
+    batch_norm,
+    fuse_conv_bn,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
 from d2lcnn.torch.pool import avg_pool2d, max_pool2d
 
 __all__ = [
@@ -15,5 +24,12 @@ __all__ = [
     "Conv2dFunction",
     "max_pool2d",
     "avg_pool2d",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "rms_norm",
+    "local_response_norm",
+    "fuse_conv_bn",
     "device",
 ]
