@@ -1,0 +1,41 @@
+"""The public API: both backends expose the same operations, every exported name exists, and
+importing the package does no work (no torch import, no global state changes)."""
+
+import subprocess
+import sys
+
+from d2lcnn import numpy as nd
+from d2lcnn import torch as td
+
+# NumPy ops that have no torch counterpart of the same name, with the reason.
+NUMPY_ONLY = {
+    "conv2d_naive",  # the loop version, for teaching; td.conv2d is the one torch version
+    "vanilla_dropout",  # test-time scaling is a NumPy teaching variant (see dropout.py)
+}
+
+
+def test_every_exported_name_exists():
+    for module in (nd, td):
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ lists missing names {missing}"
+        assert len(set(module.__all__)) == len(module.__all__), "duplicate names in __all__"
+
+
+def test_every_numpy_forward_has_a_backward_and_a_torch_twin():
+    forwards = [n.removesuffix("_forward") for n in nd.__all__ if n.endswith("_forward")]
+    assert forwards, "no NumPy layers exported"
+    for op in forwards:
+        assert f"{op}_backward" in nd.__all__, f"nd.{op}_forward has no nd.{op}_backward"
+    naive = {n.replace("_forward_naive", "_naive") for n in nd.__all__ if n.endswith("_naive")}
+    for op in sorted(set(forwards) | naive):
+        if op not in NUMPY_ONLY:
+            assert op in td.__all__, f"nd.{op}_forward has no torch twin td.{op}"
+
+
+def test_importing_d2lcnn_does_not_import_torch_or_touch_matplotlib():
+    code = (
+        "import sys, d2lcnn, d2lcnn.geometry, d2lcnn.gradcheck\n"
+        "assert 'torch' not in sys.modules, 'd2lcnn imported torch'\n"
+        "assert 'matplotlib' not in sys.modules, 'd2lcnn imported matplotlib'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
