@@ -1,0 +1,612 @@
+"""Activation functions in NumPy, forward and backward, with ``torch.nn.functional`` semantics.
+
+Every activation follows the layer contract ``out, cache = name_forward(x, *, hyper)`` and
+``dx = name_backward(dout, cache)`` (PReLU returns ``(dx, dweight)``). Elementwise
+activations accept any shape; PReLU and maxout read the channel dimension 1, softmax and
+log-softmax normalise over ``dim``.
+
+Numerical care, where the textbook formula would overflow:
+
+- ``sigmoid`` evaluates ``exp(-|x|)``, which is at most 1, and rebuilds both halves from it;
+- ``softplus`` uses ``log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))``;
+- ``softmax`` and ``log_softmax`` subtract the maximum along ``dim`` first (they are
+  invariant to that shift, and afterwards every ``exp`` is at most 1).
+
+The derivative of a kinked function (ReLU at 0, leaky ReLU, PReLU, ELU at 0) is taken
+from the same side as PyTorch: ``x > 0`` counts as the positive branch, ``x == 0`` as the
+negative one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import erf
+
+__all__ = [
+    "ElementwiseCache",
+    "LeakyReluCache",
+    "PreluCache",
+    "EluCache",
+    "GeluCache",
+    "SoftplusCache",
+    "MaxoutCache",
+    "SoftmaxCache",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "prelu_forward",
+    "prelu_backward",
+    "elu_forward",
+    "elu_backward",
+    "selu_forward",
+    "selu_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "silu_forward",
+    "silu_backward",
+    "swish_forward",
+    "swish_backward",
+    "mish_forward",
+    "mish_backward",
+    "softplus_forward",
+    "softplus_backward",
+    "maxout_forward",
+    "maxout_backward",
+    "softmax_forward",
+    "softmax_backward",
+    "log_softmax_forward",
+    "log_softmax_backward",
+]
+
+# The SELU constants of Klambauer et al. (2017), as in PyTorch.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class ElementwiseCache(NamedTuple):
+    """Input and output of a hyperparameter-free elementwise activation."""
+
+    x: np.ndarray  # any shape
+    out: np.ndarray  # x's shape
+
+
+class LeakyReluCache(NamedTuple):
+    x: np.ndarray
+    negative_slope: float
+
+
+class PreluCache(NamedTuple):
+    x: np.ndarray  # (N, C, *) or any shape when weight has one element
+    weight: np.ndarray  # (C,) or (1,)
+
+
+class EluCache(NamedTuple):
+    x: np.ndarray
+    alpha: float
+    scale: float  # 1 for ELU, SELU_SCALE for SELU
+
+
+class GeluCache(NamedTuple):
+    x: np.ndarray
+    approximate: str  # "none" or "tanh"
+
+
+class SoftplusCache(NamedTuple):
+    x: np.ndarray
+    beta: float
+    threshold: float
+
+
+class MaxoutCache(NamedTuple):
+    x_shape: tuple[int, ...]  # (N, C, *)
+    argmax: np.ndarray  # (N, C / pieces, *): which piece won each output
+    pieces: int
+
+
+class SoftmaxCache(NamedTuple):
+    out: np.ndarray  # softmax or log-softmax of x
+    dim: int
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_x(x, fn: str, min_ndim: int = 0) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{fn}: x must be at least {min_ndim}-D, got {x.ndim}-D shape {x.shape}")
+    return x
+
+
+def _check_dout(dout, shape, fn: str) -> np.ndarray:
+    dout = np.asarray(dout)
+    if dout.shape != tuple(shape):
+        raise ValueError(
+            f"{fn}: dout must have the forward output's shape {tuple(shape)}, got {dout.shape}"
+        )
+    return dout
+
+
+def _check_real(value, name: str, fn: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    if positive and not value > 0:
+        raise ValueError(f"{fn}: {name} must be > 0, got {value}")
+    return float(value)
+
+
+def _check_dim(dim, ndim: int, fn: str) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{fn}: dim must be an int, got {type(dim).__name__} {dim!r}")
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise ValueError(f"{fn}: dim must be in [{-ndim}, {ndim - 1}] for {ndim}-D x, got {dim}")
+    return int(dim) % max(ndim, 1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` without overflow: ``e = exp(-|x|)`` is in ``(0, 1]``."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(z))`` without overflow."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+# --------------------------------------------------------------------------- sigmoid, tanh
+
+
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+    """Logistic sigmoid, as ``torch.sigmoid``: :math:`\\sigma(x) = 1 / (1 + e^{-x})`.
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype, values in ``(0, 1)``.
+
+    Example:
+        >>> sigmoid_forward(np.array([0.0]))[0]
+        array([0.5])
+    """
+    _check_x(x, "sigmoid_forward")
+    out = _sigmoid(x)
+    return out, ElementwiseCache(x, out)
+
+
+def sigmoid_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
+    """Backward of :func:`sigmoid_forward`: :math:`\\sigma'(x) = \\sigma(x)(1 - \\sigma(x))`."""
+    dout = _check_dout(dout, cache.out.shape, "sigmoid_backward")
+    return dout * cache.out * (1 - cache.out)
+
+
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+    """Hyperbolic tangent, as ``torch.tanh``: :math:`\\tanh x = (e^x - e^{-x})/(e^x + e^{-x})`.
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype, values in ``(-1, 1)``.
+    """
+    _check_x(x, "tanh_forward")
+    out = np.tanh(x)
+    return out, ElementwiseCache(x, out)
+
+
+def tanh_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
+    """Backward of :func:`tanh_forward`: :math:`\\tanh'(x) = 1 - \\tanh^2 x`."""
+    dout = _check_dout(dout, cache.out.shape, "tanh_backward")
+    return dout * (1 - cache.out**2)
+
+
+# --------------------------------------------------------------------------- ReLU family
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+    """Rectified linear unit, as ``torch.relu``: :math:`\\max(x, 0)`.
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+
+    Example:
+        >>> relu_forward(np.array([-1.0, 0.0, 2.0]))[0]
+        array([0., 0., 2.])
+    """
+    _check_x(x, "relu_forward")
+    out = np.where(x > 0, x, 0).astype(x.dtype, copy=False)
+    return out, ElementwiseCache(x, out)
+
+
+def relu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
+    """Backward of :func:`relu_forward`: the gradient passes where ``x > 0`` (0 at ``x = 0``,
+    as in PyTorch)."""
+    dout = _check_dout(dout, cache.x.shape, "relu_backward")
+    return np.where(cache.x > 0, dout, 0).astype(dout.dtype, copy=False)
+
+
+def leaky_relu_forward(
+    x: np.ndarray, *, negative_slope: float = 0.01
+) -> tuple[np.ndarray, LeakyReluCache]:
+    """Leaky ReLU, as ``torch.nn.functional.leaky_relu``: ``x`` if ``x > 0`` else
+    ``negative_slope * x``.
+
+    Args:
+        x: any shape, floating point.
+        negative_slope: slope for ``x <= 0``. Default 0.01.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "leaky_relu_forward")
+    slope = _check_real(negative_slope, "negative_slope", "leaky_relu_forward")
+    out = np.where(x > 0, x, x * x.dtype.type(slope))
+    return out, LeakyReluCache(x, slope)
+
+
+def leaky_relu_backward(dout: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
+    """Backward of :func:`leaky_relu_forward`: 1 where ``x > 0``, ``negative_slope`` elsewhere."""
+    dout = _check_dout(dout, cache.x.shape, "leaky_relu_backward")
+    return np.where(cache.x > 0, dout, dout * dout.dtype.type(cache.negative_slope))
+
+
+def _prelu_weight_shape(x, weight, fn):
+    """Shape ``(1, C, 1, ...)`` that broadcasts ``weight`` over channel dimension 1."""
+    if not isinstance(weight, np.ndarray) or not np.issubdtype(weight.dtype, np.floating):
+        raise TypeError(f"{fn}: weight must be a floating-point numpy array, got {weight!r}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if weight.ndim != 1 or weight.shape[0] not in (1, channels):
+        raise ValueError(
+            f"{fn}: weight must have shape (1,) or (C,) = ({channels},) with C = x.shape[1], "
+            f"got {weight.shape}"
+        )
+    if weight.shape[0] == 1:
+        return (1,) * x.ndim
+    return (1, channels) + (1,) * (x.ndim - 2)
+
+
+def prelu_forward(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, PreluCache]:
+    """Parametric ReLU, as ``torch.nn.functional.prelu``: ``x`` if ``x > 0`` else
+    ``weight[c] * x`` for an element of channel ``c`` (dimension 1).
+
+    Args:
+        x: ``(N, C, *)``, floating point; with a single shared weight any shape.
+        weight: learned slopes, ``(C,)`` (one per channel) or ``(1,)`` (shared).
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+
+    Raises:
+        ValueError: if ``weight`` is neither ``(1,)`` nor ``(C,)``.
+    """
+    _check_x(x, "prelu_forward")
+    w = weight.reshape(_prelu_weight_shape(x, weight, "prelu_forward"))  # (1, C, 1, ...)
+    out = np.where(x > 0, x, w * x)
+    return out, PreluCache(x, weight)
+
+
+def prelu_backward(dout: np.ndarray, cache: PreluCache) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`prelu_forward`.
+
+    Returns:
+        ``(dx, dweight)``: ``dx = dout`` where ``x > 0`` and ``weight * dout`` elsewhere;
+        ``dweight[c]`` sums ``x * dout`` over the non-positive elements of channel ``c``
+        (over all elements for a shared weight).
+    """
+    x, weight = cache
+    dout = _check_dout(dout, x.shape, "prelu_backward")
+    shape = _prelu_weight_shape(x, weight, "prelu_backward")
+    dx = np.where(x > 0, dout, weight.reshape(shape) * dout)
+    contrib = np.where(x > 0, 0, x * dout)  # (N, C, *)
+    axes = tuple(i for i in range(x.ndim) if shape[i] == 1)
+    dweight = contrib.sum(axis=axes).reshape(weight.shape).astype(weight.dtype, copy=False)
+    return dx, dweight
+
+
+# --------------------------------------------------------------------------- ELU, SELU
+
+
+def _elu(x, alpha, scale):
+    neg = alpha * np.expm1(np.minimum(x, 0))  # minimum: no overflow where x > 0
+    return (scale * np.where(x > 0, x, neg)).astype(x.dtype, copy=False)
+
+
+def _elu_grad(dout, cache: EluCache):
+    x = cache.x
+    local = np.where(x > 0, 1.0, cache.alpha * np.exp(np.minimum(x, 0)))
+    return (cache.scale * local * dout).astype(dout.dtype, copy=False)
+
+
+def elu_forward(x: np.ndarray, *, alpha: float = 1.0) -> tuple[np.ndarray, EluCache]:
+    """Exponential linear unit, as ``torch.nn.functional.elu``:
+    ``x`` if ``x > 0`` else :math:`\\alpha (e^x - 1)`.
+
+    Args:
+        x: any shape, floating point.
+        alpha: the negative saturation value is ``-alpha``. Default 1.0.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "elu_forward")
+    alpha = _check_real(alpha, "alpha", "elu_forward")
+    return _elu(x, alpha, 1.0), EluCache(x, alpha, 1.0)
+
+
+def elu_backward(dout: np.ndarray, cache: EluCache) -> np.ndarray:
+    """Backward of :func:`elu_forward`: 1 where ``x > 0``, :math:`\\alpha e^x` elsewhere."""
+    return _elu_grad(_check_dout(dout, cache.x.shape, "elu_backward"), cache)
+
+
+def selu_forward(x: np.ndarray) -> tuple[np.ndarray, EluCache]:
+    """Scaled ELU, as ``torch.nn.functional.selu``: ``scale * elu(x, alpha)`` with the fixed
+    constants ``alpha = 1.6732632...`` and ``scale = 1.0507009...`` that make activations
+    self-normalising (Klambauer et al., 2017).
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "selu_forward")
+    return _elu(x, SELU_ALPHA, SELU_SCALE), EluCache(x, SELU_ALPHA, SELU_SCALE)
+
+
+def selu_backward(dout: np.ndarray, cache: EluCache) -> np.ndarray:
+    """Backward of :func:`selu_forward`: ``scale`` where ``x > 0``, ``scale * alpha * e^x``
+    elsewhere."""
+    return _elu_grad(_check_dout(dout, cache.x.shape, "selu_backward"), cache)
+
+
+# --------------------------------------------------------------------------- GELU, SiLU, Mish
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_GELU_TANH_COEF = 0.044715
+
+
+def gelu_forward(x: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray, GeluCache]:
+    """Gaussian error linear unit, as ``torch.nn.functional.gelu``:
+    :math:`x \\Phi(x)`, with :math:`\\Phi` the standard normal CDF.
+
+    - ``approximate="none"``: exact, :math:`\\Phi(x) = \\tfrac12 (1 + \\mathrm{erf}(x/\\sqrt2))`;
+    - ``approximate="tanh"``: :math:`\\tfrac12 x (1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715 x^3)))`.
+
+    Args:
+        x: any shape, floating point.
+        approximate: ``"none"`` or ``"tanh"``. Default ``"none"``.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "gelu_forward")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu_forward: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if approximate == "none":
+        out = 0.5 * x * (1 + erf(x / math.sqrt(2)))
+    else:
+        out = 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_COEF * x**3)))
+    return out.astype(x.dtype, copy=False), GeluCache(x, approximate)
+
+
+def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
+    """Backward of :func:`gelu_forward`: :math:`\\Phi(x) + x \\varphi(x)` (exact), or the
+    derivative of the tanh formula."""
+    x = cache.x
+    dout = _check_dout(dout, x.shape, "gelu_backward")
+    if cache.approximate == "none":
+        cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
+        pdf = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+        local = cdf + x * pdf
+    else:
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_COEF * x**3))
+        inner_grad = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_COEF * x**2)
+        local = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * inner_grad
+    return (dout * local).astype(dout.dtype, copy=False)
+
+
+def silu_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+    """Sigmoid linear unit (also called swish), as ``torch.nn.functional.silu``:
+    :math:`x \\sigma(x)`.
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "silu_forward")
+    out = x * _sigmoid(x)
+    return out, ElementwiseCache(x, out)
+
+
+def silu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
+    """Backward of :func:`silu_forward`: :math:`\\sigma(x)(1 + x(1 - \\sigma(x)))`."""
+    dout = _check_dout(dout, cache.x.shape, "silu_backward")
+    s = _sigmoid(cache.x)
+    return dout * s * (1 + cache.x * (1 - s))
+
+
+# Swish (Ramachandran et al., 2017) with beta = 1 is SiLU; the name is kept as an alias.
+swish_forward = silu_forward
+swish_backward = silu_backward
+
+
+def mish_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+    """Mish, as ``torch.nn.functional.mish``: :math:`x \\tanh(\\mathrm{softplus}(x))`.
+
+    Args:
+        x: any shape, floating point.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "mish_forward")
+    out = (x * np.tanh(_softplus(x))).astype(x.dtype, copy=False)
+    return out, ElementwiseCache(x, out)
+
+
+def mish_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
+    """Backward of :func:`mish_forward`: with :math:`t = \\tanh(\\mathrm{softplus}(x))`,
+    :math:`t + x (1 - t^2) \\sigma(x)` (softplus' derivative is the sigmoid)."""
+    x = cache.x
+    dout = _check_dout(dout, x.shape, "mish_backward")
+    t = np.tanh(_softplus(x))
+    return (dout * (t + x * (1 - t**2) * _sigmoid(x))).astype(dout.dtype, copy=False)
+
+
+def softplus_forward(
+    x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0
+) -> tuple[np.ndarray, SoftplusCache]:
+    """Softplus, as ``torch.nn.functional.softplus``: :math:`\\tfrac1\\beta\\log(1+e^{\\beta x})`,
+    and exactly ``x`` where ``beta * x > threshold`` (there the two differ by less than
+    ``exp(-threshold)``).
+
+    Args:
+        x: any shape, floating point.
+        beta: sharpness, > 0. Default 1.0.
+        threshold: above this value of ``beta * x`` the function is the identity.
+            Default 20.0.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "softplus_forward")
+    beta = _check_real(beta, "beta", "softplus_forward", positive=True)
+    threshold = _check_real(threshold, "threshold", "softplus_forward")
+    z = x * beta
+    out = np.where(z > threshold, x, _softplus(z) / beta).astype(x.dtype, copy=False)
+    return out, SoftplusCache(x, beta, threshold)
+
+
+def softplus_backward(dout: np.ndarray, cache: SoftplusCache) -> np.ndarray:
+    """Backward of :func:`softplus_forward`: :math:`\\sigma(\\beta x)`, and 1 above the
+    threshold."""
+    dout = _check_dout(dout, cache.x.shape, "softplus_backward")
+    z = cache.x * cache.beta
+    return np.where(z > cache.threshold, dout, dout * _sigmoid(z)).astype(dout.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- maxout
+
+
+def maxout_forward(x: np.ndarray, *, pieces: int) -> tuple[np.ndarray, MaxoutCache]:
+    """Maxout (Goodfellow et al., 2013): the maximum over groups of ``pieces`` consecutive
+    channels.
+
+    Convention: dimension 1 is reshaped to ``(C / pieces, pieces)``, so output channel ``j``
+    is the maximum of input channels ``j*pieces, ..., j*pieces + pieces - 1``. For a fully
+    connected maxout unit, feed it a linear layer's ``(N, pieces * D)`` output; for a
+    convolutional one, an ``(N, pieces * D, H, W)`` feature map. (PyTorch has no maxout:
+    this equals ``x.unflatten(1, (C // pieces, pieces)).amax(2)``.) Ties send the gradient
+    to the first maximal piece.
+
+    Args:
+        x: ``(N, C, *)`` with ``C`` divisible by ``pieces``, floating point.
+        pieces: number of linear pieces ``k`` per output unit, >= 1.
+
+    Returns:
+        ``(out, cache)``: ``out`` is ``(N, C / pieces, *)`` with ``x``'s dtype.
+
+    Example:
+        >>> maxout_forward(np.array([[1.0, 3.0, -2.0, -5.0]]), pieces=2)[0]
+        array([[ 3., -2.]])
+    """
+    _check_x(x, "maxout_forward", min_ndim=2)
+    if isinstance(pieces, bool) or not isinstance(pieces, int | np.integer):
+        raise TypeError(f"maxout_forward: pieces must be an int, got {type(pieces).__name__}")
+    if pieces < 1 or x.shape[1] % pieces != 0:
+        raise ValueError(
+            f"maxout_forward: pieces must be >= 1 and divide C = x.shape[1] = {x.shape[1]}, "
+            f"got {pieces}"
+        )
+    n, c = x.shape[:2]
+    grouped = x.reshape(n, c // pieces, pieces, *x.shape[2:])  # (N, C/k, k, *)
+    argmax = grouped.argmax(axis=2)  # (N, C/k, *): first maximum
+    out = np.take_along_axis(grouped, np.expand_dims(argmax, 2), axis=2).squeeze(2)
+    return out, MaxoutCache(x.shape, argmax, int(pieces))
+
+
+def maxout_backward(dout: np.ndarray, cache: MaxoutCache) -> np.ndarray:
+    """Backward of :func:`maxout_forward`: each upstream gradient goes to the winning piece."""
+    dout = _check_dout(dout, cache.argmax.shape, "maxout_backward")
+    n, c = cache.x_shape[:2]
+    dgrouped = np.zeros((n, c // cache.pieces, cache.pieces, *cache.x_shape[2:]), dout.dtype)
+    np.put_along_axis(dgrouped, np.expand_dims(cache.argmax, 2), np.expand_dims(dout, 2), axis=2)
+    return dgrouped.reshape(cache.x_shape)  # (N, C, *)
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
+    """Softmax along ``dim``, as ``torch.softmax``:
+    :math:`\\mathrm{softmax}(x)_i = e^{x_i - m} / \\sum_j e^{x_j - m}` with
+    :math:`m = \\max_j x_j` (the shift changes nothing but keeps every ``exp`` <= 1).
+
+    ``dim`` has no default: PyTorch's implicit choice is deprecated and easy to get wrong.
+
+    Args:
+        x: any shape, floating point.
+        dim: the dimension that sums to 1.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "softmax_forward")
+    dim = _check_dim(dim, x.ndim, "softmax_forward")
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    out = e / e.sum(axis=dim, keepdims=True)
+    return out, SoftmaxCache(out, dim)
+
+
+def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
+    """Backward of :func:`softmax_forward`, the Jacobian-vector product without the Jacobian:
+    :math:`dx = y \\odot (dout - \\sum_j dout_j y_j)`."""
+    y, dim = cache
+    dout = _check_dout(dout, y.shape, "softmax_backward")
+    return y * (dout - (dout * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
+    """Log-softmax along ``dim``, as ``torch.log_softmax``:
+    :math:`x_i - m - \\log \\sum_j e^{x_j - m}` with :math:`m = \\max_j x_j`.
+
+    More accurate than ``log(softmax(x))``, which underflows to ``-inf`` for very negative
+    logits.
+
+    Args:
+        x: any shape, floating point.
+        dim: the dimension to normalise over.
+
+    Returns:
+        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+    """
+    _check_x(x, "log_softmax_forward")
+    dim = _check_dim(dim, x.ndim, "log_softmax_forward")
+    shifted = x - x.max(axis=dim, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return out, SoftmaxCache(out, dim)
+
+
+def log_softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
+    """Backward of :func:`log_softmax_forward`:
+    :math:`dx = dout - \\mathrm{softmax}(x) \\sum_j dout_j`."""
+    out, dim = cache
+    dout = _check_dout(dout, out.shape, "log_softmax_backward")
+    return dout - np.exp(out) * dout.sum(axis=dim, keepdims=True)

@@ -1,0 +1,337 @@
+"""Loss functions in NumPy, forward and backward, with ``torch.nn.functional`` semantics:
+cross-entropy from logits, negative log-likelihood from log-probabilities, mean squared error.
+
+Classification inputs are ``(N, C)`` or, for dense prediction, ``(N, C, d1, d2, ...)`` with
+class-index targets ``(N,)`` or ``(N, d1, d2, ...)``. Internally the class dimension is
+moved last and every other dimension folded into one of ``M`` rows, so the formulas below
+are written for a matrix ``(M, C)``.
+
+Cross-entropy with label smoothing ``eps`` and class weights ``w`` is a cross-entropy
+against the target distribution
+
+.. math::
+    q_{ic} = (1 - \\varepsilon)\\, w_{y_i} [c = y_i] + \\tfrac{\\varepsilon}{C} w_c,
+    \\qquad \\ell_i = -\\sum_c q_{ic} \\log p_{ic},
+
+which makes the gradient one line: :math:`\\partial \\ell_i / \\partial z_{ic} =
+(\\sum_{c'} q_{ic'}) p_{ic} - q_{ic}` (for ``w = 1``, ``eps = 0``: the familiar ``p - onehot``).
+Rows whose target is ``ignore_index`` contribute nothing. ``reduction="mean"`` divides the
+sum by :math:`\\sum_i w_{y_i}` over the rows not ignored (the number of such rows when there
+are no weights), exactly as PyTorch does.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from d2lcnn.numpy.activations import log_softmax_forward
+
+__all__ = [
+    "CrossEntropyCache",
+    "NllLossCache",
+    "MseLossCache",
+    "cross_entropy_forward",
+    "cross_entropy_backward",
+    "nll_loss_forward",
+    "nll_loss_backward",
+    "mse_loss_forward",
+    "mse_loss_backward",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropyCache(NamedTuple):
+    input_shape: tuple[int, ...]  # (N, C, *)
+    probs: np.ndarray  # (M, C): softmax of the logits, class dimension last
+    q: np.ndarray  # (M, C): the smoothed, weighted target distribution (0 for ignored rows)
+    reduction: str
+    divisor: float  # what the summed loss was divided by (1 unless reduction="mean")
+    target_shape: tuple[int, ...]  # (N, *)
+
+
+class NllLossCache(NamedTuple):
+    input_shape: tuple[int, ...]  # (N, C, *)
+    rows: np.ndarray  # (M,) indices of the rows that are not ignored
+    cols: np.ndarray  # (M,) their targets
+    row_weight: np.ndarray  # (M,) w[target], 0 for ignored rows
+    reduction: str
+    divisor: float
+    target_shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+class MseLossCache(NamedTuple):
+    diff: np.ndarray  # input - target
+    reduction: str
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name):
+    """Validate the arguments; return ``x`` as ``(M, C)`` (class dimension last), the
+    flattened target ``(M,)``, the mask of rows not ignored, and the weights ``(C,)``."""
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{fn}: {x_name} must be a floating-point numpy array, got {got}")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{fn}: {x_name} must be (N, C) or (N, C, d1, ...), got {x.ndim}-D shape {x.shape}"
+        )
+    if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer):
+        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+        raise TypeError(
+            f"{fn}: target must be an integer numpy array of class indices (class "
+            f"probabilities are not supported), got {got}"
+        )
+    expected = (x.shape[0], *x.shape[2:])
+    if target.shape != expected:
+        raise ValueError(
+            f"{fn}: target must have shape (N, d1, ...) = {expected} for {x_name} of shape "
+            f"{x.shape}, got {target.shape}"
+        )
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    n_classes = x.shape[1]
+    t = target.reshape(-1)  # (M,)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise ValueError(
+            f"{fn}: target values must be class indices in [0, {n_classes - 1}] (or "
+            f"ignore_index={ignore_index}), got {t[bad][0]}"
+        )
+    if weight is None:
+        weight = np.ones(n_classes, dtype=x.dtype)
+    elif not isinstance(weight, np.ndarray) or weight.shape != (n_classes,):
+        got = weight.shape if isinstance(weight, np.ndarray) else type(weight).__name__
+        raise ValueError(f"{fn}: weight must be an array of shape (C,) = ({n_classes},), got {got}")
+    rows = np.moveaxis(x, 1, -1).reshape(-1, n_classes)  # (M, C)
+    return rows, np.where(valid, t, 0), valid, weight.astype(x.dtype, copy=False)
+
+
+def _reduce(losses, valid_weight, reduction, target_shape):
+    """Apply ``reduction`` to the per-row losses; return ``(out, divisor)``."""
+    if reduction == "none":
+        return losses.reshape(target_shape), 1.0
+    total = losses.sum()
+    if reduction == "sum":
+        return total, 1.0
+    divisor = valid_weight.sum()  # 0 when every target is ignored: NaN, as in PyTorch
+    return total / divisor, float(divisor)
+
+
+def _row_gradient_scale(dout, cache, fn):
+    """The upstream gradient of each row's loss, ``(M, 1)``."""
+    dout = np.asarray(dout)
+    if cache.reduction == "none":
+        if dout.shape != cache.target_shape:
+            raise ValueError(
+                f"{fn}: dout must have the per-sample loss shape {cache.target_shape} for "
+                f"reduction='none', got {dout.shape}"
+            )
+        return dout.reshape(-1, 1)
+    if dout.size != 1:
+        raise ValueError(
+            f"{fn}: dout must be a scalar for reduction={cache.reduction!r}, got shape {dout.shape}"
+        )
+    return dout.reshape(1, 1) / cache.divisor
+
+
+def _unfold_rows(grad_rows, input_shape):
+    """Inverse of moving the class dimension last and folding: ``(M, C) -> (N, C, *)``."""
+    n, c, *rest = input_shape
+    return np.moveaxis(grad_rows.reshape(n, *rest, c), -1, 1)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+
+def cross_entropy_forward(
+    input: np.ndarray,
+    target: np.ndarray,
+    *,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> tuple[np.ndarray, CrossEntropyCache]:
+    """Cross-entropy between logits and class indices, as
+    ``torch.nn.functional.cross_entropy``: ``log_softmax`` over the classes, then the
+    (smoothed, weighted) negative log-likelihood of the targets (see the module docstring).
+
+    Args:
+        input: logits, ``(N, C)`` or ``(N, C, d1, ...)``, floating point.
+        target: class indices in ``[0, C)``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        weight: per-class weights ``(C,)``, or ``None`` for all ones. Default ``None``.
+        ignore_index: targets equal to this contribute no loss and no gradient.
+            Default -100.
+        reduction: ``"mean"`` (weighted mean over the targets not ignored), ``"sum"`` or
+            ``"none"`` (per-sample losses, shaped like ``target``). Default ``"mean"``.
+        label_smoothing: ``eps`` in ``[0, 1]``: the target distribution puts ``1 - eps`` on
+            the true class and spreads ``eps`` uniformly over all ``C``. Default 0.0.
+
+    Returns:
+        ``(loss, cache)``: ``loss`` is a 0-d array, or ``(N, d1, ...)`` for ``"none"``.
+
+    Raises:
+        ValueError: wrong shapes, a target outside ``[0, C)``, an unknown ``reduction`` or a
+            ``label_smoothing`` outside ``[0, 1]``.
+        TypeError: a non-float ``input`` or a non-integer ``target``.
+
+    Example:
+        >>> loss, _ = cross_entropy_forward(np.zeros((2, 4)), np.array([0, 3]))
+        >>> float(loss)  # uniform prediction over 4 classes: log 4
+        1.3862943611198906
+    """
+    fn = "cross_entropy_forward"
+    rows, t, valid, w = _check_classification(
+        input, target, weight, ignore_index, reduction, fn, "input"
+    )
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    m, n_classes = rows.shape
+    log_p, _ = log_softmax_forward(rows, dim=1)  # (M, C)
+    q = np.broadcast_to(w * (eps / n_classes), (m, n_classes)).copy()  # (M, C)
+    q[np.arange(m), t] += (1 - eps) * w[t]
+    q[~valid] = 0
+    losses = -(q * log_p).sum(axis=1)  # (M,)
+    out, divisor = _reduce(losses, np.where(valid, w[t], 0), reduction, target.shape)
+    cache = CrossEntropyCache(input.shape, np.exp(log_p), q, reduction, divisor, target.shape)
+    return np.asarray(out, dtype=input.dtype), cache
+
+
+def cross_entropy_backward(dout: np.ndarray, cache: CrossEntropyCache) -> np.ndarray:
+    """Backward of :func:`cross_entropy_forward`: with ``p = softmax(logits)`` and the target
+    distribution ``q``, :math:`d\\,\\mathrm{logits} = g\\,((\\sum_c q_c)\\, p - q)` per row,
+    where ``g`` is ``dout`` (``"sum"``), ``dout / divisor`` (``"mean"``) or that row's
+    ``dout`` (``"none"``).
+
+    Args:
+        dout: a scalar for ``"mean"``/``"sum"``; ``(N, d1, ...)`` for ``"none"``.
+        cache: from :func:`cross_entropy_forward`.
+
+    Returns:
+        ``dinput``, shaped like the logits.
+    """
+    g = _row_gradient_scale(dout, cache, "cross_entropy_backward")  # (M, 1) or (1, 1)
+    q = cache.q
+    grad = g * (q.sum(axis=1, keepdims=True) * cache.probs - q)  # (M, C)
+    return _unfold_rows(grad, cache.input_shape).astype(cache.probs.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- NLL
+
+
+def nll_loss_forward(
+    input: np.ndarray,
+    target: np.ndarray,
+    *,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> tuple[np.ndarray, NllLossCache]:
+    """Negative log-likelihood of class indices, as ``torch.nn.functional.nll_loss``:
+    :math:`\\ell_i = -w_{y_i}\\, \\text{input}[i, y_i]`. ``input`` holds log-probabilities
+    (e.g. from :func:`~d2lcnn.numpy.activations.log_softmax_forward` with ``dim=1``);
+    ``log_softmax`` followed by ``nll_loss`` is ``cross_entropy``.
+
+    Args:
+        input: log-probabilities, ``(N, C)`` or ``(N, C, d1, ...)``, floating point.
+        target, weight, ignore_index, reduction: as in :func:`cross_entropy_forward`.
+
+    Returns:
+        ``(loss, cache)``: ``loss`` is a 0-d array, or ``(N, d1, ...)`` for ``"none"``.
+    """
+    fn = "nll_loss_forward"
+    rows, t, valid, w = _check_classification(
+        input, target, weight, ignore_index, reduction, fn, "input"
+    )
+    m = rows.shape[0]
+    row_weight = np.where(valid, w[t], 0).astype(input.dtype)  # (M,)
+    losses = -row_weight * rows[np.arange(m), t]  # (M,)
+    out, divisor = _reduce(losses, row_weight, reduction, target.shape)
+    cache = NllLossCache(
+        input.shape, np.arange(m), t, row_weight, reduction, divisor, target.shape, input.dtype
+    )
+    return np.asarray(out, dtype=input.dtype), cache
+
+
+def nll_loss_backward(dout: np.ndarray, cache: NllLossCache) -> np.ndarray:
+    """Backward of :func:`nll_loss_forward`: ``-w[y_i] * g_i`` at each target entry, 0
+    elsewhere.
+
+    Returns:
+        ``dinput``, shaped like ``input``.
+    """
+    g = _row_gradient_scale(dout, cache, "nll_loss_backward")[:, 0]  # (M,) or (1,)
+    n_classes = cache.input_shape[1]
+    grad = np.zeros((cache.rows.size, n_classes), dtype=cache.dtype)  # (M, C)
+    grad[cache.rows, cache.cols] = -cache.row_weight * g
+    return _unfold_rows(grad, cache.input_shape)
+
+
+# --------------------------------------------------------------------------- MSE
+
+
+def mse_loss_forward(
+    input: np.ndarray, target: np.ndarray, *, reduction: str = "mean"
+) -> tuple[np.ndarray, MseLossCache]:
+    """Mean squared error, as ``torch.nn.functional.mse_loss``: :math:`(x - y)^2`, averaged
+    (``"mean"``), summed (``"sum"``) or elementwise (``"none"``).
+
+    Unlike PyTorch (which broadcasts with a warning), ``target`` must have ``input``'s shape:
+    a silently broadcast target is a classic bug.
+
+    Args:
+        input: any shape, floating point.
+        target: ``input``'s shape and dtype.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``. Default ``"mean"``.
+
+    Returns:
+        ``(loss, cache)``: ``loss`` is a 0-d array, or ``input``'s shape for ``"none"``.
+    """
+    fn = "mse_loss_forward"
+    for name, a in (("input", input), ("target", target)):
+        if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating):
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{fn}: {name} must be a floating-point numpy array, got {got}")
+    if target.shape != input.shape:
+        raise ValueError(f"{fn}: target must have input's shape {input.shape}, got {target.shape}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    diff = input - target
+    sq = diff**2
+    out = sq if reduction == "none" else sq.sum() if reduction == "sum" else sq.mean()
+    return np.asarray(out, dtype=input.dtype), MseLossCache(diff, reduction)
+
+
+def mse_loss_backward(dout: np.ndarray, cache: MseLossCache) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`mse_loss_forward`: :math:`d\\,\\text{input} = 2 (x - y)\\, g` with
+    ``g = dout`` (``"none"``, ``"sum"``) or ``dout / size`` (``"mean"``).
+
+    Returns:
+        ``(dinput, dtarget)``, with ``dtarget = -dinput``.
+    """
+    diff, reduction = cache
+    dout = np.asarray(dout)
+    if reduction == "none":
+        if dout.shape != diff.shape:
+            raise ValueError(
+                f"mse_loss_backward: dout must have shape {diff.shape} for reduction='none', "
+                f"got {dout.shape}"
+            )
+        g = dout
+    elif dout.size != 1:
+        raise ValueError(
+            f"mse_loss_backward: dout must be a scalar for reduction={reduction!r}, "
+            f"got shape {dout.shape}"
+        )
+    else:
+        g = dout.reshape(()) / (diff.size if reduction == "mean" else 1)
+    dinput = (2 * diff * g).astype(diff.dtype, copy=False)
+    return dinput, -dinput

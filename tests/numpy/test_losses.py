@@ -1,0 +1,224 @@
+"""NumPy cross-entropy, NLL and MSE losses: numerical gradients, parity with
+torch.nn.functional (every reduction, label smoothing, class weights, ignore_index, K-dim
+inputs) in float64 and float32, and bad inputs."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from d2lcnn.gradcheck import check_backward
+from d2lcnn.numpy.losses import (
+    cross_entropy_backward,
+    cross_entropy_forward,
+    mse_loss_backward,
+    mse_loss_forward,
+    nll_loss_backward,
+    nll_loss_forward,
+)
+
+GRAD_TOL = 1e-7  # relative error of float64 centred differences
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def classification_case(shape, n_classes, seed, with_ignored=False):
+    """Logits ``(N, C, *)`` and targets ``(N, *)``; optionally some targets ignored (-100)."""
+    rng = np.random.default_rng(seed)
+    n, *rest = shape
+    logits = rng.standard_normal((n, n_classes, *rest))
+    target = rng.integers(0, n_classes, (n, *rest))
+    if with_ignored:
+        target[rng.random(target.shape) < 0.3] = -100
+        target.reshape(-1)[0] = 0  # at least one target counts, so 'mean' is finite
+    return logits, target
+
+
+# --------------------------------------------------------------------------- gradient checks
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [
+        ((4,), {}),
+        ((3, 2, 2), dict(label_smoothing=0.3)),
+        ((5,), dict(weight=np.array([0.5, 2.0, 1.0]), label_smoothing=0.2)),
+        ((6,), dict(weight=np.array([0.5, 2.0, 1.0]))),
+    ],
+)
+def test_cross_entropy_numerical_gradient(reduction, shape, kwargs):
+    logits, target = classification_case(shape, 3, seed=1, with_ignored=True)
+    kwargs = dict(kwargs, reduction=reduction)
+    # Precondition: no gradient entry p - q is nearly cancelled. An entry of ~1e-5 has a
+    # relative error set by the finite-difference floor (~1e-11 absolute), not by the
+    # backward pass; with label smoothing, p can sit close to eps / C.
+    g = np.abs(
+        cross_entropy_backward(
+            1.0, cross_entropy_forward(logits, target, **dict(kwargs, reduction="sum"))[1]
+        )
+    )
+    assert g[g > 0].min() > 1e-3
+    (err,) = check_backward(
+        lambda z, **kw: cross_entropy_forward(z, target, **kw),
+        cross_entropy_backward,
+        [logits],
+        kwargs=kwargs,
+        h=1e-5,
+    )
+    assert err <= GRAD_TOL
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_loss_numerical_gradient(reduction):
+    log_p, target = classification_case((4, 3), 5, seed=2, with_ignored=True)
+    weight = np.linspace(0.5, 1.5, 5)
+    (err,) = check_backward(
+        lambda z, **kw: nll_loss_forward(z, target, **kw),
+        nll_loss_backward,
+        [log_p],
+        kwargs=dict(reduction=reduction, weight=weight),
+        h=1e-4,
+    )
+    assert err <= GRAD_TOL
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_loss_numerical_gradient(reduction):
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    errs = check_backward(
+        mse_loss_forward, mse_loss_backward, [x, y], kwargs=dict(reduction=reduction), h=1e-4
+    )
+    assert max(errs) <= GRAD_TOL
+
+
+# --------------------------------------------------------------------------- torch parity
+
+
+def torch_loss(fn, x, target, dout, **kwargs):
+    xt = torch.tensor(x, requires_grad=True)
+    kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    out = fn(xt, torch.tensor(target), **kwargs)
+    out.backward(torch.tensor(dout))
+    return out.detach().numpy(), xt.grad.numpy()
+
+
+@st.composite
+def classification_args(draw):
+    shape = (draw(st.integers(1, 5)), *draw(st.lists(st.integers(1, 3), max_size=2)))
+    n_classes = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 99))
+    logits, target = classification_case(shape, n_classes, seed, draw(st.booleans()))
+    kwargs = dict(reduction=draw(st.sampled_from(REDUCTIONS)))
+    if draw(st.booleans()):
+        kwargs["weight"] = np.random.default_rng(seed).uniform(0.2, 2.0, n_classes)
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return logits.astype(dtype), target, kwargs, dtype
+
+
+@settings(max_examples=30, deadline=None)
+@given(args=classification_args(), label_smoothing=st.sampled_from([0.0, 0.1, 0.5]))
+def test_cross_entropy_matches_torch(args, label_smoothing):
+    logits, target, kwargs, dtype = args
+    kwargs = dict(kwargs, label_smoothing=label_smoothing)
+    if "weight" in kwargs:
+        kwargs["weight"] = kwargs["weight"].astype(dtype)
+    out, cache = cross_entropy_forward(logits, target, **kwargs)
+    dout = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+    out_ref, dx_ref = torch_loss(F.cross_entropy, logits, target, dout, **kwargs)
+    assert out.dtype == dtype and out.shape == out_ref.shape
+    np.testing.assert_allclose(out, out_ref, **TOL[dtype])
+    np.testing.assert_allclose(cross_entropy_backward(dout, cache), dx_ref, **TOL[dtype])
+
+
+@settings(max_examples=30, deadline=None)
+@given(args=classification_args())
+def test_nll_loss_matches_torch(args):
+    log_p, target, kwargs, dtype = args
+    if "weight" in kwargs:
+        kwargs["weight"] = kwargs["weight"].astype(dtype)
+    out, cache = nll_loss_forward(log_p, target, **kwargs)
+    dout = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+    out_ref, dx_ref = torch_loss(F.nll_loss, log_p, target, dout, **kwargs)
+    np.testing.assert_allclose(out, out_ref, **TOL[dtype])
+    np.testing.assert_allclose(nll_loss_backward(dout, cache), dx_ref, **TOL[dtype])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), max_size=3).map(tuple),
+    reduction=st.sampled_from(REDUCTIONS),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    seed=st.integers(0, 99),
+)
+def test_mse_loss_matches_torch(shape, reduction, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    out, cache = mse_loss_forward(x, y, reduction=reduction)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    out_ref = F.mse_loss(xt, yt, reduction=reduction)
+    out_ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, out_ref.detach().numpy(), **TOL[dtype])
+    dx, dy = mse_loss_backward(dout, cache)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL[dtype])
+    np.testing.assert_allclose(dy, yt.grad.numpy(), **TOL[dtype])
+
+
+def test_cross_entropy_is_log_softmax_then_nll():
+    logits, target = classification_case((6,), 4, seed=5)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(
+        cross_entropy_forward(logits, target)[0], nll_loss_forward(log_p, target)[0], rtol=1e-14
+    )
+
+
+def test_cross_entropy_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0, -1000.0]])
+    loss, cache = cross_entropy_forward(logits, np.array([2]))
+    np.testing.assert_allclose(loss, 2000.0)
+    np.testing.assert_allclose(cross_entropy_backward(1.0, cache), [[1.0, 0.0, -1.0]])
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+Z = np.zeros((2, 3))
+
+
+@pytest.mark.parametrize("fwd", [cross_entropy_forward, nll_loss_forward])
+@pytest.mark.parametrize(
+    "x, target, kwargs, error, match",
+    [
+        (np.zeros(3), np.array(0), {}, ValueError, "input"),
+        (Z, np.array([0, 1, 2]), {}, ValueError, "target must have shape"),
+        (Z, np.array([[0], [1]]), {}, ValueError, "target must have shape"),
+        (Z, np.array([0.0, 1.0]), {}, TypeError, "target"),
+        (Z, np.array([0, 3]), {}, ValueError, "target values"),
+        (Z, np.array([-1, 0]), {}, ValueError, "target values"),
+        (Z.astype(int), np.array([0, 1]), {}, TypeError, "input"),
+        (Z, np.array([0, 1]), dict(reduction="avg"), ValueError, "reduction"),
+        (Z, np.array([0, 1]), dict(weight=np.ones(2)), ValueError, "weight"),
+    ],
+)
+def test_classification_bad_inputs_raise(fwd, x, target, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fwd(x, target, **kwargs)
+
+
+def test_other_bad_inputs_raise():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        cross_entropy_forward(Z, np.array([0, 1]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="target must have input's shape"):
+        mse_loss_forward(Z, np.zeros(3))
+    with pytest.raises(TypeError, match="target"):
+        mse_loss_forward(Z, np.zeros((2, 3), int))
+    _, cache = cross_entropy_forward(Z, np.array([0, 1]), reduction="none")
+    with pytest.raises(ValueError, match="dout"):
+        cross_entropy_backward(1.0, cache)
+    _, cache = mse_loss_forward(Z, Z)
+    with pytest.raises(ValueError, match="dout"):
+        mse_loss_backward(np.ones(2), cache)
