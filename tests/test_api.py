@@ -10,7 +10,6 @@ from d2lcnn import torch as td
 # NumPy ops that have no torch counterpart of the same name, with the reason.
 NUMPY_ONLY = {
     "conv2d_naive",  # the loop version, for teaching; td.conv2d is the one torch version
-    "vanilla_dropout",  # test-time scaling is a NumPy teaching variant (see dropout.py)
 }
 
 

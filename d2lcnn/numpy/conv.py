@@ -360,9 +360,11 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
         res = _workspace("res", (g, c_out // g, cols.shape[2]), x.dtype)
         np.matmul(w_mat, cols, out=res)  # (G, C_out/G, M): one product per group
         res = res.reshape(c_out, n1 - n0, lay.h_work, lay.w_work)
-        out[n0:n1] = res[:, :, :h_out, :w_out].transpose(1, 0, 2, 3)  # (n, C_out, H_out, W_out)
-    if b is not None:
-        out += b.reshape(1, c_out, 1, 1)
+        valid = res[:, :, :h_out, :w_out].transpose(1, 0, 2, 3)  # (n, C_out, H_out, W_out)
+        if b is None:
+            out[n0:n1] = valid
+        else:  # the bias rides along with the copy into NCHW: one pass, not two
+            np.add(valid, b.reshape(1, c_out, 1, 1), out=out[n0:n1])
     return out, cache
 
 
@@ -409,7 +411,7 @@ def conv2d_backward(dout, cache: ConvCache):
     g = cache.groups
     lay = _layout(cache)
     w_mat = _weight_matrix(w, g)  # (G, C_out/G, K)
-    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None  # (C_out,)
+    db = np.zeros(c_out, dtype=x.dtype) if cache.has_bias else None  # (C_out,)
     dw_t = np.zeros((g, w_mat.shape[2], c_out // g), dtype=w.dtype)  # (G, K, C_out/G)
     dx = np.empty(x.shape, dtype=x.dtype)  # (N, C_in, H, W): every element written below
     plane_size = c_in * lay.hp * lay.wp  # per image
@@ -431,6 +433,8 @@ def conv2d_backward(dout, cache: ConvCache):
         dw_part = _workspace("dw", dw_t.shape, x.dtype)
         np.matmul(cols, dres.transpose(0, 2, 1), out=dw_part)  # (G, K, C_out/G)
         dw_t += dw_part
+        if db is not None:  # summed here while the chunk's gradient is still in cache
+            db += dres.sum(axis=2).reshape(c_out)
 
         dcols = cols  # the columns are used up: their buffer takes their gradient
         np.matmul(w_mat.transpose(0, 2, 1), dres, out=dcols)  # (G, K, M)

@@ -2,8 +2,39 @@
 as_strided, matmul), differentiable by autograd and running on the input's device."""
 
 from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
+from d2lcnn.torch.activations import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    maxout,
+    mish,
+    prelu,
+    relu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    swish,
+    tanh,
+)
 from d2lcnn.torch.conv import Conv2dFunction, conv2d, conv2d_manual
 from d2lcnn.torch.device import device
+from d2lcnn.torch.dropout import (
+    dropout,
+    dropout2d,
+    vanilla_dropout,
+)
+from d2lcnn.torch.linear import (
+    flatten,
+    linear,
+)
+from d2lcnn.torch.losses import (
+    cross_entropy,
+    mse_loss,
+    nll_loss,
+)
 from d2lcnn.torch.norm import (
     batch_norm,
     fuse_conv_bn,
@@ -32,4 +63,27 @@ __all__ = [
     "local_response_norm",
     "fuse_conv_bn",
     "device",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "softplus",
+    "maxout",
+    "softmax",
+    "log_softmax",
+    "linear",
+    "flatten",
+    "cross_entropy",
+    "nll_loss",
+    "mse_loss",
+    "dropout",
+    "vanilla_dropout",
+    "dropout2d",
 ]
