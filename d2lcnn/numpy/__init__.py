@@ -34,6 +34,10 @@ from d2lcnn.numpy.activations import (
     tanh_backward,
     tanh_forward,
 )
+from d2lcnn.numpy.clip import (
+    clip_grad_norm,
+    clip_grad_value,
+)
 from d2lcnn.numpy.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 from d2lcnn.numpy.dropout import (
     dropout2d_backward,
@@ -42,6 +46,18 @@ from d2lcnn.numpy.dropout import (
     dropout_forward,
     vanilla_dropout_backward,
     vanilla_dropout_forward,
+)
+from d2lcnn.numpy.init import (
+    calculate_gain,
+    fan_in_fan_out,
+    kaiming_normal,
+    kaiming_uniform,
+    normal,
+    orthogonal,
+    uniform,
+    xavier_normal,
+    xavier_uniform,
+    zeros,
 )
 from d2lcnn.numpy.linear import (
     flatten_backward,
@@ -71,6 +87,15 @@ from d2lcnn.numpy.norm import (
     local_response_norm_forward,
     rms_norm_backward,
     rms_norm_forward,
+)
+from d2lcnn.numpy.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    MomentumVelocity,
+    Optimizer,
+    RMSprop,
 )
 from d2lcnn.numpy.pool import (
     avg_pool2d_backward,
@@ -149,4 +174,23 @@ __all__ = [
     "vanilla_dropout_backward",
     "dropout2d_forward",
     "dropout2d_backward",
+    "Optimizer",
+    "SGD",
+    "MomentumVelocity",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "fan_in_fan_out",
+    "calculate_gain",
+    "zeros",
+    "normal",
+    "uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "clip_grad_norm",
+    "clip_grad_value",
 ]

@@ -19,12 +19,28 @@ from d2lcnn.torch.activations import (
     swish,
     tanh,
 )
+from d2lcnn.torch.clip import (
+    clip_grad_norm,
+    clip_grad_value,
+)
 from d2lcnn.torch.conv import Conv2dFunction, conv2d, conv2d_manual
 from d2lcnn.torch.device import device
 from d2lcnn.torch.dropout import (
     dropout,
     dropout2d,
     vanilla_dropout,
+)
+from d2lcnn.torch.init import (
+    calculate_gain,
+    fan_in_fan_out,
+    kaiming_normal,
+    kaiming_uniform,
+    normal,
+    orthogonal,
+    uniform,
+    xavier_normal,
+    xavier_uniform,
+    zeros,
 )
 from d2lcnn.torch.linear import (
     flatten,
@@ -44,7 +60,18 @@ from d2lcnn.torch.norm import (
     local_response_norm,
     rms_norm,
 )
+from d2lcnn.torch.optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    MomentumVelocity,
+    RMSprop,
+)
 from d2lcnn.torch.pool import avg_pool2d, max_pool2d
+from d2lcnn.torch.schedules import (
+    as_torch_scheduler,
+)
 
 __all__ = [
     "conv2d_output_shape",
@@ -86,4 +113,23 @@ __all__ = [
     "dropout",
     "vanilla_dropout",
     "dropout2d",
+    "SGD",
+    "MomentumVelocity",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "fan_in_fan_out",
+    "calculate_gain",
+    "zeros",
+    "normal",
+    "uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "as_torch_scheduler",
 ]
