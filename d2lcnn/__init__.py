@@ -5,11 +5,25 @@ Two backends with the same operation names and ``torch.nn.functional`` semantics
     from d2lcnn import numpy as nd   # reference layers: forward AND backward, pure NumPy
     from d2lcnn import torch as td   # the same operations from torch primitives, any device
 
-Shared helpers: :mod:`d2lcnn.geometry` (output sizes, receptive fields) and
-:mod:`d2lcnn.gradcheck` (numerical gradients). Importing ``d2lcnn`` imports
-neither NumPy backend nor torch; nothing runs on import.
+Shared modules: :mod:`d2lcnn.geometry` (output sizes, receptive fields),
+:mod:`d2lcnn.gradcheck` (numerical gradients), :mod:`d2lcnn.schedules` (learning-rate
+schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer tables),
+:mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
+Importing ``d2lcnn`` imports none of them (and not torch); nothing runs on import.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "geometry", "gradcheck", "numpy", "torch"]
+__all__ = [
+    "__version__",
+    "book",
+    "data",
+    "geometry",
+    "gradcheck",
+    "numpy",
+    "plots",
+    "schedules",
+    "summary",
+    "torch",
+    "train",
+]

@@ -227,18 +227,22 @@ class _Layout(NamedTuple):
     chunk: int  # images per chunk
     hp: int  # padded input height, H + 2*pH
     wp: int  # padded input width, W + 2*pW
-    h_work: int  # output rows computed per image: hp when stride is 1, else H_out
+    h_work: int  # output rows computed per image: H_out, or hp for whole planes
     w_work: int  # output columns computed per row: wp when stride is 1, else W_out
     tail: int  # zeros after the padded chunk, read only by thrown-away outputs
 
 
-def _layout(cache: ConvCache) -> _Layout:
+def _layout(cache: ConvCache, *, whole_planes: bool = False) -> _Layout:
+    """The forward pass's layout, or with ``whole_planes`` the backward pass's (which
+    differs only for stride 1; see the notes above ``_CHUNK_BYTES``)."""
     _, c_in, h, w = cache.x.shape
     _, _, kh, kw = cache.w.shape
     _, _, h_out, w_out = cache.out_shape
     (ph, pw), (dh, dw) = cache.padding, cache.dilation
     hp, wp = h + 2 * ph, w + 2 * pw
-    if cache.stride == (1, 1):
+    if cache.stride == (1, 1) and whole_planes:
+        h_work, w_work, tail = hp, wp, (kh - 1) * dh * wp + (kw - 1) * dw
+    elif cache.stride == (1, 1):
         h_work, w_work, tail = h_out, wp, (kw - 1) * dw
     else:
         h_work, w_work, tail = h_out, w_out, 0
@@ -363,7 +367,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
         valid = res[:, :, :h_out, :w_out].transpose(1, 0, 2, 3)  # (n, C_out, H_out, W_out)
         if b is None:
             out[n0:n1] = valid
-        else:  # the bias rides along with the copy into NCHW: one pass, not two
+        else:  # the bias rides along with the copy into NCHW: one pass over out, not two
             np.add(valid, b.reshape(1, c_out, 1, 1), out=out[n0:n1])
     return out, cache
 
@@ -409,9 +413,9 @@ def conv2d_backward(dout, cache: ConvCache):
     c_group, kh, kw = w.shape[1:]
     ph, pw = cache.padding
     g = cache.groups
-    lay = _layout(cache)
+    lay = _layout(cache, whole_planes=True)
     w_mat = _weight_matrix(w, g)  # (G, C_out/G, K)
-    db = np.zeros(c_out, dtype=x.dtype) if cache.has_bias else None  # (C_out,)
+    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None  # (C_out,)
     dw_t = np.zeros((g, w_mat.shape[2], c_out // g), dtype=w.dtype)  # (G, K, C_out/G)
     dx = np.empty(x.shape, dtype=x.dtype)  # (N, C_in, H, W): every element written below
     plane_size = c_in * lay.hp * lay.wp  # per image
@@ -433,8 +437,6 @@ def conv2d_backward(dout, cache: ConvCache):
         dw_part = _workspace("dw", dw_t.shape, x.dtype)
         np.matmul(cols, dres.transpose(0, 2, 1), out=dw_part)  # (G, K, C_out/G)
         dw_t += dw_part
-        if db is not None:  # summed here while the chunk's gradient is still in cache
-            db += dres.sum(axis=2).reshape(c_out)
 
         dcols = cols  # the columns are used up: their buffer takes their gradient
         np.matmul(w_mat.transpose(0, 2, 1), dres, out=dcols)  # (G, K, M)
