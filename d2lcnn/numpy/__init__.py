@@ -2,6 +2,7 @@
 ``name_backward(dout, cache) -> grads``. NCHW layout, ``torch.nn.functional`` semantics."""
 
 from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
+from d2lcnn.numpy import nn  # layer objects and Sequential, on top of these functions
 from d2lcnn.numpy.activations import (
     elu_backward,
     elu_forward,
@@ -193,4 +194,5 @@ __all__ = [
     "orthogonal",
     "clip_grad_norm",
     "clip_grad_value",
+    "nn",
 ]
