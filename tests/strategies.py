@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from d2lcnn.geometry import pool2d_output_shape
 
-__all__ = ["every_window_touches_input", "pool_geometry"]
+__all__ = ["every_window_touches_input", "optimizer_hyperparameters", "pool_geometry"]
 
 
 def every_window_touches_input(size, kernel, stride, padding, dilation, out_size):
@@ -43,3 +43,25 @@ def pool_geometry(draw, with_dilation):
     if with_dilation:
         kwargs["dilation"] = dilation
     return (n, c, h, w), kwargs
+
+
+def optimizer_hyperparameters():
+    """``(name, kwargs)`` for a ``torch.optim`` optimizer, in the ranges people actually use."""
+    lr = st.floats(1e-4, 0.2)
+    decay = st.sampled_from([0.0, 1e-4, 0.01, 0.1])
+    beta = st.floats(0.0, 0.999)
+    return st.one_of(
+        st.builds(lambda lr, m, d, nest, wd: ("SGD", dict(
+            lr=lr, momentum=m, dampening=0.0 if nest else d, nesterov=nest and m > 0,
+            weight_decay=wd)), lr, st.floats(0, 0.99), st.floats(0, 0.5), st.booleans(), decay),
+        st.builds(lambda lr, lrd, wd, acc: ("Adagrad", dict(
+            lr=lr, lr_decay=lrd, weight_decay=wd, initial_accumulator_value=acc)),
+            lr, st.floats(0, 0.1), decay, st.floats(0, 1)),
+        st.builds(lambda lr, a, m, c, wd: ("RMSprop", dict(
+            lr=lr / 10, alpha=a, momentum=m, centered=c, weight_decay=wd)),
+            lr, st.floats(0.5, 0.999), st.floats(0, 0.9), st.booleans(), decay),
+        st.builds(lambda name, lr, b1, b2, wd, ams: (name, dict(
+            lr=lr / 10, betas=(b1, b2), weight_decay=wd, amsgrad=ams)),
+            st.sampled_from(["Adam", "AdamW"]), lr, beta, st.floats(0.5, 0.9999), decay,
+            st.booleans()),
+    )

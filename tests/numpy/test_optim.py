@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import optimizer_hyperparameters
 
 from d2lcnn.numpy.optim import SGD, Adagrad, Adam, AdamW, MomentumVelocity, RMSprop
 
@@ -100,30 +101,8 @@ def test_matches_torch_optim(name, kwargs):
     assert_same_trajectory(ours, theirs)
 
 
-def _hyperparameters():
-    """Random hyperparameters for every optimizer, in the ranges people actually use."""
-    lr = st.floats(1e-4, 0.2)
-    decay = st.sampled_from([0.0, 1e-4, 0.01, 0.1])
-    beta = st.floats(0.0, 0.999)
-    return st.one_of(
-        st.builds(lambda lr, m, d, nest, wd: ("SGD", dict(
-            lr=lr, momentum=m, dampening=0.0 if nest else d, nesterov=nest and m > 0,
-            weight_decay=wd)), lr, st.floats(0, 0.99), st.floats(0, 0.5), st.booleans(), decay),
-        st.builds(lambda lr, lrd, wd, acc: ("Adagrad", dict(
-            lr=lr, lr_decay=lrd, weight_decay=wd, initial_accumulator_value=acc)),
-            lr, st.floats(0, 0.1), decay, st.floats(0, 1)),
-        st.builds(lambda lr, a, m, c, wd: ("RMSprop", dict(
-            lr=lr / 10, alpha=a, momentum=m, centered=c, weight_decay=wd)),
-            lr, st.floats(0.5, 0.999), st.floats(0, 0.9), st.booleans(), decay),
-        st.builds(lambda name, lr, b1, b2, wd, ams: (name, dict(
-            lr=lr / 10, betas=(b1, b2), weight_decay=wd, amsgrad=ams)),
-            st.sampled_from(["Adam", "AdamW"]), lr, beta, st.floats(0.5, 0.9999), decay,
-            st.booleans()),
-    )
-
-
 @settings(max_examples=40, deadline=None)
-@given(case=_hyperparameters(), seed=st.integers(0, 50))
+@given(case=optimizer_hyperparameters(), seed=st.integers(0, 50))
 def test_matches_torch_optim_for_random_hyperparameters(case, seed):
     name, kwargs = case
     problem = LeastSquares(seed=seed)

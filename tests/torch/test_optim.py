@@ -4,6 +4,9 @@ groups, schedulers and state_dict, and they reject bad arguments like the NumPy 
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import optimizer_hyperparameters
 
 from d2lcnn.torch.optim import SGD, Adagrad, Adam, AdamW, MomentumVelocity, RMSprop
 
@@ -72,6 +75,17 @@ def test_matches_torch_optim(name, kwargs, device):
     theirs = trajectory(lambda ps: getattr(torch.optim, name)(ps, **kwargs), loss_fn, init)
     assert not torch.allclose(ours[-1][0], init[0])
     assert_same_trajectory(ours, theirs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=optimizer_hyperparameters(), seed=st.integers(0, 50))
+def test_matches_torch_optim_for_random_hyperparameters(case, seed):
+    name, kwargs = case
+    loss_fn, init = make_problem("cpu", seed=seed)
+    assert_same_trajectory(
+        trajectory(lambda ps: OURS[name](ps, **kwargs), loss_fn, init),
+        trajectory(lambda ps: getattr(torch.optim, name)(ps, **kwargs), loss_fn, init),
+    )
 
 
 @pytest.mark.parametrize("name, kwargs", [CASES[2], CASES[8], CASES[13]])
