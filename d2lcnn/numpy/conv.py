@@ -178,17 +178,26 @@ def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, group
 # GFLOP/s on the 14x14 shape, one product per chunk at ~170.) The rows of that matrix
 # are ordered (group, kernel tap p, kernel tap q, channel) and its columns (image, i, j).
 #
-# Stride 1: outputs are computed on the whole padded plane, (h_work, w_work) = (hp, wp),
-# not only on its valid (H_out, W_out) corner. The window of output (i, j) then starts
-# at flat offset i*wp + j of its plane, so for one kernel tap the columns of the entire
-# chunk are ONE contiguous run of the buffer, shifted by p*dH*wp + q*dW: im2col is kH*kW
-# block copies and col2im kH*kW contiguous additions. NumPy adds 1-D runs 3-5x faster
-# than 2-D strided views: col2im of the (64, 64, 32, 32) 3x3 shape took 20 ms with exact
-# windows and 5.5 ms this way. Outputs outside the valid corner read across the end of a
-# row, a plane or the buffer (which has `tail` zeros after it) and are thrown away; in
-# the backward pass their upstream gradient is zero, so they add nothing to dx or dw.
-# The price is hp*wp / (H_out*W_out) times the multiply-adds: 1.13x on 32x32 with a
-# 3x3 kernel and padding 1, 1.31x on 14x14.
+# Stride 1: outputs are computed on padded rows, w_work = wp, not only on the valid
+# W_out columns. The window of output (i, j) then starts at flat offset i*wp + j of its
+# plane, so for one kernel tap the columns of an image are ONE contiguous run of the
+# buffer, shifted by p*dH*wp + q*dW. Outputs in the extra columns (and rows, below)
+# read across the end of a row (or plane, or into the `tail` zeros after the buffer) and
+# are thrown away; in the backward pass their upstream gradient is zero, so they add
+# nothing to dx or dw.
+# How many rows is where forward and backward differ (times: float32, 2 threads):
+#
+# - Forward: h_work = H_out rows per plane. Each tap's columns are one run of H_out*wp
+#   per (channel, image), long enough to copy at full speed, and the product does
+#   H_out*wp / (H_out*W_out) times the needed multiply-adds: 1.14x on 14x14 with a 3x3
+#   kernel and padding 1, 1.06x on 32x32, against 1.31x and 1.13x for whole planes.
+#   Forward, best of 21: 4.40 against 4.81 ms on (128, 16, 14, 14), 41.9 against 48.1 ms
+#   on (64, 64, 32, 32).
+# - Backward: h_work = hp, whole planes. Then the runs of consecutive images join up:
+#   one tap of one channel is a single run over the whole chunk, and col2im is kH*kW*C
+#   contiguous additions. NumPy's per-run cost dominates these additions: col2im took
+#   0.81 ms with whole planes and 1.65 ms with H_out rows on 14x14 (6.6 and 15.8 ms on
+#   32x32), more than the products save, and 20 ms with exact windows on 32x32.
 #
 # Other strides: exact windows, (h_work, w_work) = (H_out, W_out), no tail.
 #
@@ -196,9 +205,24 @@ def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0, dilation=1, group
 # than the slice additions on all four benchmark shapes (e.g. 56 ms against 20 ms, and
 # against 5.5 ms for the contiguous runs, on 64x64x32x32), with an index array as big
 # as the column matrix. So: slice additions.
+#
+# Measured and rejected (best of 15-25 runs, float32, 2 threads):
+# - dx as the "full" convolution of dout with the flipped weights (im2col of dout, one
+#   product with K = kH*kW*C_out): per chunk 0.43 against 0.32 ms on 14x14, 0.60 against
+#   0.57 ms on 32x32, 0.52 against 0.19 ms on LeNet. The product is no faster (OpenBLAS
+#   runs W^T @ dout, contracting only C_out, at the same ~190 GFLOP/s), and im2col of
+#   dout writes a kH*kW*C_out-row matrix, while col2im accumulates into C_in rows that
+#   stay in cache.
+# - dW without im2col, as one product per tap on a shifted view of the padded buffer:
+#   59 against 132 GFLOP/s on 14x14 (long, thin products), 118 against 176 on 32x32.
+# - The transposed orientation, (positions, K) @ (K, C_out): within 5% either way.
+# - Splitting im2col's copy between two threads: 0.08 against 0.05 ms per chunk.
+# - db summed per chunk from the gradient buffer: 1.15 against 0.7 ms for one
+#   dout.sum() on 32x32, even with the chunk in cache.
 
 # Target size of one chunk's column matrix: the columns written by the copy are still in
-# cache when the product reads them. 1-4 MiB measured about equally good, 16 MiB worse.
+# cache when the product reads them. 1-8 MiB measured about equally good; 0.5 MiB (more
+# chunks, more per-call overhead) and 16 MiB worse.
 _CHUNK_BYTES = 2 * 2**20
 
 _scratch = threading.local()  # per-thread, so concurrent calls never share a buffer
@@ -297,7 +321,7 @@ def _im2col(xbuf: np.ndarray, n: int, cache: ConvCache, lay: _Layout) -> np.ndar
     """Columns of a padded chunk, in scratch: ``(G, kH*kW*C_in/G, n*h_work*w_work)``."""
     windows = _windows(xbuf, n, cache, lay, writeable=False)
     cols = _workspace("cols", windows.shape, xbuf.dtype)
-    np.copyto(cols, windows)  # with stride 1: one block copy per (group, tap)
+    np.copyto(cols, windows)  # stride 1: block copies of H_out*wp (or n*hp*wp) values
     return cols.reshape(cache.groups, -1, n * lay.h_work * lay.w_work)
 
 
@@ -442,7 +466,7 @@ def conv2d_backward(dout, cache: ConvCache):
         np.matmul(w_mat.transpose(0, 2, 1), dres, out=dcols)  # (G, K, M)
 
         # col2im: one slice addition per kernel tap adds the gradient of every window of
-        # the chunk at once (with stride 1, one contiguous run). Taps overlap, so they
+        # the chunk at once (with stride 1, one run per channel). Taps overlap, so they
         # must be separate additions; within a tap no two windows share an element.
         dxbuf = _workspace("dxpad", (n * plane_size + lay.tail,), x.dtype)
         dxbuf.fill(0)

@@ -181,6 +181,36 @@ def test_matches_torch_over_several_chunks(x_shape, w_shape, kwargs):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        pytest.param((7, 16, 24, 24), (8, 16, 3, 3), dict(padding=1), id="3x3-pad1"),
+        pytest.param((10, 8, 40, 36), (8, 4, 3, 2),
+                     dict(padding=(2, 1), dilation=(2, 3), groups=2), id="dilated-groups2"),
+    ],
+)
+def test_stride1_layouts_match_torch_over_several_chunks(x_shape, w_shape, kwargs, dtype):
+    # With stride 1 the forward pass computes H_out rows per padded plane and the backward
+    # pass whole planes: each layout must hold up over several chunks and a partial last.
+    x, w, b = make_inputs(x_shape, w_shape, dtype=dtype, seed=15)
+    w *= dtype(0.1)
+    out, cache = conv2d_forward(x, w, b, **kwargs)
+    for lay in (conv_module._layout(cache), conv_module._layout(cache, whole_planes=True)):
+        assert 1 < lay.chunk < x_shape[0] and x_shape[0] % lay.chunk != 0, lay
+    assert conv_module._layout(cache).h_work == out.shape[2]
+    assert conv_module._layout(cache, whole_planes=True).h_work == (
+        x_shape[2] + 2 * cache.padding[0]
+    )
+    dout = np.random.default_rng(16).standard_normal(out.shape).astype(dtype)
+    ref = torch_conv(x, w, b, dout, **kwargs)
+    # The same tolerances as the float64 and float32 parity tests above.
+    rtol, atol = (1e-10, 1e-10) if dtype == np.float64 else (1e-4, 1e-5)
+    for ours, r in zip((out, *conv2d_backward(dout, cache)), ref, strict=True):
+        assert ours.dtype == dtype
+        assert_close_scaled(ours, r, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("forward", FORWARDS)
 def test_output_shape_and_dtype(forward, dtype):
     x, w, b = make_inputs((2, 3, 9, 7), (5, 3, 3, 2), dtype=dtype)
