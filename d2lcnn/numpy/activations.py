@@ -229,15 +229,24 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
         array([0., 0., 2.])
     """
     _check_x(x, "relu_forward")
-    out = np.where(x > 0, x, 0).astype(x.dtype, copy=False)
+    # np.maximum, not np.where(x > 0, x, 0): ~8x faster (float32 (32, 6, 28, 28): ~75 us vs
+    # ~620 us; np.where broadcasting a scalar is slow), and NaN propagates as in torch.relu.
+    # (out=: a ufunc returns a scalar for a 0-d input.)
+    out = np.maximum(x, 0, out=np.empty_like(x))
     return out, ElementwiseCache(x, out)
 
 
 def relu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
-    """Backward of :func:`relu_forward`: the gradient passes where ``x > 0`` (0 at ``x = 0``,
-    as in PyTorch)."""
+    """Backward of :func:`relu_forward`: the gradient passes unless ``x <= 0`` (so 0 at
+    ``x = 0``, and it passes at NaN inputs), exactly as PyTorch's ``threshold_backward``."""
     dout = _check_dout(dout, cache.x.shape, "relu_backward")
-    return np.where(cache.x > 0, dout, 0).astype(dout.dtype, copy=False)
+    # `dout * mask` is ~7x faster than np.where (float32 (32, 6, 28, 28): ~90 us with the
+    # isfinite check vs ~620 us), but gives inf * 0 = NaN where PyTorch (and np.where) give
+    # 0: a non-finite dout keeps the exact route.
+    passes = ~(cache.x <= 0)  # not (x > 0): a NaN input passes its gradient, as in torch
+    if np.isfinite(dout).all():
+        return np.multiply(dout, passes, out=np.empty_like(dout))
+    return np.where(passes, dout, 0).astype(dout.dtype, copy=False)
 
 
 def leaky_relu_forward(
@@ -255,14 +264,25 @@ def leaky_relu_forward(
     """
     _check_x(x, "leaky_relu_forward")
     slope = _check_real(negative_slope, "negative_slope", "leaky_relu_forward")
-    out = np.where(x > 0, x, x * x.dtype.type(slope))
+    s = x.dtype.type(slope)
+    if 0 < s <= 1:
+        # Then s*x >= x exactly where x <= 0 and s*x <= x where x > 0 (rounding is monotonic),
+        # so the maximum picks np.where's branch, NaN and +-inf included (s = 0 would turn
+        # inf into inf * 0 = NaN). ~15x faster: float32 (32, 6, 28, 28) ~37 us vs ~560 us.
+        out = np.maximum(x, x * s, out=np.empty_like(x))
+    else:
+        out = np.where(x > 0, x, x * s)
     return out, LeakyReluCache(x, slope)
 
 
 def leaky_relu_backward(dout: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
     """Backward of :func:`leaky_relu_forward`: 1 where ``x > 0``, ``negative_slope`` elsewhere."""
     dout = _check_dout(dout, cache.x.shape, "leaky_relu_backward")
-    return np.where(cache.x > 0, dout, dout * dout.dtype.type(cache.negative_slope))
+    # dout times the local slope, looked up as [slope, 1][x > 0]: the same products as
+    # np.where(x > 0, dout, dout * slope) bit for bit (inf and NaN included), ~3x faster
+    # (float32 (32, 6, 28, 28): ~180 us vs ~560 us).
+    slopes = np.array([cache.negative_slope, 1], dtype=dout.dtype)
+    return np.multiply(dout, slopes.take((cache.x > 0).view(np.uint8)), out=np.empty_like(dout))
 
 
 def _prelu_weight_shape(x, weight, fn):

@@ -7,7 +7,8 @@ Both poolings are computed the same way: instead of materialising every window, 
     xp[:, :, i*dH : i*dH + sH*(H_out-1) + 1 : sH,  j*dW : j*dW + sW*(W_out-1) + 1 : sW]
 
 holds that tap of every window at once, shaped ``(N, C, H_out, W_out)``. Max pooling keeps a
-running ``np.maximum`` over the taps, and its backward finds which tap won each window;
+running ``np.maximum`` over the taps, and its backward finds which tap won each window (when
+the windows tile the input, stride == kernel, the forward records the winner on the way);
 average pooling sums the taps (separably: the kH rows, then the kW columns). The backward
 passes add gradients back through the same slices, so overlapping windows accumulate correctly.
 This is a handful of whole-array operations for a small kernel (four for 2x2) and avoids the
@@ -37,11 +38,14 @@ class MaxPool2dCache(NamedTuple):
 
     x_shape: tuple[int, int, int, int]  # (N, C, H, W)
     x_padded: np.ndarray  # (N, C, H_pad, W_pad), -inf padded; x itself when no padding
-    out: np.ndarray  # (N, C, H_out, W_out), a private copy of the forward's output
+    out: np.ndarray | None  # (N, C, H_out, W_out), private copy of the output; None if tiling
     kernel_size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
     dilation: tuple[int, int]
+    # (N, C, H_out, W_out): the winning tap of each window, found by the forward pass when the
+    # windows tile the input (see `_tiles`); None otherwise, and the backward finds it.
+    argmax: np.ndarray | None = None
 
 
 class AvgPool2dCache(NamedTuple):
@@ -134,8 +138,10 @@ def max_pool2d_forward(
     """2-D max pooling over an ``(N, C, H, W)`` input, as ``torch.nn.functional.max_pool2d``.
 
     Each output is the maximum of a ``kH x kW`` window (taps ``dilation`` apart). Padding is
-    implicit ``-inf``, so it never wins. The forward pass only takes maxima; the backward
-    pass works out which element won each window (see :func:`max_pool2d_backward`).
+    implicit ``-inf``, so it never wins. When the windows tile the input (stride equal to
+    the kernel, no padding or dilation) the forward pass also records which element won each
+    window; otherwise it only takes maxima and the backward pass works out the winners (see
+    :func:`max_pool2d_backward`).
 
     Args:
         x: input, ``(N, C, H, W)``, floating point.
@@ -176,14 +182,58 @@ def max_pool2d_forward(
     k, s, p, d, out_hw, padded_shape = _geometry(
         x.shape, kernel_size, stride, padding, dilation, ceil_mode
     )
-    xp = _pad(x, padded_shape, p, -np.inf)  # (N, C, H_pad, W_pad)
+    if _tiles(x.shape, k, s, p, d, padded_shape):
+        out, argmax = _max_and_argmax_of_tiles(x, k)  # (N, C, H_out, W_out) each
+        return out, MaxPool2dCache(x.shape, x, None, k, s, p, d, argmax)
 
+    xp = _pad(x, padded_shape, p, -np.inf)  # (N, C, H_pad, W_pad)
     out = _tap(xp, 0, 0, s, d, out_hw).copy()  # (N, C, H_out, W_out): running maximum
     for t in range(1, k[0] * k[1]):
         np.maximum(out, _tap(xp, *divmod(t, k[1]), s, d, out_hw), out=out)  # NaN propagates
     # The backward finds the winners by comparing with `out`: cache a copy, so that a caller
     # modifying the returned array in place (an in-place ReLU, say) cannot break it.
     return out, MaxPool2dCache(x.shape, xp, out.copy(), k, s, p, d)
+
+
+def _tiles(x_shape, k, s, p, d, padded_shape) -> bool:
+    """Whether the windows tile the input: stride == kernel, no padding, dilation or overhang.
+
+    This is the common case (2x2 stride 2 in every classic CNN). There each input element
+    belongs to at most one window, which allows a faster pair of passes: the forward finds the
+    winning tap while it takes the maximum, and the backward *writes* each tap's gradient
+    instead of adding it.
+    """
+    return k == s and d == (1, 1) and p == (0, 0) and padded_shape == tuple(x_shape)
+
+
+def _max_and_argmax_of_tiles(x, k):
+    """Maximum and winning tap ``t = i*kW + j`` of each window, when the windows tile ``x``.
+
+    A running comparison over the taps in row-major order: a tap takes over only if it is
+    strictly greater, so ties keep the first maximum, as PyTorch does on the CPU. NaN windows
+    are then handed to their last NaN, as in :func:`_window_argmax`.
+
+    Measured at (64, 64, 32, 32) float32, 2x2, 2 threads: forward ~7.5 ms instead of ~4.4 ms
+    for the maxima alone, but the backward drops from ~40 ms (:func:`_window_argmax`, one
+    ``putmask`` per tap, then one ``np.where`` per tap) to ~11 ms; forward + backward ~19 ms
+    against torch's ~15 ms. A 2x2-only pairwise version (the maximum of each row's pair,
+    then of the two rows) was no faster, so the general loop stays.
+    """
+    out_hw = (x.shape[2] // k[0], x.shape[3] // k[1])
+    taps = [_tap(x, *divmod(t, k[1]), k, (1, 1), out_hw) for t in range(k[0] * k[1])]
+    out = taps[0].copy()  # (N, C, H_out, W_out): running maximum
+    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(len(taps) - 1))
+    for t in range(1, len(taps)):
+        wins = taps[t] > out  # strict: a tie keeps the earlier tap
+        # argmax = where(wins, t, argmax), in integer arithmetic: np.where and np.putmask
+        # were 3-4x slower here. Unsigned wrap-around in `t - argmax` cancels out.
+        argmax += wins * (argmax.dtype.type(t) - argmax)
+        np.maximum(out, taps[t], out=out)  # NaN propagates
+    nan = np.isnan(out)
+    if nan.any():
+        for t, tap in enumerate(taps):
+            np.putmask(argmax, nan & np.isnan(tap), t)
+    return out, argmax
 
 
 def _window_argmax(cache: MaxPool2dCache) -> np.ndarray:
@@ -225,6 +275,8 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     Raises:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
+    if cache.argmax is not None:
+        return _max_pool2d_backward_tiles(dout, cache)
     dout = _check_dout(dout, cache.out.shape, "max_pool2d_backward")
     k, s, d = cache.kernel_size, cache.stride, cache.dilation
     out_hw = dout.shape[2:]
@@ -234,6 +286,35 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
         # Within one tap the windows hit distinct positions, so `+=` on the view is safe.
         _tap(dxp, *divmod(t, k[1]), s, d, out_hw)[...] += np.where(argmax == t, dout, 0)
     return _unpad(dxp, cache.x_shape, cache.padding)  # (N, C, H, W)
+
+
+def _max_pool2d_backward_tiles(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
+    """:func:`max_pool2d_backward` when the windows tile the input and the forward pass
+    cached the argmax: every element of ``dx`` is written by exactly one tap (or is left
+    over by a floor-mode border and stays zero), so nothing is accumulated.
+
+    ``dout * (argmax == t)`` written straight into the tap's view of ``dx`` was the fastest
+    scatter measured, at (64, 64, 32, 32) float32 2x2: ~6 ms for the four taps, against
+    ~18 ms with ``np.copyto(view, dout, where=argmax == t)`` and ~14 ms with ``np.where``
+    (the whole backward is ~11 ms: first touching the new ``dx`` costs the rest). A product
+    turns an infinite or NaN upstream gradient into NaN at the losers (``inf * 0``), where
+    PyTorch leaves 0, so such a ``dout`` takes the exact ``np.copyto`` route.
+    """
+    argmax = cache.argmax  # (N, C, H_out, W_out)
+    dout = _check_dout(dout, argmax.shape, "max_pool2d_backward")
+    k, (h, w) = cache.kernel_size, cache.x_shape[2:]
+    out_hw = argmax.shape[2:]
+    product = bool(np.isfinite(dout).all())
+    # A floor-mode border (H or W not divisible) belongs to no window: it must start at 0.
+    covered = out_hw[0] * k[0] == h and out_hw[1] * k[1] == w
+    dx = (np.empty if product and covered else np.zeros)(cache.x_shape, dtype=dout.dtype)
+    for t in range(k[0] * k[1]):
+        view = _tap(dx, *divmod(t, k[1]), k, (1, 1), out_hw)  # (N, C, H_out, W_out)
+        if product:
+            np.multiply(dout, argmax == t, out=view)
+        else:
+            np.copyto(view, dout, where=argmax == t)
+    return dx
 
 
 # --------------------------------------------------------------------------- average pooling

@@ -108,7 +108,8 @@ def relu(x: torch.Tensor) -> torch.Tensor:
         ``x``'s shape, dtype and device.
     """
     _check(x, "relu")
-    return torch.where(x > 0, x, torch.zeros_like(x))
+    # x <= 0, not x > 0: NaN propagates (value and gradient) exactly as in torch.relu.
+    return torch.where(x <= 0, torch.zeros_like(x), x)
 
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:

@@ -231,6 +231,58 @@ def test_relu_gradient_at_zero_is_zero_as_in_torch():
     np.testing.assert_array_equal(A.relu_backward(np.ones(3), cache), [0.0, 0.0, 1.0])
 
 
+def test_relu_backward_blocks_non_finite_gradients_as_in_torch():
+    # The fast route multiplies dout by the 0/1 mask, where inf * 0 would be NaN.
+    x = np.array([-1.0, 0.0, 1.0, -2.0, 3.0], dtype=np.float32)
+    dout = np.array([np.inf, np.nan, 2.0, -np.inf, np.inf], dtype=np.float32)
+    _, cache = A.relu_forward(x)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(dout))
+    dx = A.relu_backward(dout, cache)
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+
+
+@pytest.mark.parametrize("slope", [0.01, 1.0, 0.0, -0.5, 1.5])  # fast route only for (0, 1]
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_matches_torch_exactly_with_non_finite_values(slope, dtype):
+    x = np.array([-2.0, -0.0, 0.0, 3.0, np.inf, -np.inf, np.nan, -1e-30], dtype=dtype)
+    dout = np.array([1.5, np.inf, -2.0, np.nan, -np.inf, 0.5, 1.0, np.inf], dtype=dtype)
+    out, cache = A.leaky_relu_forward(x, negative_slope=slope)
+    xt = torch.tensor(x, requires_grad=True)
+    out_ref = F.leaky_relu(xt, negative_slope=slope)
+    out_ref.backward(torch.tensor(dout))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, out_ref.detach().numpy())
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(out_ref.detach().numpy()))
+    dx = A.leaky_relu_backward(dout, cache)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+
+
+def test_relu_and_leaky_relu_keep_0d_arrays():
+    for fwd, bwd in (
+        (A.relu_forward, A.relu_backward),
+        (A.leaky_relu_forward, A.leaky_relu_backward),
+    ):
+        out, cache = fwd(np.array(-2.0))
+        dx = bwd(np.array(1.0), cache)
+        assert isinstance(out, np.ndarray) and out.shape == ()
+        assert isinstance(dx, np.ndarray) and dx.shape == ()
+
+
+def test_relu_keeps_dtype_and_propagates_nan_like_torch():
+    x = np.array([np.nan, -np.inf, -0.0, 0.0, -1.0, 2.0])
+    dout = np.arange(1.0, 7.0)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(dout))
+    for dtype in (np.float16, np.float32, np.float64):
+        out, cache = A.relu_forward(x.astype(dtype))
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, torch.relu(xt).detach().numpy().astype(dtype))
+        np.testing.assert_array_equal(A.relu_backward(dout.astype(dtype), cache), xt.grad)
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 

@@ -200,6 +200,73 @@ def test_max_pool2d_ties_go_to_the_first_element_in_row_major_order():
     np.testing.assert_array_equal(dx[0, 0], expected)
 
 
+# --------------------------------------------------------------------------- tiling windows
+# stride == kernel without padding or dilation: the forward caches the argmax and the
+# backward writes each tap's gradient (see pool._tiles); every other geometry finds the
+# argmax in the backward. Both must agree with torch, ties, NaNs and infinities included.
+
+TILING = [
+    ((2, 3, 8, 8), (2, 2)),
+    ((2, 3, 9, 7), (2, 2)),  # floor mode leaves a bottom row and a right column uncovered
+    ((1, 2, 9, 9), (3, 3)),
+    ((2, 2, 6, 9), (2, 3)),
+    ((1, 2, 5, 4), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("shape, k", TILING)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiling_fast_path_matches_torch(shape, k, ties, dtype):
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)
+    x = x.astype(dtype)
+    out, cache = max_pool2d_forward(x, kernel_size=k)
+    assert cache.argmax is not None  # the fast path ran
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    out_ref, dx_ref = torch_forward_backward(F.max_pool2d, x, dout, kernel_size=k)
+    np.testing.assert_array_equal(out, out_ref)
+    dx = max_pool2d_backward(dout, cache)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, dx_ref)
+
+
+def test_tiling_fast_path_is_not_taken_for_overlapping_or_padded_windows():
+    x = np.zeros((1, 1, 6, 6))
+    for kwargs in (
+        dict(kernel_size=2, stride=1),
+        dict(kernel_size=2, padding=1),
+        dict(kernel_size=2, dilation=2, stride=2),
+        dict(kernel_size=2, ceil_mode=True, stride=2),  # no overhang: 6 is even
+    ):
+        _, cache = max_pool2d_forward(x, **kwargs)
+        assert (cache.argmax is None) == ("ceil_mode" not in kwargs), kwargs
+    _, cache = max_pool2d_forward(np.zeros((1, 1, 5, 5)), kernel_size=2, ceil_mode=True)
+    assert cache.argmax is None  # the last window hangs past the input
+
+
+def test_tiling_fast_path_nan_windows_like_torch():
+    x = np.array([[[[1.0, np.nan, np.nan, 0.0], [np.nan, 2.0, 5.0, -np.inf]]]])
+    dout = np.array([[[[1.0, 2.0]]]])
+    out, cache = max_pool2d_forward(x, kernel_size=2)
+    assert cache.argmax is not None
+    out_ref, dx_ref = torch_forward_backward(F.max_pool2d, x, dout, kernel_size=2)
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_array_equal(max_pool2d_backward(dout, cache), dx_ref)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=2, stride=1)])
+def test_non_finite_dout_reaches_only_the_argmax(kwargs):
+    # The tiling path multiplies dout by a 0/1 mask; inf * 0 would put NaN at the losers.
+    x = distinct_values((1, 2, 4, 6))
+    out, cache = max_pool2d_forward(x, **kwargs)
+    dout = np.random.default_rng(5).standard_normal(out.shape)
+    dout.flat[[0, 3, 5]] = [np.inf, -np.inf, np.nan]
+    _, dx_ref = torch_forward_backward(F.max_pool2d, x, dout, **kwargs)
+    # Overlapping windows add in another order; NaN and +-inf must still match exactly.
+    np.testing.assert_allclose(max_pool2d_backward(dout, cache), dx_ref, **PARITY_TOL)
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 BAD_FORWARD = [

@@ -226,3 +226,14 @@ def test_prelu_never_calls_prelu(monkeypatch):
 def test_bad_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_relu_propagates_nan_like_torch():
+    x = torch.tensor([float("nan"), -1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ours = A.relu(x)
+    ours.backward(torch.ones(4, dtype=torch.float64))
+    x_ref = x.detach().clone().requires_grad_()
+    ref = torch.relu(x_ref)
+    ref.backward(torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(ours, ref, equal_nan=True)
+    torch.testing.assert_close(x.grad, x_ref.grad)
