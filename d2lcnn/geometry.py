@@ -15,12 +15,15 @@ with torch bit for bit on every geometry torch accepts.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 __all__ = [
     "pair",
     "conv2d_output_shape",
     "conv_transpose2d_output_shape",
+    "interpolate_output_shape",
     "pool2d_output_shape",
     "receptive_field",
 ]
@@ -201,6 +204,71 @@ def pool2d_output_shape(
         )
         for i, ax in enumerate("HW")
     )
+
+
+def _positive_pair(value, name):
+    """A positive number or a pair of them, as a tuple of two."""
+    items = value if isinstance(value, tuple | list) else (value, value)
+    if len(items) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Real)
+        for v in items
+    ):
+        raise TypeError(f"{name} must be a number or a pair of numbers, got {value!r}")
+    if min(items) <= 0:
+        raise ValueError(f"{name} must be > 0 in each dimension, got {value!r}")
+    return tuple(items)
+
+
+def interpolate_output_shape(
+    input_size, *, size=None, scale_factor=None, recompute_scale_factor=None
+):
+    """Output size of ``interpolate`` (both backends) and the scale factors its mapping uses.
+
+    Exactly one of ``size`` and ``scale_factor`` must be given. With ``scale_factor``,
+    ``H_out = floor(H_in * scale_factor)``, and unless ``recompute_scale_factor`` is True the
+    coordinate mapping uses ``1 / scale_factor`` (PyTorch's default); otherwise, and with
+    ``size``, it uses ``H_in / H_out``.
+
+    Args:
+        input_size: ``(H_in, W_in)``.
+        size: ``H_out`` or ``(H_out, W_out)``, ints >= 1.
+        scale_factor: a positive number or a pair.
+        recompute_scale_factor: see above; must not be True together with ``size``.
+
+    Returns:
+        ``((H_out, W_out), (scale_h, scale_w))``, the scales being None when ``in/out`` is used.
+
+    Raises:
+        ValueError: both or neither of ``size`` and ``scale_factor``, non-positive values, or
+            an empty output.
+        TypeError: values that are not numbers / ints.
+    """
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            f"exactly one of size and scale_factor must be given, got size={size!r} and "
+            f"scale_factor={scale_factor!r}"
+        )
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError(
+                "recompute_scale_factor=True is not meaningful with an explicit size"
+            )
+        items = size if isinstance(size, tuple | list) else (size, size)
+        if len(items) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items
+        ):
+            raise TypeError(f"size must be an int or a pair of ints, got {size!r}")
+        if min(items) < 1:
+            raise ValueError(f"size must be >= 1 in each dimension, got {size!r}")
+        return (int(items[0]), int(items[1])), (None, None)
+    scales = tuple(float(v) for v in _positive_pair(scale_factor, "scale_factor"))
+    out = tuple(math.floor(float(n) * s) for n, s in zip(input_size, scales, strict=True))
+    if min(out) < 1:
+        raise ValueError(
+            f"scale_factor={scale_factor!r} gives an empty output: (H_out, W_out) = "
+            f"floor({tuple(input_size)} * scale_factor) = {out}"
+        )
+    return out, ((None, None) if recompute_scale_factor else scales)
 
 
 def receptive_field(layers) -> int:

@@ -1,7 +1,13 @@
 """Reference layers in pure NumPy: ``name_forward(x, ..., *, hyper) -> (out, cache)`` and
 ``name_backward(dout, cache) -> grads``. NCHW layout, ``torch.nn.functional`` semantics."""
 
-from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
+from d2lcnn.geometry import (
+    conv2d_output_shape,
+    conv_transpose2d_output_shape,
+    interpolate_output_shape,
+    pool2d_output_shape,
+    receptive_field,
+)
 from d2lcnn.numpy import nn  # layer objects and Sequential, on top of these functions
 from d2lcnn.numpy.activations import (
     elu_backward,
@@ -35,11 +41,20 @@ from d2lcnn.numpy.activations import (
     tanh_backward,
     tanh_forward,
 )
+from d2lcnn.numpy.adaptive_pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+)
 from d2lcnn.numpy.clip import (
     clip_grad_norm,
     clip_grad_value,
 )
 from d2lcnn.numpy.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
+from d2lcnn.numpy.conv_transpose import (
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_naive,
+)
 from d2lcnn.numpy.dropout import (
     dropout2d_backward,
     dropout2d_forward,
@@ -104,10 +119,16 @@ from d2lcnn.numpy.pool import (
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from d2lcnn.numpy.upsample import (
+    interpolate_backward,
+    interpolate_forward,
+)
 
 __all__ = [
     "conv2d_output_shape",
     "pool2d_output_shape",
+    "conv_transpose2d_output_shape",
+    "interpolate_output_shape",
     "receptive_field",
     "conv2d_forward",
     "conv2d_backward",
@@ -195,4 +216,11 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
     "nn",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward_naive",
+    "interpolate_forward",
+    "interpolate_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
 ]

@@ -1,7 +1,13 @@
 """The same operations as :mod:`d2lcnn.numpy`, written from tensor primitives (unfold,
 as_strided, matmul), differentiable by autograd and running on the input's device."""
 
-from d2lcnn.geometry import conv2d_output_shape, pool2d_output_shape, receptive_field
+from d2lcnn.geometry import (
+    conv2d_output_shape,
+    conv_transpose2d_output_shape,
+    interpolate_output_shape,
+    pool2d_output_shape,
+    receptive_field,
+)
 from d2lcnn.torch.activations import (
     elu,
     gelu,
@@ -19,11 +25,17 @@ from d2lcnn.torch.activations import (
     swish,
     tanh,
 )
+from d2lcnn.torch.adaptive_pool import (
+    adaptive_avg_pool2d,
+)
 from d2lcnn.torch.clip import (
     clip_grad_norm,
     clip_grad_value,
 )
 from d2lcnn.torch.conv import Conv2dFunction, conv2d, conv2d_manual
+from d2lcnn.torch.conv_transpose import (
+    conv_transpose2d,
+)
 from d2lcnn.torch.device import device
 from d2lcnn.torch.dropout import (
     dropout,
@@ -72,10 +84,15 @@ from d2lcnn.torch.pool import avg_pool2d, max_pool2d
 from d2lcnn.torch.schedules import (
     as_torch_scheduler,
 )
+from d2lcnn.torch.upsample import (
+    interpolate,
+)
 
 __all__ = [
     "conv2d_output_shape",
     "pool2d_output_shape",
+    "conv_transpose2d_output_shape",
+    "interpolate_output_shape",
     "receptive_field",
     "conv2d",
     "conv2d_manual",
@@ -132,4 +149,7 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
     "as_torch_scheduler",
+    "conv_transpose2d",
+    "interpolate",
+    "adaptive_avg_pool2d",
 ]

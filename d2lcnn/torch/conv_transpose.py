@@ -1,0 +1,135 @@
+"""2-D transposed convolution from tensor primitives: one batched matmul and col2im
+(``F.fold``), with ``torch.nn.functional.conv_transpose2d``'s signature and semantics.
+
+The transposed convolution is the adjoint (input-gradient) of ``conv2d`` with the same weights:
+where :func:`d2lcnn.torch.conv2d` gathers windows with ``F.unfold`` and multiplies by the
+weight matrix, this multiplies by the *transposed* weight matrix and scatters the columns
+back with ``F.fold``, which adds overlapping kernel copies. Autograd differentiates the matmul
+and the fold (the fold's backward is an unfold). No convolution op is called.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from d2lcnn.geometry import conv_transpose2d_output_shape, pair
+
+__all__ = ["conv_transpose2d"]
+
+
+def _check(x, weight, bias, groups, fn: str) -> None:
+    for name, t in (("x", x), ("weight", weight)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if x.dim() != 4:
+        raise ValueError(
+            f"{fn}: x must be 4-D (N, C_in, H, W) or 3-D (C_in, H, W), got shape "
+            f"{tuple(x.shape)}"
+        )
+    if weight.dim() != 4:
+        raise ValueError(
+            f"{fn}: weight must be 4-D (C_in, C_out/groups, kH, kW), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{fn}: x must be floating point, got dtype {x.dtype}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{fn}: weight dtype must match x's dtype {x.dtype}, got {weight.dtype}")
+    if weight.device != x.device:
+        raise ValueError(f"{fn}: weight must be on x's device {x.device}, got {weight.device}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{fn}: groups must be an int >= 1, got {groups!r}")
+    c_in = x.shape[1]
+    if weight.shape[0] != c_in:
+        raise ValueError(
+            f"{fn}: weight.shape[0] must equal x's channels C_in = x.shape[1] = {c_in}, got "
+            f"weight of shape {tuple(weight.shape)}"
+        )
+    if c_in % groups:
+        raise ValueError(
+            f"{fn}: x's channels C_in = x.shape[1] = {c_in} must be divisible by groups={groups}"
+        )
+    c_out = weight.shape[1] * groups
+    if bias is not None:
+        if not isinstance(bias, torch.Tensor):
+            raise TypeError(f"{fn}: bias must be a torch.Tensor or None, got {type(bias).__name__}")
+        if tuple(bias.shape) != (c_out,):
+            raise ValueError(
+                f"{fn}: bias must have shape (C_out,) = (weight.shape[1]*groups,) = ({c_out},),"
+                f" got {tuple(bias.shape)}"
+            )
+        if bias.dtype != x.dtype or bias.device != x.device:
+            raise TypeError(
+                f"{fn}: bias must have x's dtype and device ({x.dtype}, {x.device}), "
+                f"got ({bias.dtype}, {bias.device})"
+            )
+
+
+def conv_transpose2d(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``, from
+    ``torch.matmul`` and ``F.fold``.
+
+    Each input pixel adds a copy of its group's kernel, scaled by the pixel, onto the output
+    at ``(S h, S w)``; ``padding`` rows/columns are then cropped from each side, and
+    ``output_padding`` extra ones kept at the bottom/right. This is the gradient of
+    :func:`d2lcnn.torch.conv2d` with respect to its input.
+
+    Args:
+        x: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, floating point.
+        weight: ``(C_in, C_out/groups, kH, kW)`` (``C_in`` first, as in PyTorch).
+        bias: ``(C_out,)`` or None. Default None.
+        stride: ``S`` or ``(sH, sW)``. Default 1.
+        padding: ``P`` or ``(pH, pW)`` cropped from each side. Default 0.
+        output_padding: ``P_out`` or a pair, added at the bottom/right; smaller than
+            ``stride`` or ``dilation``. Default 0.
+        groups: independent channel groups. Default 1.
+        dilation: ``D`` or ``(dH, dW)``. Default 1.
+
+    Returns:
+        ``(N, C_out, H_out, W_out)`` (or ``(C_out, H_out, W_out)``), on ``x``'s device and
+        dtype.
+
+    Shape:
+        .. math::
+            H_{out} = (H_{in} - 1) S - 2P + D (kH - 1) + P_{out} + 1
+
+    Raises:
+        ValueError: wrong dimensions, channels that do not match ``groups``, a bias of the
+            wrong shape, ``output_padding`` too large or an empty output.
+        TypeError: non-tensor arguments or mismatched dtypes.
+
+    Example:
+        >>> x = torch.ones(1, 1, 2, 2)
+        >>> conv_transpose2d(x, torch.ones(1, 1, 2, 2), stride=2).shape
+        torch.Size([1, 1, 4, 4])
+    """
+    unbatched = isinstance(x, torch.Tensor) and x.dim() == 3
+    x = x.unsqueeze(0) if unbatched else x  # (N, C_in, H, W)
+    _check(x, weight, bias, groups, "conv_transpose2d")
+    n, c_in, h, w = x.shape
+    _, c_out_g, kh, kw = weight.shape
+    c_out = c_out_g * groups
+    s = pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    op = pair(output_padding, "output_padding", minimum=0)
+    d = pair(dilation, "dilation", minimum=1)
+    h_out, w_out = conv_transpose2d_output_shape(
+        (h, w), (kh, kw), stride=s, padding=p, output_padding=op, dilation=d
+    )
+    xg = x.reshape(n, groups, c_in // groups, h * w)  # (N, G, C_in/G, H*W)
+    wg = weight.reshape(groups, c_in // groups, -1)  # (G, C_in/G, C_out/G*kH*kW)
+    cols = torch.matmul(wg.transpose(1, 2), xg)  # (N, G, C_out/G*kH*kW, H*W)
+    cols = cols.reshape(n, c_out * kh * kw, h * w)  # (N, C_out*kH*kW, L), fold's layout
+    # Fold into the size the kernel copies span, without cropping: F.fold would derive the
+    # number of windows from the cropped size, which is wrong when output_padding >= stride
+    # (allowed when dilation > stride).
+    span = ((h - 1) * s[0] + d[0] * (kh - 1) + 1, (w - 1) * s[1] + d[1] * (kw - 1) + 1)
+    full = F.fold(cols, span, (kh, kw), dilation=d, stride=s)  # (N, C_out, H_span, W_span)
+    full = F.pad(full, (0, op[1], 0, op[0]))  # output_padding rows/columns: nothing lands
+    out = full[:, :, p[0] : p[0] + h_out, p[1] : p[1] + w_out]  # (N, C_out, H_out, W_out)
+    if bias is not None:
+        out = out + bias.view(1, c_out, 1, 1)
+    return out.squeeze(0) if unbatched else out
