@@ -9,7 +9,8 @@ from d2lcnn import torch as td
 
 # NumPy ops that have no torch counterpart of the same name, with the reason.
 NUMPY_ONLY = {
-    "conv2d_naive",  # the loop version, for teaching; td.conv2d is the one torch version
+    "conv2d_naive",  # the loop versions, for teaching; torch has one version of each
+    "conv_transpose2d_naive",
 }
 
 
