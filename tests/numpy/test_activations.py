@@ -20,7 +20,10 @@ GRAD_TOL = 1e-7  # relative error of float64 centred differences
 STEP = 1e-5
 TOL = {
     np.float64: dict(rtol=1e-10, atol=1e-12),
-    np.float32: dict(rtol=1e-5, atol=1e-6),
+    # float32 at the library's ~1e-5: for |x| ~ 10, GELU-tanh's derivative cancels
+    # (1 + tanh(u) with tanh(u) ~ -1), and torch's own float32 result is off by ~1e-6 from
+    # the float64 value, so an absolute 1e-6 would only measure torch's rounding.
+    np.float32: dict(rtol=1e-5, atol=1e-5),
 }
 
 
@@ -243,6 +246,8 @@ def test_relu_backward_blocks_non_finite_gradients_as_in_torch():
     np.testing.assert_array_equal(dx, xt.grad.numpy())
 
 
+# inf * 0 (an infinite dout at slope 0) is NaN in torch too; NumPy also warns about it.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")
 @pytest.mark.parametrize("slope", [0.01, 1.0, 0.0, -0.5, 1.5])  # fast route only for (0, 1]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_leaky_relu_matches_torch_exactly_with_non_finite_values(slope, dtype):

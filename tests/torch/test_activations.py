@@ -13,7 +13,8 @@ from d2lcnn.torch import activations as A
 
 TOL = {
     torch.float64: dict(rtol=1e-10, atol=1e-12),
-    torch.float32: dict(rtol=1e-5, atol=1e-6),
+    # ~1e-5 absolute for float32: see tests/numpy/test_activations.py (GELU-tanh cancellation).
+    torch.float32: dict(rtol=1e-5, atol=1e-5),
 }
 
 # (name of the built-in op, ours, reference, kwargs)
