@@ -124,11 +124,13 @@ class Module:
             raise RuntimeError(f"{self!r}.backward called before forward: there is no cache")
         return self._backward(dout, self._cache)
 
+    # Leaf layers override _forward/_backward; containers (Sequential) override forward and
+    # backward themselves. A subclass that does neither fails here with a clear message.
     def _forward(self, x, training):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} defines neither _forward nor forward")
 
     def _backward(self, dout, cache):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} defines neither _backward nor backward")
 
     # ----------------------------------------------------------------- names and state
 

@@ -26,6 +26,7 @@ the whole accumulated buffer).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -98,7 +99,7 @@ def _check_adam(lr, betas, eps, weight_decay, cls: str) -> dict:
 # --------------------------------------------------------------------------- base class
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: a dict of parameter arrays, per-parameter state, and ``step(grads)``.
 
     Hyperparameters are plain attributes (``opt.lr``), so a learning-rate schedule is
@@ -148,8 +149,9 @@ class Optimizer:
                 )
             self._update(p, g, self.state[name])
 
+    @abc.abstractmethod
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
-        raise NotImplementedError
+        """Update the parameter ``p`` in place from its gradient ``g`` and its ``state``."""
 
     def state_dict(self) -> dict:
         """``{"hyper": {name: value}, "state": {param: {key: copy}}}``, safe to keep."""

@@ -8,6 +8,7 @@ are in the NumPy module's docstrings. Being real ``Optimizer`` subclasses, they 
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -17,7 +18,7 @@ from d2lcnn.numpy.optim import _check_adam, _check_fraction, _check_nonnegative,
 __all__ = ["SGD", "MomentumVelocity", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
 
-class _Optimizer(torch.optim.Optimizer):
+class _Optimizer(torch.optim.Optimizer, abc.ABC):
     """Shared ``step``: run the closure, then :meth:`_update` each parameter with a grad."""
 
     @torch.no_grad()
@@ -36,8 +37,10 @@ class _Optimizer(torch.optim.Optimizer):
                 self._update(p, p.grad, self.state[p], group)
         return loss
 
+    @abc.abstractmethod
     def _update(self, p, g, state, group):
-        raise NotImplementedError
+        """Update the parameter ``p`` in place from its gradient ``g``, ``state`` and the
+        hyperparameters of its ``group``."""
 
 
 class SGD(_Optimizer):
