@@ -40,7 +40,8 @@ html: $(STAMP)
 	$(BIN)/sphinx-build -b html -d build/doctrees -W --keep-going -q notebooks build/html
 	@echo "The book is at $(CURDIR)/build/html/index.html"
 
-book: execute html
+book: execute
+	@$(MAKE) --no-print-directory html
 
 test: lint test-package test-notebooks
 

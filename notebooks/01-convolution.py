@@ -52,8 +52,8 @@ from d2lcnn.plots import show_images
 
 rng = np.random.default_rng(0)  # every random array in this chapter comes from here
 torch.manual_seed(0)  # only used by nn.Conv2d's initializer, whose values we never print
-device = td.device("auto")
 DTYPE = torch.float64  # float64 so that comparisons with NumPy are exact to ~1e-12
+device = td.device("auto", dtype=DTYPE)  # CUDA if present, else CPU (MPS has no float64)
 
 
 def to_torch(a):
