@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from d2lcnn.geometry import conv2d_output_shape, pair
+from d2lcnn.torch._checks import check_bias, check_input_and_weight
 
 __all__ = ["conv2d", "conv2d_manual", "Conv2dFunction"]
 
@@ -44,27 +45,7 @@ class _Geometry(NamedTuple):
 
 def _check(x, weight, bias, stride, padding, dilation, groups, fn: str) -> _Geometry:
     """Validate the arguments as ``F.conv2d`` would, with messages that name them."""
-    for name, t in (("x", x), ("weight", weight)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if x.dim() != 4:
-        raise ValueError(
-            f"{fn}: x must be 4-D (N, C_in, H, W) (or 3-D (C_in, H, W) for conv2d and "
-            f"conv2d_manual), got shape {tuple(x.shape)}"
-        )
-    if weight.dim() != 4:
-        raise ValueError(
-            f"{fn}: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape "
-            f"{tuple(weight.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: x must be floating point, got dtype {x.dtype}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"{fn}: weight dtype must match x's dtype {x.dtype}, got {weight.dtype}")
-    if weight.device != x.device:
-        raise ValueError(f"{fn}: weight must be on x's device {x.device}, got {weight.device}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{fn}: groups must be an int >= 1, got {groups!r}")
+    check_input_and_weight(x, weight, groups, fn, weight_layout="(C_out, C_in/groups, kH, kW)")
     n, c_in, h, w = x.shape
     c_out, c_in_g, kh, kw = weight.shape
     if c_in % groups:
@@ -81,18 +62,7 @@ def _check(x, weight, bias, stride, padding, dilation, groups, fn: str) -> _Geom
             f"{fn}: weight.shape[1] must be C_in/groups = {c_in}/{groups} = {c_in // groups}, "
             f"got weight of shape {tuple(weight.shape)} for x of shape {tuple(x.shape)}"
         )
-    if bias is not None:
-        if not isinstance(bias, torch.Tensor):
-            raise TypeError(f"{fn}: bias must be a torch.Tensor or None, got {type(bias).__name__}")
-        if tuple(bias.shape) != (c_out,):
-            raise ValueError(
-                f"{fn}: bias must have shape (C_out,) = ({c_out},), got {tuple(bias.shape)}"
-            )
-        if bias.dtype != x.dtype or bias.device != x.device:
-            raise TypeError(
-                f"{fn}: bias must have x's dtype and device ({x.dtype}, {x.device}), "
-                f"got ({bias.dtype}, {bias.device})"
-            )
+    check_bias(bias, x, c_out, fn)
 
     k = (kh, kw)
     d = pair(dilation, "dilation", minimum=1)

@@ -14,32 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from d2lcnn.geometry import conv_transpose2d_output_shape, pair
+from d2lcnn.torch._checks import check_bias, check_input_and_weight
 
 __all__ = ["conv_transpose2d"]
 
 
 def _check(x, weight, bias, groups, fn: str) -> None:
-    for name, t in (("x", x), ("weight", weight)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if x.dim() != 4:
-        raise ValueError(
-            f"{fn}: x must be 4-D (N, C_in, H, W) or 3-D (C_in, H, W), got shape "
-            f"{tuple(x.shape)}"
-        )
-    if weight.dim() != 4:
-        raise ValueError(
-            f"{fn}: weight must be 4-D (C_in, C_out/groups, kH, kW), got shape "
-            f"{tuple(weight.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: x must be floating point, got dtype {x.dtype}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"{fn}: weight dtype must match x's dtype {x.dtype}, got {weight.dtype}")
-    if weight.device != x.device:
-        raise ValueError(f"{fn}: weight must be on x's device {x.device}, got {weight.device}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{fn}: groups must be an int >= 1, got {groups!r}")
+    check_input_and_weight(x, weight, groups, fn, weight_layout="(C_in, C_out/groups, kH, kW)")
     c_in = x.shape[1]
     if weight.shape[0] != c_in:
         raise ValueError(
@@ -50,20 +31,7 @@ def _check(x, weight, bias, groups, fn: str) -> None:
         raise ValueError(
             f"{fn}: x's channels C_in = x.shape[1] = {c_in} must be divisible by groups={groups}"
         )
-    c_out = weight.shape[1] * groups
-    if bias is not None:
-        if not isinstance(bias, torch.Tensor):
-            raise TypeError(f"{fn}: bias must be a torch.Tensor or None, got {type(bias).__name__}")
-        if tuple(bias.shape) != (c_out,):
-            raise ValueError(
-                f"{fn}: bias must have shape (C_out,) = (weight.shape[1]*groups,) = ({c_out},),"
-                f" got {tuple(bias.shape)}"
-            )
-        if bias.dtype != x.dtype or bias.device != x.device:
-            raise TypeError(
-                f"{fn}: bias must have x's dtype and device ({x.dtype}, {x.device}), "
-                f"got ({bias.dtype}, {bias.device})"
-            )
+    check_bias(bias, x, weight.shape[1] * groups, fn, c_out_formula="weight.shape[1]*groups")
 
 
 def conv_transpose2d(
