@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from d2lcnn.geometry import conv_transpose2d_output_shape, pair
+from d2lcnn.numpy.conv import _require_float_array
 
 __all__ = [
     "ConvTranspose2dCache",
@@ -55,13 +56,6 @@ class ConvTranspose2dCache(NamedTuple):
     dilation: tuple[int, int]
     groups: int
     out_shape: tuple[int, int, int, int]  # (N, C_out, H_out, W_out)
-
-
-def _require_float_array(a, name: str) -> None:
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {a.dtype}")
 
 
 def _check_args(x, w, b, stride, padding, output_padding, dilation, groups):
