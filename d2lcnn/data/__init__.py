@@ -28,20 +28,24 @@ from d2lcnn.data.digits import load_digits, translated_digits
 from d2lcnn.data.download import DownloadError, data_root, download
 from d2lcnn.data.images import SAMPLE_IMAGES, sample_image, sample_image_path
 from d2lcnn.data.preprocess import Splits, channel_stats, normalize, train_val_test_split
+from d2lcnn.data.registry import DATASETS, LoadedDataset, load_dataset
 from d2lcnn.data.synthetic import SEGMENTATION_CLASSES, synthetic_segmentation
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DATASETS",
     "FASHION_MNIST_CLASSES",
     "SAMPLE_IMAGES",
     "SEGMENTATION_CLASSES",
     "ArrayDataset",
     "DownloadError",
+    "LoadedDataset",
     "Splits",
     "channel_stats",
     "data_root",
     "download",
     "load_cifar10",
+    "load_dataset",
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
