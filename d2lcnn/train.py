@@ -24,6 +24,18 @@ anything else (pytest, CI, logs)    none                  none
 A person at JupyterLab, Notebook or VS Code is told apart from nbclient, nbconvert and
 papermill by the ``allow_stdin`` flag each execute request carries: frontends that can answer
 ``input()`` set it, batch executors do not. Timings are recorded in the History, never printed.
+
+The same functions take a NumPy network (a :class:`d2lcnn.numpy.nn.Module`, e.g. a
+``Sequential``) with a :mod:`d2lcnn.numpy.optim` optimizer, so a chapter can train both
+backends with one loop and compare the Histories; nothing to wrap::
+
+    seq = nd.nn.Sequential(nd.nn.Conv2d(1, 16, 3, padding=1, rng=rng), ...)
+    history = fit(seq, train_loader, val_loader, epochs=5, optimizer=nd.optim.SGD(
+        seq.parameters(), lr=0.1), scheduler=partial(cosine_lr, lr=0.1, total_steps=5))
+
+Each torch batch becomes NumPy (``.numpy()``, inputs cast to the model's dtype); the loss is
+cross-entropy (:func:`d2lcnn.numpy.losses.cross_entropy_forward`); the scheduler is a plain
+function ``t -> lr`` (see :mod:`d2lcnn.schedules`); the run is on the CPU. See :func:`fit`.
 """
 
 from __future__ import annotations
@@ -47,6 +59,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from d2lcnn.numpy.clip import clip_grad_norm as _np_clip_grad_norm
+from d2lcnn.numpy.losses import cross_entropy_backward, cross_entropy_forward
+from d2lcnn.numpy.nn import Module as _NumpyModule
+from d2lcnn.numpy.optim import Optimizer as _NumpyOptimizer
 from d2lcnn.torch.device import device as _pick_device
 
 __all__ = [
@@ -446,7 +462,14 @@ def evaluate(
 
     Raises:
         ValueError: if the loader is empty or ``loss_fn`` returns a non-scalar.
+
+    A NumPy model (:class:`d2lcnn.numpy.nn.Module`) runs with ``training=False`` and
+    cross-entropy; ``loss_fn`` must then be the default and ``device`` ``None``, ``"auto"``
+    or ``"cpu"``.
     """
+    if isinstance(model, _NumpyModule):
+        _check_numpy_options(loss_fn=loss_fn, device=device, who="evaluate")
+        return _evaluate_numpy(model, loader, "evaluate")
     dev = _resolve_device(device, model)
     model.to(dev)
     return _evaluate(model, loader, loss_fn, dev, False, "evaluate")
@@ -471,13 +494,18 @@ def predict(
         probs: return ``softmax(outputs, dim=1)`` instead of the raw logits.
 
     Returns:
-        A tensor ``(N, ...)`` of logits (or probabilities), on the CPU.
+        A tensor ``(N, ...)`` of logits (or probabilities), on the CPU. For a NumPy model
+        (``data`` a tensor, an array or a loader; run with ``training=False``), a NumPy
+        array in the model's dtype: each backend answers in its own kind of array.
 
     Raises:
         ValueError: if ``data`` holds no examples or ``batch_size < 1``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(model, _NumpyModule):
+        _check_numpy_options(device=device, who="predict")
+        return _predict_numpy(model, data, batch_size, probs)
     dev = _resolve_device(device, model)
     model.to(dev)
     batches = data.split(batch_size) if isinstance(data, torch.Tensor) else data
@@ -687,9 +715,19 @@ def _check_fit_args(
     progress,
     live_plot,
 ) -> list:
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
+    numpy_model = isinstance(model, _NumpyModule)
+    if numpy_model:
+        if not isinstance(optimizer, _NumpyOptimizer):
+            raise TypeError(
+                "fit: a NumPy model needs a d2lcnn.numpy.optim optimizer, "
+                f"got {type(optimizer).__name__}"
+            )
+    elif not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            "fit: model must be a torch.nn.Module or a d2lcnn.numpy.nn.Module, "
+            f"got {type(model).__name__}"
+        )
+    elif not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
             f"fit: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
@@ -697,7 +735,13 @@ def _check_fit_args(
         raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
     if scheduler_step not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_step must be 'epoch' or 'step', got {scheduler_step!r}")
-    if scheduler is not None:
+    if numpy_model:
+        if scheduler is not None and not callable(scheduler):
+            raise TypeError(
+                "fit: a NumPy model's scheduler must be a function t -> lr (see "
+                f"d2lcnn.schedules), got {type(scheduler).__name__}"
+            )
+    elif scheduler is not None:
         if not callable(getattr(scheduler, "step", None)):
             raise TypeError(
                 f"fit: scheduler must have a step() method, got {type(scheduler).__name__}"
@@ -736,13 +780,31 @@ def _enabled_on(feature: str, wanted: bool, dev: torch.device) -> bool:
     return False
 
 
+def _displays(progress, live_plot, stacklevel: int) -> tuple[bool, _LivePlot]:
+    """Whether to show a progress bar, and the live plot, for where ``fit`` runs
+    (``stacklevel`` points a warning at the caller of ``fit``)."""
+    where = _frontend()
+    show_bar = where in ("notebook", "terminal") if progress == "auto" else progress
+    if live_plot == "auto":
+        plot_mode = {"notebook": "live", "executed": "final"}.get(where)
+    else:
+        plot_mode = "live" if live_plot and where in ("notebook", "executed") else None
+        if live_plot and plot_mode is None:
+            warnings.warn(
+                "fit: live_plot=True needs a Jupyter kernel; call history.plot()",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+    return show_bar, _LivePlot(plot_mode)
+
+
 def fit(
-    model: torch.nn.Module,
+    model: torch.nn.Module | _NumpyModule,
     train_loader: Iterable,
     val_loader: Iterable | None = None,
     *,
     epochs: int,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | _NumpyOptimizer,
     scheduler=None,
     loss_fn: Callable = F.cross_entropy,
     device="auto",
@@ -782,7 +844,7 @@ def fit(
             val_loader).
         loss_fn: ``loss_fn(outputs, targets) -> scalar`` with ``reduction='mean'``.
             Default ``F.cross_entropy``.
-        device: ``"auto"`` (CUDA if present, else CPU; see :func:`d2lcnn.torch.device`),
+        device: ``"auto"`` (CUDA, then MPS, then CPU; see :func:`d2lcnn.torch.device`),
             a name, or a ``torch.device``.
         clip_grad_norm: rescale the gradients so their global L2 norm is at most this, or
             ``None``. ``StepRecord.grad_norm`` is always the norm BEFORE clipping, so it shows
@@ -813,13 +875,33 @@ def fit(
             A checkpointed run that had stopped (``stop_reason`` set) is returned as is.
             Default ``False``: start afresh and overwrite.
 
+    NumPy models: ``model`` may be a :class:`d2lcnn.numpy.nn.Module` (a ``Sequential``)
+    with ``optimizer`` a :mod:`d2lcnn.numpy.optim` optimizer over ``model.parameters()``.
+    The loop and the History are the same; each step converts the batch with ``.numpy()``
+    (inputs cast to the dtype of the model's parameters, targets as integer class indices),
+    runs ``model.forward(x, training=True)``, :func:`~d2lcnn.numpy.losses.
+    cross_entropy_forward`/``_backward``, ``model.backward``, the global gradient norm
+    (clipped with :func:`d2lcnn.numpy.clip.clip_grad_norm` if ``clip_grad_norm`` is set) and
+    ``optimizer.step(model.gradients())``. Validation runs with ``training=False``. For them:
+
+    - ``scheduler`` is a plain function ``t -> lr`` (e.g. ``functools.partial(cosine_lr,
+      lr=0.1, total_steps=T)`` from :mod:`d2lcnn.schedules`); ``fit`` sets
+      ``optimizer.lr = scheduler(t)`` before each epoch (``t`` = epochs completed,
+      ``scheduler_step="epoch"``) or each step (``t`` = steps completed, ``"step"``), which
+      is what ``LambdaLR`` does for a torch model;
+    - ``loss_fn`` must be the default (cross-entropy);
+    - ``device`` must be ``"auto"`` or ``"cpu"``, and ``amp``/``compile`` ``False``:
+      asking for anything else raises ``ValueError`` (there is nothing to ignore quietly);
+    - ``checkpoint`` is not supported yet (``ValueError``).
+
     Returns:
         The :class:`History`.
 
     Raises:
         ValueError: bad ``epochs``, ``scheduler_step``, ``clip_grad_norm``,
             ``explode_factor``, ``progress``, ``live_plot``; an empty loader; a non-scalar
-            loss; a checkpoint holding more than ``epochs`` epochs.
+            loss; a checkpoint holding more than ``epochs`` epochs; for a NumPy model, an
+            option it does not support (see above).
         TypeError: a model, optimizer, scheduler, callback or batch of the wrong kind.
     """
     callbacks = _check_fit_args(
@@ -837,25 +919,31 @@ def fit(
     for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
             raise ValueError(f"fit: {name} is empty (len 0); it must yield at least one batch")
+    if isinstance(model, _NumpyModule):
+        _check_numpy_options(
+            loss_fn=loss_fn, device=device, amp=amp, compile=compile, checkpoint=checkpoint
+        )
+        return _fit_numpy(
+            model,
+            train_loader,
+            val_loader,
+            epochs=epochs,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            clip_grad_norm=clip_grad_norm,
+            callbacks=callbacks,
+            progress=progress,
+            live_plot=live_plot,
+            explode_factor=explode_factor,
+            scheduler_step=scheduler_step,
+        )
     dev = _resolve_device(device)
     model.to(dev)
     use_amp = _enabled_on("amp", amp, dev)
     net = torch.compile(model) if _enabled_on("compile", compile, dev) else model
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
 
-    where = _frontend()
-    show_bar = where in ("notebook", "terminal") if progress == "auto" else progress
-    if live_plot == "auto":
-        plot_mode = {"notebook": "live", "executed": "final"}.get(where)
-    else:
-        plot_mode = "live" if live_plot and where in ("notebook", "executed") else None
-        if live_plot and plot_mode is None:
-            warnings.warn(
-                "fit: live_plot=True needs a Jupyter kernel; call history.plot()",
-                UserWarning,
-                stacklevel=2,
-            )
-    live = _LivePlot(plot_mode)
+    show_bar, live = _displays(progress, live_plot, stacklevel=3)
 
     history = History()
     _call_hooks(callbacks, "on_fit_start", history, model)
@@ -1026,3 +1114,194 @@ def _restore_state(state: dict, train_loader, callbacks: list, scaler) -> None:
             cb.load_state_dict(s)
     if scaler is not None and extra.get("scaler") is not None:
         scaler.load_state_dict(extra["scaler"])
+
+
+# ----------------------------------------------------------------------------- NumPy models
+
+
+def _check_numpy_options(
+    *, loss_fn=F.cross_entropy, device=None, amp=False, compile=False, checkpoint=None, who="fit"
+) -> None:
+    """Refuse, by name, the options a NumPy model cannot honour."""
+    if loss_fn is not F.cross_entropy:
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        raise ValueError(
+            f"{who}: a NumPy model is trained with cross-entropy; loss_fn must be the default "
+            f"F.cross_entropy, got {name}"
+        )
+    on_cpu = device is None or (
+        device.type == "cpu" if isinstance(device, torch.device) else device in ("auto", "cpu")
+    )
+    if not on_cpu:
+        raise ValueError(
+            f"{who}: a NumPy model runs on the CPU; device must be 'auto' or 'cpu', got {device!r}"
+        )
+    for name, value in (("amp", amp), ("compile", compile)):
+        if value:
+            raise ValueError(
+                f"{who}: {name}=True is for torch models only; a NumPy model "
+                f"needs {name}=False, got {value!r}"
+            )
+    if checkpoint is not None:
+        raise ValueError(
+            f"{who}: checkpoint is not supported for NumPy models yet; got {checkpoint!r} "
+            "(save model.state_dict() and optimizer.state_dict() yourself)"
+        )
+
+
+def _numpy_dtype(model: _NumpyModule) -> np.dtype:
+    """The dtype of the model's parameters (float32 for a model without any)."""
+    for p in model.parameters().values():
+        return p.dtype
+    return np.dtype(np.float32)
+
+
+def _numpy_batch(batch, dtype, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, targets)`` of a batch as NumPy arrays, inputs in ``dtype``."""
+    x, y = _split_batch(batch, torch.device("cpu"), who)
+    return x.numpy().astype(dtype, copy=False), y.numpy()
+
+
+def _correct_numpy(out: np.ndarray, y: np.ndarray) -> tuple[int, int] | None:
+    return _correct(torch.from_numpy(out), torch.from_numpy(y))
+
+
+def _evaluate_numpy(model, loader, who) -> tuple[float, float | None]:
+    dtype = _numpy_dtype(model)
+    loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+    for batch in loader:
+        x, y = _numpy_batch(batch, dtype, who)
+        out = model.forward(x, training=False)
+        loss, _ = cross_entropy_forward(out, y)
+        n = x.shape[0]
+        loss_sum += float(loss) * n
+        seen += n
+        c = _correct_numpy(out, y)
+        if c is not None:
+            correct, counted = correct + c[0], counted + c[1]
+    if seen == 0:
+        raise ValueError(f"{who}: the loader yielded no batches; it must not be empty")
+    return loss_sum / seen, (correct / counted if counted else None)
+
+
+def _predict_numpy(model, data, batch_size: int, probs: bool) -> np.ndarray:
+    dtype = _numpy_dtype(model)
+    if isinstance(data, torch.Tensor | np.ndarray):
+        batches = (data[i : i + batch_size] for i in range(0, len(data), batch_size))
+    else:
+        batches = data
+    outs = []
+    for batch in batches:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        out = model.forward(x.astype(dtype, copy=False), training=False)  # (B, C, ...)
+        if probs:
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            out = e / e.sum(axis=1, keepdims=True)
+        outs.append(out)
+    if not outs:
+        raise ValueError("predict: data holds no examples")
+    return np.concatenate(outs)
+
+
+def _fit_numpy(
+    model: _NumpyModule,
+    train_loader,
+    val_loader,
+    *,
+    epochs: int,
+    optimizer: _NumpyOptimizer,
+    scheduler: Callable[[int], float] | None,
+    clip_grad_norm: float | None,
+    callbacks: list,
+    progress,
+    live_plot,
+    explode_factor: float | None,
+    scheduler_step: str,
+) -> History:
+    """:func:`fit`'s loop for a NumPy model: the same steps, records and stopping rules."""
+    show_bar, live = _displays(progress, live_plot, stacklevel=4)
+    dtype = _numpy_dtype(model)
+    history = History()
+    _call_hooks(callbacks, "on_fit_start", history, model)
+    n_batches = len(train_loader) if hasattr(train_loader, "__len__") else None
+    bar = _progress_bar(show_bar, None if n_batches is None else epochs * n_batches)
+    step = 0
+    t0 = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
+            epoch_start = time.perf_counter()
+            if scheduler is not None:  # as LambdaLR: the lr the next step will use
+                optimizer.lr = float(scheduler(epoch - 1 if scheduler_step == "epoch" else step))
+            epoch_lr = float(optimizer.lr)
+            loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+            for batch in train_loader:
+                x, y = _numpy_batch(batch, dtype, "fit: train_loader")
+                if scheduler is not None and scheduler_step == "step":
+                    optimizer.lr = float(scheduler(step))
+                lr = float(optimizer.lr)
+                out = model.forward(x, training=True)  # (B, classes)
+                loss, cache = cross_entropy_forward(out, y)
+                loss_value = float(loss)
+                step += 1
+                reason = _loss_problem(loss_value, history, explode_factor, step, epoch)
+                grad_norm = math.nan
+                if reason is None:
+                    model.backward(cross_entropy_backward(np.ones((), out.dtype), cache))
+                    grads = model.gradients()  # the layers' own arrays: clipped in place
+                    if clip_grad_norm is not None:
+                        grad_norm = _np_clip_grad_norm(grads, clip_grad_norm)
+                    else:
+                        norms = [np.linalg.norm(g.ravel()) for g in grads.values()]
+                        grad_norm = float(np.linalg.norm(norms)) if norms else 0.0
+                    if not math.isfinite(grad_norm):
+                        reason = f"gradient norm is {grad_norm} at step {step} (epoch {epoch})"
+                    else:
+                        optimizer.step(grads)
+                history.steps.append(
+                    StepRecord(step, epoch, loss_value, lr, grad_norm, time.perf_counter() - t0)
+                )
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4g}", refresh=False)
+                if reason is not None:
+                    warnings.warn(f"fit stopped: {reason}", RuntimeWarning, stacklevel=3)
+                    history.stop_reason = reason
+                    break
+                n = x.shape[0]
+                loss_sum, seen = loss_sum + loss_value * n, seen + n
+                c = _correct_numpy(out, y)
+                if c is not None:
+                    correct, counted = correct + c[0], counted + c[1]
+                history.stop_reason = _call_hooks(callbacks, "on_step_end", history, model)
+                if history.stop_reason:
+                    break
+            if history.stop_reason:
+                break
+            if seen == 0:
+                raise ValueError(f"fit: train_loader yielded no batches in epoch {epoch}")
+            val_loss, val_acc = (
+                (None, None)
+                if val_loader is None
+                else _evaluate_numpy(model, val_loader, "fit: val_loader")
+            )
+            history.epochs.append(
+                EpochRecord(
+                    epoch,
+                    loss_sum / seen,
+                    correct / counted if counted else None,
+                    val_loss,
+                    val_acc,
+                    epoch_lr,
+                    time.perf_counter() - epoch_start,
+                )
+            )
+            live.epoch_end(history)
+            history.stop_reason = _call_hooks(callbacks, "on_epoch_end", history, model)
+            if history.stop_reason:
+                break
+    finally:
+        bar.close()
+    _call_hooks(callbacks, "on_fit_end", history, model)
+    live.finish(history)
+    return history
