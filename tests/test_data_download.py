@@ -14,7 +14,7 @@ import pytest
 
 from d2lcnn.data import load_cifar10
 from d2lcnn.data.__main__ import main
-from d2lcnn.data.download import DATASETS, DownloadError, RemoteFile, download, fetch
+from d2lcnn.data.download import REMOTE_DATASETS, DownloadError, RemoteFile, download, fetch
 
 GOOD = b"real data " * 1000
 TRUNCATED = b"only part of the body"
@@ -167,19 +167,19 @@ def test_unknown_name(tmp_path):
 
 
 def test_table_is_well_formed():
-    for name, (folder, files) in DATASETS.items():
+    for name, (folder, files) in REMOTE_DATASETS.items():
         assert re.fullmatch(r"[a-z0-9_]+", folder), name
         for f in files:
             assert f.urls and all(u.startswith(("https://", "http://")) for u in f.urls)
             assert f.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", f.sha256), f.filename
-    names = [f.filename for f in DATASETS["mnist"][1]]
-    assert names == [f.filename for f in DATASETS["fashion_mnist"][1]]
+    names = [f.filename for f in REMOTE_DATASETS["mnist"][1]]
+    assert names == [f.filename for f in REMOTE_DATASETS["fashion_mnist"][1]]
 
 
 def test_command_line_list(tmp_path, capsys):
     assert main(["list", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for name in DATASETS:
+    for name in REMOTE_DATASETS:
         assert re.search(rf"^{name}\s+missing", out, re.MULTILINE)
 
 

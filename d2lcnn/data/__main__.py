@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from d2lcnn.data.download import DATASETS, DownloadError, data_root, download
+from d2lcnn.data.download import REMOTE_DATASETS, DownloadError, data_root, download
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     get = sub.add_parser("download", help="download and verify a data set")
-    get.add_argument("name", choices=sorted(DATASETS))
+    get.add_argument("name", choices=sorted(REMOTE_DATASETS))
     get.add_argument("--root", default=None,
                      help="data folder (default: $D2LCNN_DATA, else the repository's data/)")
     get.add_argument("--force", action="store_true", help="download again even if present")
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "list":
         root = data_root(args.root)
-        for name, (folder, files) in DATASETS.items():
+        for name, (folder, files) in REMOTE_DATASETS.items():
             present = all(
                 (root / folder / (f.filename + ".extracted" if f.extract else f.filename)).exists()
                 for f in files

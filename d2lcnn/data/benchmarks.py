@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from d2lcnn.data.download import DATASETS, data_root, download_command
+from d2lcnn.data.download import REMOTE_DATASETS, data_root, download_command
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -114,7 +114,7 @@ def _require(path: Path, name: str, fn: str, root, root_dir: Path) -> Path:
 def _load_idx_pair(name: str, fn: str, split: str, root, as_float: bool):
     split = _split_arg(split, fn)
     root_dir = data_root(root)
-    folder = root_dir / DATASETS[name][0]
+    folder = root_dir / REMOTE_DATASETS[name][0]
     prefix = "train" if split == "train" else "t10k"
     img_path = _require(folder / f"{prefix}-images-idx3-ubyte.gz", name, fn, root, root_dir)
     lbl_path = _require(folder / f"{prefix}-labels-idx1-ubyte.gz", name, fn, root, root_dir)
@@ -244,7 +244,7 @@ def load_cifar10(
     fn = "load_cifar10"
     split = _split_arg(split, fn)
     root_dir = data_root(root)
-    folder = root_dir / DATASETS["cifar10"][0] / "cifar-10-batches-py"
+    folder = root_dir / REMOTE_DATASETS["cifar10"][0] / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     paths = [_require(folder / n, "cifar10", fn, root, root_dir) for n in names]
     parts = [read_cifar10_batch(p) for p in paths]

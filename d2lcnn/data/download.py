@@ -6,7 +6,7 @@ Nothing in the book or the tests calls this: a reader runs
 Guarantees:
 
 - **Verified**: each file's SHA-256 (and size, where known) is checked against
-  :data:`DATASETS` before it is kept. A file whose checksum is not recorded is kept but
+  :data:`REMOTE_DATASETS` before it is kept. A file whose checksum is not recorded is kept but
   reported as *unverified*, never silently trusted.
 - **Atomic**: a download goes to a temporary file in the destination folder and is moved
   into place with ``os.replace`` only after it has been checked, so a failed, truncated or
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "DATASETS",
+    "REMOTE_DATASETS",
     "DownloadError",
     "RemoteFile",
     "data_root",
@@ -75,7 +75,7 @@ _FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 #: name -> (folder under the data root, files). Checksums: the SHA-256 values published
 #: with the files by TensorFlow Datasets / Keras and reproduced by many independent projects.
-DATASETS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
+REMOTE_DATASETS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
     "mnist": (
         "mnist",
         tuple(
@@ -291,11 +291,11 @@ def download(
     """Download data set ``name`` into ``data_root(root) / folder``; skip files already there.
 
     Args:
-        name: a key of ``datasets`` (default :data:`DATASETS`: ``mnist``, ``fashion_mnist``,
+        name: a key of ``datasets`` (default :data:`REMOTE_DATASETS`: ``mnist``, ``fashion_mnist``,
             ``cifar10``).
         root: data root (see :func:`data_root`).
         force: if True download again even if the files exist.
-        datasets: the table to use instead of :data:`DATASETS` (tests point it at a local
+        datasets: the table to use instead of :data:`REMOTE_DATASETS` (tests point it at a local
             server).
         timeout: socket timeout in seconds.
         quiet: if True print nothing.
@@ -307,7 +307,7 @@ def download(
         ValueError: for an unknown ``name``.
         DownloadError: if a file cannot be downloaded and verified.
     """
-    table = DATASETS if datasets is None else datasets
+    table = REMOTE_DATASETS if datasets is None else datasets
     if name not in table:
         raise ValueError(f"download: name must be one of {', '.join(table)}; got {name!r}")
     subfolder, files = table[name]
