@@ -413,10 +413,33 @@ def _call_hooks(callbacks, hook: str, history: History, model) -> str | None:
 # ----------------------------------------------------------------------------- evaluate
 
 
+class _Tally:
+    """Running mean loss and accuracy over an epoch's batches (accuracy None for targets
+    that are not class labels)."""
+
+    def __init__(self):
+        self.loss_sum, self.seen, self.correct, self.counted = 0.0, 0, 0, 0
+
+    def add(self, loss: float, n: int, hits: tuple[int, int] | None) -> None:
+        self.loss_sum += loss * n
+        self.seen += n
+        if hits is not None:
+            self.correct += hits[0]
+            self.counted += hits[1]
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.counted if self.counted else None
+
+
 def _evaluate(net, loader, loss_fn, dev, use_amp, who) -> tuple[float, float | None]:
     was_training = net.training
     net.eval()
-    loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+    tally = _Tally()
     try:
         with torch.no_grad():
             for batch in loader:
@@ -425,17 +448,12 @@ def _evaluate(net, loader, loss_fn, dev, use_amp, who) -> tuple[float, float | N
                     out = net(x)
                     loss = loss_fn(out, y)
                 _check_loss(loss, loss_fn)
-                n = x.shape[0]
-                loss_sum += loss.item() * n
-                seen += n
-                c = _correct(out, y)
-                if c is not None:
-                    correct, counted = correct + c[0], counted + c[1]
+                tally.add(loss.item(), x.shape[0], _correct(out, y))
     finally:
         net.train(was_training)
-    if seen == 0:
+    if tally.seen == 0:
         raise ValueError(f"{who}: the loader yielded no batches; it must not be empty")
-    return loss_sum / seen, (correct / counted if counted else None)
+    return tally.loss, tally.accuracy
 
 
 def evaluate(
@@ -971,7 +989,7 @@ def fit(
             epoch_start = time.perf_counter()
             epoch_lr = _lr(optimizer)
             net.train()
-            loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+            tally = _Tally()
             for batch in train_loader:
                 x, y = _split_batch(batch, dev, "fit: train_loader")
                 lr = _lr(optimizer)
@@ -1014,19 +1032,15 @@ def fit(
                     warnings.warn(f"fit stopped: {reason}", RuntimeWarning, stacklevel=2)
                     history.stop_reason = reason
                     break
-                n = x.shape[0]
-                loss_sum, seen = loss_sum + loss_value * n, seen + n
-                c = _correct(out.detach(), y)
-                if c is not None:
-                    correct, counted = correct + c[0], counted + c[1]
+                tally.add(loss_value, x.shape[0], _correct(out.detach(), y))
                 history.stop_reason = _call_hooks(callbacks, "on_step_end", history, model)
                 if history.stop_reason:
                     break
             if history.stop_reason:
                 break  # an interrupted epoch gets no EpochRecord and no checkpoint
-            if seen == 0:
+            if tally.seen == 0:
                 raise ValueError(f"fit: train_loader yielded no batches in epoch {epoch}")
-            train_loss = loss_sum / seen
+            train_loss = tally.loss
             val_loss, val_acc = (
                 (None, None)
                 if val_loader is None
@@ -1041,7 +1055,7 @@ def fit(
                 EpochRecord(
                     epoch,
                     train_loss,
-                    correct / counted if counted else None,
+                    tally.accuracy,
                     val_loss,
                     val_acc,
                     epoch_lr,
@@ -1168,20 +1182,15 @@ def _correct_numpy(out: np.ndarray, y: np.ndarray) -> tuple[int, int] | None:
 
 def _evaluate_numpy(model, loader, who) -> tuple[float, float | None]:
     dtype = _numpy_dtype(model)
-    loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+    tally = _Tally()
     for batch in loader:
         x, y = _numpy_batch(batch, dtype, who)
         out = model.forward(x, training=False)
         loss, _ = cross_entropy_forward(out, y)
-        n = x.shape[0]
-        loss_sum += float(loss) * n
-        seen += n
-        c = _correct_numpy(out, y)
-        if c is not None:
-            correct, counted = correct + c[0], counted + c[1]
-    if seen == 0:
+        tally.add(float(loss), x.shape[0], _correct_numpy(out, y))
+    if tally.seen == 0:
         raise ValueError(f"{who}: the loader yielded no batches; it must not be empty")
-    return loss_sum / seen, (correct / counted if counted else None)
+    return tally.loss, tally.accuracy
 
 
 def _predict_numpy(model, data, batch_size: int, probs: bool) -> np.ndarray:
@@ -1235,7 +1244,7 @@ def _fit_numpy(
             if scheduler is not None:  # as LambdaLR: the lr the next step will use
                 optimizer.lr = float(scheduler(epoch - 1 if scheduler_step == "epoch" else step))
             epoch_lr = float(optimizer.lr)
-            loss_sum, seen, correct, counted = 0.0, 0, 0, 0
+            tally = _Tally()
             for batch in train_loader:
                 x, y = _numpy_batch(batch, dtype, "fit: train_loader")
                 if scheduler is not None and scheduler_step == "step":
@@ -1268,17 +1277,13 @@ def _fit_numpy(
                     warnings.warn(f"fit stopped: {reason}", RuntimeWarning, stacklevel=3)
                     history.stop_reason = reason
                     break
-                n = x.shape[0]
-                loss_sum, seen = loss_sum + loss_value * n, seen + n
-                c = _correct_numpy(out, y)
-                if c is not None:
-                    correct, counted = correct + c[0], counted + c[1]
+                tally.add(loss_value, x.shape[0], _correct_numpy(out, y))
                 history.stop_reason = _call_hooks(callbacks, "on_step_end", history, model)
                 if history.stop_reason:
                     break
             if history.stop_reason:
                 break
-            if seen == 0:
+            if tally.seen == 0:
                 raise ValueError(f"fit: train_loader yielded no batches in epoch {epoch}")
             val_loss, val_acc = (
                 (None, None)
@@ -1288,8 +1293,8 @@ def _fit_numpy(
             history.epochs.append(
                 EpochRecord(
                     epoch,
-                    loss_sum / seen,
-                    correct / counted if counted else None,
+                    tally.loss,
+                    tally.accuracy,
                     val_loss,
                     val_acc,
                     epoch_lr,
