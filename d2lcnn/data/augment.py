@@ -38,6 +38,19 @@ def _pair(size, fn: str, arg: str) -> tuple[int, int]:
     raise ValueError(f"{fn}: {arg} must be an int or a pair of ints, got {size!r}")
 
 
+def _crop_geometry(shape, size, padding, fn: str) -> tuple[int, int, int, int]:
+    """Check a crop of ``size`` from (N, C, H, W) ``shape`` padded by ``padding``; return
+    ``(S_h, S_w, H_padded, W_padded)``. Shared by the NumPy and torch versions."""
+    sh, sw = _pair(size, fn, "size")
+    if not _is_int(padding) or padding < 0:
+        raise ValueError(f"{fn}: padding must be an int >= 0, got {padding!r}")
+    hp, wp = shape[-2] + 2 * padding, shape[-1] + 2 * padding
+    if not (1 <= sh <= hp and 1 <= sw <= wp):
+        raise ValueError(f"{fn}: size must be between 1 and the padded size ({hp}, {wp}), "
+                         f"got {(sh, sw)}")
+    return sh, sw, hp, wp
+
+
 def random_crop(
     x: np.ndarray, size: int | tuple[int, int], *, padding: int = 0, rng: np.random.Generator
 ) -> np.ndarray:
@@ -63,15 +76,9 @@ def random_crop(
     fn = "random_crop"
     x = _check_image(x, fn)
     _check_rng(rng, fn)
-    sh, sw = _pair(size, fn, "size")
-    if not _is_int(padding) or padding < 0:
-        raise ValueError(f"{fn}: padding must be an int >= 0, got {padding!r}")
+    sh, sw, hp, wp = _crop_geometry(x.shape, size, padding, fn)
     batch = x if x.ndim == 4 else x[None]  # (N, C, H, W)
-    n, _, h, w = batch.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    if not (1 <= sh <= hp and 1 <= sw <= wp):
-        raise ValueError(f"{fn}: size must be between 1 and the padded size ({hp}, {wp}), "
-                         f"got {(sh, sw)}")
+    n = batch.shape[0]
     p = padding
     padded = np.pad(batch, ((0, 0), (0, 0), (p, p), (p, p)))  # (N, C, H + 2p, W + 2p)
     tops = rng.integers(0, hp - sh + 1, size=n)

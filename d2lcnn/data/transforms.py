@@ -19,11 +19,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from d2lcnn.data.augment import _crop_geometry, _is_int
+
 __all__ = ["compose", "random_crop", "random_flip", "random_translate"]
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _check_image(x, fn: str) -> torch.Tensor:
@@ -37,16 +35,6 @@ def _check_generator(generator, fn: str) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"{fn}: generator must be a torch.Generator or None, "
                         f"got {type(generator).__name__}")
-
-
-def _pair(size, fn: str, arg: str) -> tuple[int, int]:
-    if _is_int(size):
-        return size, size
-    if isinstance(size, tuple | list | torch.Size) and len(size) == 2 and all(
-        _is_int(v) for v in size
-    ):
-        return int(size[0]), int(size[1])
-    raise ValueError(f"{fn}: {arg} must be an int or a pair of ints, got {size!r}")
 
 
 def random_crop(
@@ -72,15 +60,9 @@ def random_crop(
     fn = "random_crop"
     x = _check_image(x, fn)
     _check_generator(generator, fn)
-    sh, sw = _pair(size, fn, "size")
-    if not _is_int(padding) or padding < 0:
-        raise ValueError(f"{fn}: padding must be an int >= 0, got {padding!r}")
+    sh, sw, hp, wp = _crop_geometry(x.shape, size, padding, fn)
     batch = x if x.ndim == 4 else x[None]  # (N, C, H, W)
-    n, _, h, w = batch.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    if not (1 <= sh <= hp and 1 <= sw <= wp):
-        raise ValueError(f"{fn}: size must be between 1 and the padded size ({hp}, {wp}), "
-                         f"got {(sh, sw)}")
+    n = batch.shape[0]
     padded = F.pad(batch, (padding,) * 4)  # (N, C, H + 2p, W + 2p)
     tops = torch.randint(0, hp - sh + 1, (n,), generator=generator).tolist()
     lefts = torch.randint(0, wp - sw + 1, (n,), generator=generator).tolist()
