@@ -6,7 +6,8 @@
 - Opt-in benchmarks read from a local folder: :func:`load_mnist`,
   :func:`load_fashion_mnist`, :func:`load_cifar10`; fetch them once with
   ``python -m d2lcnn.data download NAME`` (:mod:`d2lcnn.data.download`).
-- Helpers: splitting, normalization, NumPy augmentation; torch ``Dataset``/``DataLoader``
+- Helpers: splitting, normalization, PCA and PCA/ZCA whitening (:mod:`d2lcnn.data.whitening`),
+  NumPy augmentation; torch ``Dataset``/``DataLoader``
   helpers (:class:`ArrayDataset`, :func:`make_loader`) and torch augmentation
   (:mod:`d2lcnn.data.transforms`).
 
@@ -30,11 +31,13 @@ from d2lcnn.data.images import SAMPLE_IMAGES, sample_image, sample_image_path
 from d2lcnn.data.preprocess import Splits, channel_stats, normalize, train_val_test_split
 from d2lcnn.data.registry import DATASETS, LoadedDataset, load_dataset
 from d2lcnn.data.synthetic import SEGMENTATION_CLASSES, synthetic_segmentation
+from d2lcnn.data.whitening import PCA, fit_pca, pca_reconstruct, pca_transform, zca_whiten
 
 __all__ = [
     "CIFAR10_CLASSES",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
+    "PCA",
     "SAMPLE_IMAGES",
     "SEGMENTATION_CLASSES",
     "ArrayDataset",
@@ -44,6 +47,7 @@ __all__ = [
     "channel_stats",
     "data_root",
     "download",
+    "fit_pca",
     "load_cifar10",
     "load_dataset",
     "load_digits",
@@ -51,6 +55,8 @@ __all__ = [
     "load_mnist",
     "make_loader",
     "normalize",
+    "pca_reconstruct",
+    "pca_transform",
     "random_crop",
     "random_flip",
     "random_translate",
@@ -61,6 +67,7 @@ __all__ = [
     "synthetic_segmentation",
     "train_val_test_split",
     "translated_digits",
+    "zca_whiten",
 ]
 
 _TORCH_NAMES = {"ArrayDataset", "make_loader"}  # live in d2lcnn.data.loaders (imports torch)
