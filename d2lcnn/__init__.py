@@ -8,7 +8,8 @@ Two backends with the same operation names and ``torch.nn.functional`` semantics
 Shared modules: :mod:`d2lcnn.geometry` (output sizes, receptive fields),
 :mod:`d2lcnn.gradcheck` (numerical gradients), :mod:`d2lcnn.schedules` (learning-rate
 schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer tables),
-:mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.hparam` (random, grid and
+:mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.ensemble` (averaging, voting,
+bootstrap), :mod:`d2lcnn.hparam` (random, grid and
 coarse-to-fine hyperparameter search), :mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
 Importing ``d2lcnn`` imports none of them (and not torch); nothing runs on import.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "__version__",
     "book",
     "data",
+    "ensemble",
     "geometry",
     "gradcheck",
     "hparam",
