@@ -4,20 +4,22 @@
 #   make book    set up, execute every chapter in place, render the HTML book to build/html
 #   make test    set up, lint, run the package tests and validate every notebook with nbval
 #   make lab     open JupyterLab on the notebooks
-#   make bench   time the NumPy layers against torch (ratios, one run)
+#   make bench   time the NumPy layers against torch, training, grading (ratios, one run)
+#   make homework  build every assignment: student notebooks + private autograder bundles
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]-*.py))
+HOMEWORK := $(sort $(wildcard notebooks/homework/hw[0-9]*-*.py))
 
-.PHONY: all install book execute html test test-package test-notebooks lint lab bench clean distclean help
+.PHONY: all install book execute html test test-package test-notebooks lint lab bench homework clean distclean help
 
 all: test
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "d2lcnn needs Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] + " (run: make PYTHON=python3.11 ...)")'
@@ -59,6 +61,14 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Each source notebooks/homework/hwN-name.py (with solutions and tests) becomes
+# build/homework/hwN-name/student/ (hand out) and .../autograder/ (keep private). assign
+# fails if a solution or hidden test would leak or if the solution does not score full marks.
+homework: $(STAMP)
+	@for src in $(HOMEWORK); do \
+	  $(BIN)/python -m d2lcnn.grading assign $$src --out build/homework/$$(basename $$src .py) || exit 1; \
+	done
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -10,7 +10,8 @@ Shared modules: :mod:`d2lcnn.geometry` (output sizes, receptive fields),
 schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer tables),
 :mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.ensemble` (averaging, voting,
 bootstrap), :mod:`d2lcnn.hparam` (random, grid and
-coarse-to-fine hyperparameter search), :mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
+coarse-to-fine hyperparameter search), :mod:`d2lcnn.grading` (autograded homework: assign,
+self-check, sandboxed grading), :mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
 Importing ``d2lcnn`` imports none of them (and not torch); nothing runs on import.
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "ensemble",
     "geometry",
     "gradcheck",
+    "grading",
     "hparam",
     "numpy",
     "plots",

@@ -1,0 +1,49 @@
+"""Command line: ``python -m d2lcnn.grading {assign,grade} ...`` (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m d2lcnn.grading",
+                                description="Build and grade autograded homework.")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("assign", help="write the student notebook and the autograder bundle")
+    a.add_argument("source", type=Path, help="hwN-name.py (jupytext py:percent, solutions)")
+    a.add_argument("--out", type=Path, required=True, help="folder for student/ and autograder/")
+    g = sub.add_parser("grade", help="grade submissions into a gradebook")
+    g.add_argument("bundle", type=Path, help="the autograder/ folder written by assign")
+    g.add_argument("submissions", nargs="+", type=Path, help="files or folders of submissions")
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded at once (default: the number of CPUs)")
+    g.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    if args.command == "assign":
+        from d2lcnn.grading.authoring import AssignError, assign
+
+        try:
+            summary = assign(args.source, args.out)
+        except AssignError as e:
+            print(f"assign: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(summary, indent=1))
+        return 0
+
+    from d2lcnn.grading.grade import grade_batch
+
+    res = grade_batch(args.bundle, args.submissions, args.out, jobs=args.jobs,
+                      progress=not args.no_progress)
+    print(f"{res['graded']} graded, {res['skipped']} unchanged; "
+          f"gradebook: {args.out / 'grades.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

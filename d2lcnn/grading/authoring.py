@@ -1,0 +1,413 @@
+"""Reading an assignment source and writing the student notebook and the autograder bundle.
+
+See the package docstring for the format. :func:`parse` validates the source and splits it;
+:func:`assign` writes ``OUT/student`` and ``OUT/autograder``, then re-reads the written
+student files to prove no secret line survived and grades the solution through the real
+sandbox (it must score full marks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from d2lcnn.grading import checks
+from d2lcnn.grading.api import Registry, case_seed
+from d2lcnn.grading.payload import pack, unpack
+
+__all__ = ["AssignError", "Assignment", "parse", "assign", "build_notebook", "load_cases",
+           "write_atomic", "BUNDLE_FORMAT", "DEFAULT_SETTINGS"]
+
+BUNDLE_FORMAT = 1
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+QUESTION_TAG = re.compile(r"^q\d+[a-z]?$")
+ROLE_TAGS = ("answer", "check", "setup", "tests", "autograder")
+DEFAULT_SETTINGS = {
+    "forbid": [],  # module prefixes a submission may not import
+    "case_timeout": 10.0,  # wall-clock seconds per test case
+    "cell_timeout": 60.0,  # wall-clock seconds per notebook cell
+    "memory_mb": 2048,  # address-space limit of the sandbox process
+    "output_kb": 1024,  # cap on captured output and on any file the submission writes
+    "cpu_seconds": None,  # RLIMIT_CPU per process; None: derived from the timeouts
+    "preload": [],  # allowed modules imported before the sandbox starts (speed, not safety)
+}
+STUBS = ["check", "submit", "grader"]  # names the setup cell defines; no-ops in the sandbox
+
+
+class AssignError(ValueError):
+    """A malformed assignment source, a leak into the student version, or a failing solution."""
+
+
+@dataclass
+class Assignment:
+    """A parsed source: the cells of both notebooks, the tests, settings and cases."""
+
+    name: str
+    source_sha256: str
+    cells: list = field(default_factory=list)  # nbformat cells, tests/autograder removed
+    tests: list = field(default_factory=list)  # {"source", "hidden"}
+    autograder: list = field(default_factory=list)  # sources, grader process only
+    settings: dict = field(default_factory=dict)
+    cases: dict = field(default_factory=dict)  # key -> Case
+    secret_lines: set = field(default_factory=set)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide handed-out files from others
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _role(tags, where) -> tuple[str | None, str | None]:
+    roles = [t for t in tags if t in ROLE_TAGS]
+    qs = [t for t in tags if QUESTION_TAG.match(t)]
+    if len(roles) > 1:
+        raise AssignError(f"{where}: more than one role tag {roles}")
+    role = roles[0] if roles else None
+    if role in ("answer", "check") and len(qs) != 1:
+        raise AssignError(f"{where}: an {role!r} cell needs exactly one question tag like "
+                          f"'q1', got {qs}")
+    if role == "tests" and ("public" in tags) == ("hidden" in tags):
+        raise AssignError(f"{where}: a 'tests' cell needs exactly one of 'public'/'hidden'")
+    return role, (qs[0] if qs else None)
+
+
+def _solution_blocks(source: str, where: str, *, allowed: bool):
+    """Yield ``(begin, end, indent)`` line ranges; raise on any malformed marker."""
+    begin = None
+    for i, line in enumerate(source.split("\n")):
+        s = line.strip()
+        if not re.search(r"\b(BEGIN|END)[\s_]*SOL", s, re.IGNORECASE):
+            continue
+        if not allowed:
+            raise AssignError(f"{where}, line {i + 1}: solution marker {s!r} outside an "
+                              "answer cell")
+        if s not in (BEGIN, END):
+            raise AssignError(f"{where}, line {i + 1}: malformed marker {s!r} "
+                              f"(write exactly {BEGIN!r} / {END!r})")
+        indent = line[: len(line) - len(line.lstrip())]
+        if s == BEGIN:
+            if begin is not None:
+                raise AssignError(f"{where}, line {i + 1}: nested {BEGIN!r} "
+                                  f"(the block at line {begin[0] + 1} is still open)")
+            if not indent:
+                raise AssignError(f"{where}, line {i + 1}: a solution block must be inside a "
+                                  "function body, so the student notebook runs top to bottom")
+            begin = (i, indent)
+        else:
+            if begin is None:
+                raise AssignError(f"{where}, line {i + 1}: {END!r} without {BEGIN!r}")
+            if indent != begin[1]:
+                raise AssignError(f"{where}, line {i + 1}: {END!r} is indented differently "
+                                  f"from its {BEGIN!r} at line {begin[0] + 1}")
+            yield begin[0], i, begin[1]
+            begin = None
+    if begin is not None:
+        raise AssignError(f"{where}, line {begin[0] + 1}: {BEGIN!r} is never closed")
+
+
+def _strip_solutions(source: str, where: str, question: str | None, *, keep: bool):
+    """(student or solution source, solution lines)."""
+    lines = source.split("\n")
+    blocks = list(_solution_blocks(source, where, allowed=question is not None))
+    out, secret, pos = [], [], 0
+    for b, e, indent in blocks:
+        out += lines[pos:b]
+        secret += lines[b + 1:e]
+        if keep:
+            out += lines[b + 1:e]
+        else:
+            out += [f"{indent}# YOUR CODE HERE",
+                    f'{indent}raise NotImplementedError("{question}: write your code here")']
+        pos = e + 1
+    out += lines[pos:]
+    if question is not None and not blocks:
+        raise AssignError(f"{where}: answer cell for {question} has no {BEGIN!r} block")
+    return "\n".join(out), secret
+
+
+def _trivial(line: str) -> bool:
+    s = line.strip()
+    return len(s) < 4 or s.startswith("#") and len(s) < 12 or s in {
+        "else:", "pass", "return", "try:", "break", "continue", "return out", "finally:"}
+
+
+def load_cases(tests: list[dict], autograder: list[str]) -> tuple[dict, dict, dict]:
+    """Execute tests and autograder sources in THIS process: (cases, settings, namespace)."""
+    registry = Registry()
+    settings = dict(DEFAULT_SETTINGS)
+
+    def set_settings(**kwargs):
+        unknown = set(kwargs) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise AssignError(f"settings(): unknown option(s) {sorted(unknown)}; "
+                              f"known: {sorted(DEFAULT_SETTINGS)}")
+        settings.update(kwargs)
+
+    import numpy as np
+
+    scope = {"case": registry.case, "checks": checks, "np": np, "settings": set_settings,
+             "__name__": "tests"}
+    for i, t in enumerate(tests):
+        registry.hidden = t["hidden"]
+        exec(compile(t["source"], f"<tests cell {i}>", "exec"), scope)
+    for i, src in enumerate(autograder):
+        exec(compile(src, f"<autograder cell {i}>", "exec"), scope)
+    for c in registry.cases.values():
+        if isinstance(c.checker, str):
+            if not callable(scope.get(c.checker)):
+                raise AssignError(f"case {c.key}: checker {c.checker!r} is not a function "
+                                  "defined in an autograder cell")
+            if not c.hidden:
+                raise AssignError(f"public case {c.key}: a named checker runs only in the "
+                                  "grader; pass a function so check() can use it")
+    return registry.cases, settings, scope
+
+
+def parse(source: Path) -> Assignment:
+    """Read and validate an assignment source (jupytext py:percent or .ipynb)."""
+    import jupytext
+
+    source = Path(source)
+    text = source.read_text()
+    nb = jupytext.reads(text, fmt=source.suffix.lstrip(".") or "py:percent")
+    a = Assignment(name=source.stem.removesuffix(".solution"),
+                   source_sha256=hashlib.sha256(text.encode()).hexdigest())
+    public_lines: set[str] = set()
+    secret: set[str] = set()
+    answers, checks_, setup = {}, {}, 0
+    for i, cell in enumerate(nb.cells):
+        where = f"{source.name}: cell {i + 1}"
+        role, q = _role(_tags(cell), where)
+        if cell.cell_type != "code" and role not in (None,):
+            raise AssignError(f"{where}: only code cells can be tagged {role!r}")
+        if role == "tests":
+            list(_solution_blocks(cell.source, where, allowed=False))
+            a.tests.append({"source": cell.source, "hidden": "hidden" in _tags(cell)})
+            if "hidden" in _tags(cell):
+                secret.update(cell.source.split("\n"))
+            else:
+                public_lines.update(s.strip() for s in cell.source.split("\n"))
+            continue
+        if role == "autograder":
+            list(_solution_blocks(cell.source, where, allowed=False))
+            a.autograder.append(cell.source)
+            secret.update(cell.source.split("\n"))
+            continue
+        student, sol = _strip_solutions(cell.source, where, q if role == "answer" else None,
+                                        keep=False)
+        secret.update(sol)
+        public_lines.update(s.strip() for s in student.split("\n"))
+        if role == "answer":
+            if q in answers:
+                raise AssignError(f"{where}: a second answer cell for {q} "
+                                  f"(the first is cell {answers[q] + 1})")
+            answers[q] = i
+        elif role == "check":
+            if f'check("{q}")' not in cell.source:
+                raise AssignError(f'{where}: a check cell for {q} must call check("{q}")')
+            checks_[q] = i
+        elif role == "setup":
+            setup += 1
+        a.cells.append(cell)
+    if setup != 1:
+        raise AssignError(f"{source.name}: need exactly one cell tagged 'setup' (creates "
+                          f"check/submit), found {setup}")
+    try:
+        a.cases, a.settings, _ = load_cases(a.tests, a.autograder)
+    except AssignError:
+        raise
+    except Exception as e:
+        raise AssignError(f"{source.name}: the tests failed to load: "
+                          f"{type(e).__name__}: {e}") from e
+    asked = {c.question for c in a.cases.values()}
+    for q in answers:
+        if q not in asked:
+            raise AssignError(f"{source.name}: question {q} has an answer cell but no cases")
+    for q in asked:
+        if q not in answers:
+            raise AssignError(f"{source.name}: cases for {q} but no answer cell tagged "
+                              f"['answer', '{q}']")
+    a.secret_lines = {s.strip() for s in secret if not _trivial(s)} - public_lines
+    return a
+
+
+def _cell_id(role, q, i):
+    return f"{q}-{role}" if role in ("answer", "check") else (
+        "setup" if role == "setup" else f"cell-{i}")
+
+
+def build_notebook(a: Assignment, *, solution: bool):
+    """The student (or, with ``solution=True``, the solution) notebook as nbformat v4."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "d2lcnn_grading": {"assignment": a.name, "source_sha256": a.source_sha256},
+    }
+    for i, cell in enumerate(a.cells):
+        role, q = _role(_tags(cell), "")
+        src = cell.source
+        if cell.cell_type == "code":
+            src, _ = _strip_solutions(src, "", q if role == "answer" else None, keep=solution)
+            new = nbformat.v4.new_code_cell(src)
+        elif cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(src)
+        else:
+            new = nbformat.v4.new_raw_cell(src)
+        new.id = _cell_id(role, q, i)
+        if _tags(cell):
+            new.metadata["tags"] = _tags(cell)
+        nb.cells.append(new)
+    return nb
+
+
+def _template(nb) -> list[dict]:
+    out = []
+    for cell in nb.cells:
+        role, q = _role(_tags(cell), "")
+        out.append({"id": cell.id, "cell_type": cell.cell_type, "role": role, "question": q,
+                    "sha256": hashlib.sha256(cell.source.encode()).hexdigest()})
+    return out
+
+
+def _leaks(a: Assignment, student_dir: Path) -> list[str]:
+    """Secret lines found in the files actually written to ``student_dir``."""
+    texts = []
+    for path in sorted(student_dir.rglob("*")):
+        if path.suffix == ".npz":
+            texts.append(json.dumps(unpack(path.read_bytes()), default=str))
+            texts.append(path.read_bytes().decode("latin-1"))
+        elif path.is_file():
+            texts.append(path.read_text(errors="replace"))
+    student_lines = set()
+    for t in texts:
+        student_lines.update(s.strip() for s in t.split("\n"))
+        # JSON-escaped notebook sources: one line per "...\n" string
+        student_lines.update(s.strip() for s in t.replace("\\n", "\n").split("\n"))
+    blob = "\n".join(texts)
+    found = []
+    for line in sorted(a.secret_lines):
+        escaped = json.dumps(line)[1:-1]
+        if line in student_lines or (len(line) >= 20 and (line in blob or escaped in blob)):
+            found.append(line)
+    return found
+
+
+def bundle_hash(bundle_dir: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("bundle.json", "expected.npz"):
+        h.update((Path(bundle_dir) / name).read_bytes())
+    return h.hexdigest()
+
+
+def assign(source: Path, out: Path, *, overrides: dict | None = None,
+           verify: bool = True) -> dict:
+    """Write ``out/student`` and ``out/autograder``; return a summary.
+
+    ``overrides`` replace settings (tests use it to shorten timeouts). Raises
+    :class:`AssignError` on a malformed source, a leak, or a solution without full marks.
+    """
+    import nbformat
+
+    from d2lcnn.grading.grade import Bundle
+
+    a = parse(Path(source))
+    a.settings.update(overrides or {})
+    out = Path(out)
+    student_dir, bundle_dir = out / "student", out / "autograder"
+    student_nb = build_notebook(a, solution=False)
+    solution_nb = build_notebook(a, solution=True)
+    order = [c.key for c in a.cases.values()]  # declaration order within a question
+    cases = sorted(a.cases.values(), key=lambda c: (int(re.sub(r"\D", "", c.question)),
+                                                     c.question, order.index(c.key)))
+    meta = {
+        "format": BUNDLE_FORMAT, "assignment": a.name, "source_sha256": a.source_sha256,
+        "settings": a.settings,
+        "questions": {q: sum(c.points for c in cases if c.question == q)
+                      for q in dict.fromkeys(c.question for c in cases)},
+        "cases": [{"key": c.key, "question": c.question, "name": c.name, "points": c.points,
+                   "hidden": c.hidden, "hint": c.hint, "seed": case_seed(a.name, c.key),
+                   "timeout": float(c.timeout or a.settings["case_timeout"]),
+                   "checker": c.checker if isinstance(c.checker, str) else None}
+                  for c in cases],
+        "tests": a.tests, "autograder": a.autograder, "template": _template(student_nb),
+        "stubs": STUBS,
+    }
+    # 1. Expected results: the solution notebook's probe outputs, through the real sandbox.
+    write_atomic(bundle_dir / "bundle.json", json.dumps(meta, indent=1))
+    write_atomic(bundle_dir / "expected.npz", pack({}))
+    write_atomic(bundle_dir / "solution.ipynb", nbformat.writes(solution_nb))
+    with Bundle.load(bundle_dir) as bundle:
+        try:
+            runs = bundle.run_probes(solution_nb)
+        except ValueError as e:
+            raise AssignError(f"{a.name}: {e}") from e
+    failed = {k: r.error or r.status for k, r in runs.items() if r.status != "ok"}
+    if failed:
+        raise AssignError(f"{a.name}: the solution fails these cases in the sandbox: "
+                          + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    expected = {k: r.value for k, r in runs.items()}
+    write_atomic(bundle_dir / "expected.npz", pack(expected))
+    # 2. The student side: notebook + public support file, then check what was WRITTEN.
+    public = {"assignment": a.name, "source_sha256": a.source_sha256,
+              "cases": [{k: m[k] for k in ("key", "question", "name", "points", "hint",
+                                            "seed")} for m in meta["cases"] if not m["hidden"]],
+              "tests": [t["source"] for t in a.tests if not t["hidden"]],
+              "expected": {m["key"]: expected[m["key"]] for m in meta["cases"]
+                           if not m["hidden"]}}
+    handed_out = [student_dir / f"{a.name}.ipynb", student_dir / f"{a.name}.public.npz"]
+    write_atomic(handed_out[0], nbformat.writes(student_nb))
+    write_atomic(handed_out[1], pack(public))
+    try:
+        _verify(a, student_dir, bundle_dir, solution_nb, verify)
+    except BaseException:
+        for path in handed_out:  # never leave a student version that failed its checks
+            path.unlink(missing_ok=True)
+        raise
+    summary = {"assignment": a.name, "cases": len(cases),
+               "hidden": sum(c.hidden for c in cases), "points": sum(c.points for c in cases),
+               "student": str(student_dir), "autograder": str(bundle_dir)}
+    if verify:
+        summary["solution_score"] = summary["points"]
+    return summary
+
+
+def _verify(a: Assignment, student_dir: Path, bundle_dir: Path, solution_nb, verify: bool):
+    """No secret line in the written student files; the solution gets full marks."""
+    from d2lcnn.grading.grade import Bundle, grade_notebook
+
+    leaks = _leaks(a, student_dir)
+    if leaks:
+        raise AssignError(f"{a.name}: secret lines survived into {student_dir}: "
+                          + "; ".join(repr(s) for s in leaks[:10]))
+    # 3. The solution must score full marks when graded like any submission.
+    if verify:
+        with Bundle.load(bundle_dir) as bundle:
+            result = grade_notebook(bundle, solution_nb, name="solution")
+        if result["score"] != result["max_score"]:
+            bad = [t["name"] + ": " + t["output"] for t in result["tests"]
+                   if t["score"] < t["max_score"]]
+            raise AssignError(f"{a.name}: the solution scores {result['score']}/"
+                              f"{result['max_score']} when graded: " + "; ".join(bad))

@@ -1,0 +1,430 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Homework 1: Convolution in NumPy
+#
+# You will write the layers of chapter 01 yourself, with loops, forward **and** backward:
+#
+# | question | what you write | points |
+# | --- | --- | --- |
+# | q1 | `conv_output_size`: the output-size formula, and when to refuse | 5 |
+# | q2 | `conv_forward_naive`: a convolution layer with stride and padding | 8 |
+# | q3 | `conv_backward_naive`: its gradients `dx`, `dw`, `db` | 9 |
+# | q4 | `max_pool_forward_naive` / `max_pool_backward_naive` | 8 |
+# | q5 | `numerical_gradient`: a centred-difference gradient checker | 6 |
+#
+# **Rules.** Use NumPy only: `torch`, `scipy` and the package's reference modules
+# (`d2lcnn.numpy`, `d2lcnn.torch`, `d2lcnn.geometry`, `d2lcnn.gradcheck`) are blocked when
+# your notebook is graded. Write your code where it says `# YOUR CODE HERE`; do not rename the
+# functions or change their arguments. Run `check("qN")` after each answer: it runs the
+# public tests. The grade also uses hidden tests (other shapes, strides and paddings), so
+# pass the public ones for the right reasons. When you are done, save the notebook and run
+# `submit()` at the end.
+
+# %%
+import numpy as np
+
+# %% tags=["setup"]
+from d2lcnn.grading import Checker
+
+grader = Checker("hw1-convolution", globals())
+check, submit = grader.check, grader.submit
+
+# %% [markdown]
+# ## q1. Output size
+#
+# A convolution (or pooling window) of size $K$ with stride $S$ slides over an input of size
+# $N$ padded with $P$ zeros on each side. Its output size is
+#
+# $$N_{out} = \left\lfloor \frac{N + 2P - K}{S} \right\rfloor + 1 .$$
+#
+# Like PyTorch, floor when the stride does not tile the input exactly (the last rows are
+# ignored). Raise `ValueError` when the geometry is impossible: `K < 1`, `S < 1`, `P < 0`,
+# or a window larger than the padded input ($K > N + 2P$).
+
+# %% tags=["answer", "q1"]
+def conv_output_size(n, k, *, stride=1, pad=0):
+    """Output size along one axis for input size ``n``, kernel ``k``, ``stride``, ``pad``."""
+    ### BEGIN SOLUTION
+    if k < 1 or stride < 1 or pad < 0:
+        raise ValueError(f"need k >= 1, stride >= 1, pad >= 0; got k={k}, stride={stride}, "
+                         f"pad={pad}")
+    if k > n + 2 * pad:
+        raise ValueError(f"kernel {k} is larger than the padded input {n} + 2*{pad}")
+    return (n + 2 * pad - k) // stride + 1
+    ### END SOLUTION
+
+
+# %% tags=["check", "q1"]
+check("q1")
+
+# %% [markdown]
+# ## q2. Convolution, forward
+#
+# `x` has shape `(N, C, H, W)`, the filters `w` shape `(F, C, HH, WW)`, the bias `b` shape
+# `(F,)`. Zero-pad `x` by `pad` on each side of H and W, then for every image `n`, filter
+# `f` and output position `(i, j)`:
+#
+# $$out[n, f, i, j] = b[f] + \sum_{c, p, q} x_{pad}[n, c, iS + p, jS + q] \, w[f, c, p, q].$$
+#
+# Return `out` of shape `(N, F, H_out, W_out)` and a `cache` holding whatever your backward
+# pass needs. Loops are fine (four nested loops, or three and an `np.sum`).
+
+# %% tags=["answer", "q2"]
+def conv_forward_naive(x, w, b, *, stride=1, pad=0):
+    """Naive convolution: ``out, cache = conv_forward_naive(x, w, b, stride=1, pad=0)``."""
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    H_out = conv_output_size(H, HH, stride=stride, pad=pad)
+    W_out = conv_output_size(W, WW, stride=stride, pad=pad)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)  # (N, F, H_out, W_out)
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    cache = (x, w, b, stride, pad)
+    ### END SOLUTION
+    return out, cache
+
+
+# %% tags=["check", "q2"]
+check("q2")
+
+# %% [markdown]
+# ## q3. Convolution, backward
+#
+# Given `dout` $=\partial L/\partial out$ (shape of `out`) and your cache, return
+# `dx, dw, db` with the shapes of `x, w, b`. Each output element received contributions from
+# one window of the padded input: route `dout[n, f, i, j] * w[f]` back into that window of
+# `dx_pad` (`+=`: windows overlap when the stride is smaller than the kernel), accumulate
+# `dout[n, f, i, j] * window` into `dw[f]`, and sum `dout` for `db`. Crop the padding at the end.
+
+# %% tags=["answer", "q3"]
+def conv_backward_naive(dout, cache):
+    """Gradients of ``conv_forward_naive``: ``dx, dw, db = conv_backward_naive(dout, cache)``."""
+    ### BEGIN SOLUTION
+    x, w, b, stride, pad = cache
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))  # (F,)
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    hs, ws = i * stride, j * stride
+                    dxp[n, :, hs:hs + HH, ws:ws + WW] += dout[n, f, i, j] * w[f]
+                    dw[f] += dout[n, f, i, j] * xp[n, :, hs:hs + HH, ws:ws + WW]
+    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    ### END SOLUTION
+    return dx, dw, db
+
+
+# %% tags=["check", "q3"]
+check("q3")
+
+# %% [markdown]
+# ## q4. Max pooling, forward and backward
+#
+# `max_pool_forward_naive(x, size=2, stride=2)` takes the maximum of every `size x size`
+# window (no padding; floor like q1) and returns `out, cache`. The backward pass routes each
+# `dout` value to the position of its window's maximum; when windows overlap
+# (`stride < size`) a position can receive several contributions, so add them.
+
+# %% tags=["answer", "q4"]
+def max_pool_forward_naive(x, *, size=2, stride=2):
+    """Max pooling: ``out, cache = max_pool_forward_naive(x, size=2, stride=2)``."""
+    ### BEGIN SOLUTION
+    N, C, H, W = x.shape
+    H_out = conv_output_size(H, size, stride=stride)
+    W_out = conv_output_size(W, size, stride=stride)
+    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)  # (N, C, H_out, W_out)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            out[:, :, i, j] = window.max(axis=(2, 3))
+    cache = (x, size, stride)
+    ### END SOLUTION
+    return out, cache
+
+
+def max_pool_backward_naive(dout, cache):
+    """Gradient of max pooling with respect to its input: ``dx`` shaped like ``x``."""
+    ### BEGIN SOLUTION
+    x, size, stride = cache
+    N, C, _, _ = x.shape
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    hs, ws = i * stride, j * stride
+                    window = x[n, c, hs:hs + size, ws:ws + size]
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, hs + p, ws + q] += dout[n, c, i, j]
+    ### END SOLUTION
+    return dx
+
+
+# %% tags=["check", "q4"]
+check("q4")
+
+# %% [markdown]
+# ## q5. Checking gradients numerically
+#
+# A backward pass is only trusted once it agrees with a numerical gradient. Write
+# `numerical_gradient(f, x, h=1e-6)`: `f()` takes no arguments and returns a scalar computed
+# from the CURRENT contents of the float array `x`. For every element, nudge it by $\pm h$,
+# evaluate `f`, and use the centred difference
+#
+# $$\frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h},$$
+#
+# restoring the element afterwards: `x` must be unchanged when you return. Its error is
+# $O(h^2)$, against $O(h)$ for the one-sided difference.
+
+# %% tags=["answer", "q5"]
+def numerical_gradient(f, x, h=1e-6):
+    """Centred-difference gradient of the scalar ``f()`` with respect to ``x`` (same shape)."""
+    ### BEGIN SOLUTION
+    grad = np.zeros_like(x, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        plus = float(f())
+        x[idx] = old - h
+        minus = float(f())
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad
+    ### END SOLUTION
+
+
+# %% tags=["check", "q5"]
+check("q5")
+
+# %% [markdown]
+# With your checker, verify your convolution backward pass on a small random problem: the
+# relative errors should be below `1e-6` (and you now know how the hidden tests
+# of q3 think).
+
+# %%
+def rel_error(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+
+
+try:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 4, 4))
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    dout = rng.standard_normal((1, 3, 2, 2))
+    out, cache = conv_forward_naive(x, w, b, stride=2, pad=1)
+    dx, dw, db = conv_backward_naive(dout, cache)
+    dx_num = numerical_gradient(
+        lambda: np.sum(conv_forward_naive(x, w, b, stride=2, pad=1)[0] * dout), x)
+    print(f"dx relative error: {rel_error(dx, dx_num):.1e}")
+except NotImplementedError:
+    print("finish q2, q3 and q5 first")
+
+# %% [markdown]
+# ## Submit
+#
+# Save the notebook (Ctrl+S), then run the next cell and upload the file it names.
+
+# %%
+# submit()
+
+# %% tags=["tests", "public"]
+def _conv_problem(rng, n, c, h, w, f, k):
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((f, c, k[0], k[1]))
+    return x, wt, rng.standard_normal(f)
+
+
+@case("q1", "same padding: 32, k=5, pad=2", points=1)
+def _(ns, rng):
+    return ns.conv_output_size(32, 5, stride=1, pad=2)
+
+
+@case("q1", "stride 2: 7, k=3", points=1, hint="(N + 2P - K) // S + 1")
+def _(ns, rng):
+    return ns.conv_output_size(7, 3, stride=2, pad=0)
+
+
+@case("q2", "1 image, 1 channel, 4x4, 3x3 filter", points=1)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 1, 1, 4, 4, 1, (3, 3))
+    return ns.conv_forward_naive(x, w, b, stride=1, pad=0)[0]
+
+
+@case("q2", "stride 2, pad 1", points=2,
+      hint="pad x with np.pad on H and W only; the window starts at i * stride")
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 2, 3, 5, 5, 4, (3, 3))
+    return ns.conv_forward_naive(x, w, b, stride=2, pad=1)[0]
+
+
+@case("q3", "dx, dw, db: stride 1, pad 0", points=2)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 2, 2, 5, 5, 3, (3, 3))
+    out, cache = ns.conv_forward_naive(x, w, b, stride=1, pad=0)
+    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+@case("q4", "forward 2x2, stride 2", points=1)
+def _(ns, rng):
+    return ns.max_pool_forward_naive(rng.standard_normal((2, 3, 4, 6)), size=2, stride=2)[0]
+
+
+@case("q4", "backward 2x2, stride 2", points=2, hint="only the max of each window gets dout")
+def _(ns, rng):
+    x = rng.standard_normal((2, 3, 4, 6))
+    out, cache = ns.max_pool_forward_naive(x, size=2, stride=2)
+    return ns.max_pool_backward_naive(rng.standard_normal(out.shape), cache)
+
+
+@case("q5", "gradient of sum(x**2)", points=2, hint="(f(x + h) - f(x - h)) / (2h)")
+def _(ns, rng):
+    x = rng.standard_normal((3, 4))
+    return ns.numerical_gradient(lambda: float(np.sum(x**2)), x)
+
+
+# %% tags=["tests", "hidden"]
+@case("q1", "floors when the stride does not fit", points=1)
+def _(ns, rng):
+    return [ns.conv_output_size(7, 3, stride=3, pad=0), ns.conv_output_size(10, 4, stride=3,
+                                                                             pad=1)]
+
+
+def _raises_value_error(fn):
+    try:
+        fn()
+    except ValueError:
+        return "ValueError"
+    except NotImplementedError:
+        raise  # "not attempted", not a wrong answer
+    except Exception as e:  # noqa: BLE001 - any other outcome is a wrong answer
+        return type(e).__name__
+    return "no error"
+
+
+@case("q1", "refuses a kernel larger than the padded input", points=1)
+def _(ns, rng):
+    return _raises_value_error(lambda: ns.conv_output_size(4, 7, stride=1, pad=1))
+
+
+@case("q1", "refuses stride 0 and negative padding", points=1)
+def _(ns, rng):
+    return [_raises_value_error(lambda: ns.conv_output_size(8, 3, stride=0, pad=0)),
+            _raises_value_error(lambda: ns.conv_output_size(8, 3, stride=1, pad=-1))]
+
+
+@case("q2", "rectangular input and kernel, stride 3 that does not tile", points=2)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 2, 2, 8, 11, 3, (2, 4))
+    return ns.conv_forward_naive(x, w, b, stride=3, pad=1)[0]
+
+
+@case("q2", "pad 2, 1x1 and 5x5 kernels", points=2)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 1, 3, 6, 6, 2, (1, 1))
+    x5, w5, b5 = _conv_problem(rng, 2, 1, 5, 7, 2, (5, 5))
+    return [ns.conv_forward_naive(x, w, b, stride=1, pad=2)[0],
+            ns.conv_forward_naive(x5, w5, b5, stride=1, pad=2)[0]]
+
+
+@case("q2", "returns (out, cache)", points=1)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 1, 2, 4, 4, 2, (3, 3))
+    res = ns.conv_forward_naive(x, w, b, stride=1, pad=0)
+    return [isinstance(res, tuple), len(res) if isinstance(res, tuple) else -1]
+
+
+@case("q3", "dx, dw, db: stride 2, pad 1 (overlapping windows)", points=3,
+      checker=checks.rel_error_below(1e-7))
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 2, 3, 7, 7, 4, (3, 3))
+    out, cache = ns.conv_forward_naive(x, w, b, stride=2, pad=1)
+    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    return np.concatenate([np.ravel(dx), np.ravel(dw), np.ravel(db)])
+
+
+@case("q3", "dx, dw, db: rectangular kernel, stride 3, pad 2", points=4)
+def _(ns, rng):
+    x, w, b = _conv_problem(rng, 1, 2, 9, 8, 3, (4, 2))
+    out, cache = ns.conv_forward_naive(x, w, b, stride=3, pad=2)
+    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+@case("q4", "forward and backward, overlapping 3x3 windows, stride 2", points=3)
+def _(ns, rng):
+    x = rng.standard_normal((2, 2, 7, 9))
+    out, cache = ns.max_pool_forward_naive(x, size=3, stride=2)
+    return [out, ns.max_pool_backward_naive(rng.standard_normal(out.shape), cache)]
+
+
+@case("q4", "odd input that the stride does not tile", points=2)
+def _(ns, rng):
+    x = rng.standard_normal((1, 3, 5, 7))
+    out, cache = ns.max_pool_forward_naive(x, size=2, stride=2)
+    return [out, ns.max_pool_backward_naive(np.ones_like(out), cache)]
+
+
+@case("q5", "agrees with the analytic gradient on a 3-D array", points=2,
+      checker="gradient_matches_analytic")
+def _(ns, rng):
+    x = rng.standard_normal((2, 3, 4))
+    c = rng.standard_normal((2, 3, 4))
+    g = ns.numerical_gradient(lambda: float(np.sum(np.sin(x) * c)), x)
+    return {"x": x.copy(), "c": c, "grad": g}
+
+
+@case("q5", "leaves x unchanged", points=2)
+def _(ns, rng):
+    x = rng.standard_normal((4, 5))
+    x0 = x.copy()
+    ns.numerical_gradient(lambda: float(np.sum(np.exp(x))), x)
+    return bool(np.array_equal(x, x0))
+
+
+# %% tags=["autograder"]
+settings(
+    forbid=["torch", "scipy", "d2lcnn.numpy", "d2lcnn.torch", "d2lcnn.geometry",
+            "d2lcnn.gradcheck"],
+    case_timeout=20,
+    cell_timeout=60,
+    memory_mb=2048,
+)
+
+
+def gradient_matches_analytic(got, expected):
+    """d/dx sum(sin(x) * c) = cos(x) * c; computed here, from the returned x and c."""
+    if not isinstance(got, dict) or set(got) != {"x", "c", "grad"}:
+        return False, "expected the gradient array"
+    analytic = np.cos(got["x"]) * got["c"]
+    grad = np.asarray(got["grad"])
+    if grad.shape != analytic.shape:
+        return False, f"expected shape {analytic.shape}, got shape {grad.shape}"
+    err = float(np.max(np.abs(grad - analytic) / np.maximum(np.abs(grad) + np.abs(analytic),
+                                                            1e-12)))
+    return err < 1e-6, f"relative error {err:.1e} against the analytic gradient"
