@@ -9,9 +9,10 @@ Shared modules: :mod:`d2lcnn.geometry` (output sizes, receptive fields),
 :mod:`d2lcnn.gradcheck` (numerical gradients), :mod:`d2lcnn.schedules` (learning-rate
 schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer tables),
 :mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.ensemble` (averaging, voting,
-bootstrap), :mod:`d2lcnn.hparam` (random, grid and
-coarse-to-fine hyperparameter search), :mod:`d2lcnn.grading` (autograded homework: assign,
-self-check, sandboxed grading), :mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
+bootstrap), :mod:`d2lcnn.metrics` (confusion matrix, IoU, pixel accuracy),
+:mod:`d2lcnn.hparam` (random, grid and coarse-to-fine hyperparameter search),
+:mod:`d2lcnn.grading` (autograded homework: assign, self-check, sandboxed grading),
+:mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
 Importing ``d2lcnn`` imports none of them (and not torch); nothing runs on import.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "gradcheck",
     "grading",
     "hparam",
+    "metrics",
     "numpy",
     "plots",
     "schedules",
