@@ -1365,5 +1365,7 @@ print("8x8 ->", tuple(up_t.shape[2:]), "(transposed conv),", tuple(unpooled.shap
 #    Measure, on a feature map of a real photo, the fraction of $2 \times 2$ max-pool
 #    outputs that survive a one-pixel shift.
 #
-# The related homework asks you to write the convolution and pooling layers of this
-# chapter yourself, forward and backward, and to pass the same gradient checks.
+# Homework 1 (`notebooks/homework/hw1-convolution.py`) asks you to write the output-size
+# formula, a naive convolution forward and backward pass, max pooling forward and backward,
+# and your own numerical gradient checker; `check("q1")` and friends grade each answer as
+# you go.

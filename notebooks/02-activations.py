@@ -834,5 +834,5 @@ assert sum(dead_fast) > 3 * max(sum(dead_normal), 1)
 #    (`sum(p.numel() for p in model.parameters())`) and compare their accuracies per
 #    parameter. Then give the ReLU network the same number of parameters by widening it.
 #
-# The related homework asks you to write the forward and backward passes of these
-# activations yourself and to pass the same gradient checks as the package.
+# No homework is devoted to activations alone: the numerical gradient checker you write in
+# homework 1 (q5) is the tool to verify the backward passes of the exercises above.

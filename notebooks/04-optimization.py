@@ -1150,6 +1150,7 @@ assert test_acc >= 0.9
 #    third, irrelevant hyperparameter (for example the seed of the data order). Over 5
 #    repetitions, which finds the better configuration?
 #
-# The related homework asks you to implement SGD with momentum, RMSProp and Adam for the
-# NumPy network of the earlier chapters, check them against `torch.optim`, and run a
-# coarse-to-fine search of your own.
+# Homework 3 (`notebooks/homework/hw3-optimizers.py`) asks you to implement SGD with
+# momentum, Adam with bias correction and a warmup-plus-cosine schedule, wrap them in an
+# optimizer object, and train a small NumPy CNN on the digits with them; it is graded on
+# digits your notebook never sees.

@@ -1021,6 +1021,6 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #    two auxiliary losses with weight 0.3 as in the paper. Do the auxiliary heads change the
 #    accuracy of a network this shallow?
 #
-# The related homework asks you to assemble a small VGG-style and a small ResNet-style
-# network from the layers of the earlier chapters, check their shapes and parameter counts
-# against `summary`, and train them on a small data set.
+# Homework 4 (`notebooks/homework/hw4-resnet-unet.py`) asks you to build ResNet's basic
+# block in PyTorch, with the projection shortcut and exact parameter counts, and then the
+# small U-Net of chapter 08.
