@@ -259,8 +259,10 @@ def test_googlenet_inception_rows():
 
 
 def test_googlenet_total_and_aux():
-    # 6,998,552 parameters (~7 M: the slide's "5 million" counts ~5M; torchvision's variant
-    # with BatchNorm and 3x3 instead of 5x5 convs has ~6.6 M). 12x fewer than AlexNet's 62M.
+    # 6,998,552 parameters without the auxiliary classifiers (~7.0 M). The slide's "~5M" is
+    # not a count of this network (the paper's table sums to ~6.8 M; 5M = 60M / 12, its
+    # "12x fewer than AlexNet"); chapter 07 shows the measured ratio, 8.7x. torchvision's
+    # variant, with BatchNorm and 3x3 instead of 5x5 convs, has ~6.6 M.
     assert n_params(on_meta(M.GoogLeNet)) == 6_998_552
     assert n_params(on_meta(M.GoogLeNet, aux_logits=True)) == 13_378_280
     net = M.GoogLeNet(10, aux_logits=True, width_mult=1 / 8)
