@@ -91,7 +91,11 @@ def check_backward(
         inputs: float64 arrays; ``None`` entries (e.g. no bias) are passed through and
             must get a ``None`` gradient.
         kwargs: keyword hyperparameters for ``forward``.
-        seed: seeds the random upstream gradient ``dout``.
+        seed: seeds the random upstream gradient ``dout``. It is drawn from its own stream,
+            ``np.random.default_rng([seed, 1])``, never equal to ``default_rng(seed)``: an
+            input drawn first from ``default_rng(0)`` would otherwise be a copy of ``dout``,
+            and for a layer like BatchNorm (whose input gradient is orthogonal to its
+            normalized input) the check would compare two near-zero gradients.
         h: finite-difference step.
 
     Returns:
@@ -100,7 +104,7 @@ def check_backward(
     kwargs = kwargs or {}
     inputs = list(inputs)
     out, cache = forward(*inputs, **kwargs)
-    dout = np.random.default_rng(seed).standard_normal(np.shape(out))
+    dout = np.random.default_rng([seed, 1]).standard_normal(np.shape(out))
     grads = backward(dout, cache)
     if not isinstance(grads, tuple):
         grads = (grads,)

@@ -69,3 +69,21 @@ def test_float32_is_refused():
         numerical_gradient(lambda: float(x.sum()), x)
     with pytest.raises(TypeError, match="floating-point numpy array, got int64"):
         numerical_gradient(lambda: 0.0, np.ones(3, dtype=np.int64))
+
+
+def test_check_backward_upstream_gradient_is_not_the_callers_first_draw():
+    # BatchNorm's input gradient is orthogonal to x_hat; if dout were the same draw as x
+    # (both from default_rng(0)), the analytic gradient would be ~0 and the check useless.
+    from d2lcnn.numpy import batch_norm_backward, batch_norm_forward
+
+    x = np.random.default_rng(0).standard_normal((8, 3))
+
+    def forward(x):
+        return batch_norm_forward(x, None, None, running_mean=None, running_var=None,
+                                  training=True)
+
+    def backward(dout, cache):
+        return batch_norm_backward(dout, cache)[0]
+
+    (err,) = check_backward(forward, backward, [x], seed=0)
+    assert err < 1e-7
