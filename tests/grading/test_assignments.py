@@ -25,11 +25,23 @@ def test_there_are_four_assignments():
     assert [p.stem.split("-")[0] for p in SOURCES] == ["hw1", "hw2", "hw3", "hw4"]
 
 
-@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: p.stem)
-def built(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(request.param.stem)
-    summary = assign(request.param, out)
-    return request.param, out, summary
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """Each assignment built once for the module: stem -> (source, out, summary)."""
+    cache = {}
+
+    def build(source):
+        if source.stem not in cache:
+            out = tmp_path_factory.mktemp(source.stem)
+            cache[source.stem] = source, out, assign(source, out)
+        return cache[source.stem]
+
+    return build
+
+
+@pytest.fixture(params=SOURCES, ids=lambda p: p.stem)
+def built(request, bundles):
+    return bundles(request.param)
 
 
 def test_solution_scores_full_marks_and_every_question_has_hidden_cases(built):
@@ -67,3 +79,45 @@ def test_untouched_student_notebook_grades_to_zero(built, tmp_path):
     assert len(questions) >= 3
     for q in questions:
         assert f"{q}: not attempted" in row["notes"]
+
+
+def _grade_one(out, nb, tmp_path, name):
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    grade_batch(out / "autograder", [path], tmp_path / "grades", jobs=1, progress=False)
+    with open(tmp_path / "grades" / "grades.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    return row
+
+
+def _solution_with(out, cell_id, old, new):
+    nb = nbformat.read(out / "autograder" / "solution.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.id == cell_id)
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new, 1)
+    return nb
+
+
+@pytest.mark.parametrize("stem, cell_id, old, new, question, blocked", [
+    # hw3 allows the package's NumPy layers but not its optimizers: they are removed from the
+    # preloaded d2lcnn.numpy, so an answer that calls them loses that question only.
+    # (q1: the other answers do not call sgd_momentum_step, so they keep full marks; q2's
+    # adam_step is used by q4 and q5, which would fail with it.)
+    ("hw3-optimizers", "q1-answer", "def sgd_momentum_step",
+     "from d2lcnn.numpy import SGD as _PackageSGD\n\n\ndef sgd_momentum_step", ("q1", 6),
+     "cannot import name 'SGD'"),
+    ("hw3-optimizers", "q1-answer", "def sgd_momentum_step",
+     "import torch\n\n\ndef sgd_momentum_step", ("q1", 6), "torch"),
+    # hw4 allows torch (preloaded) but not the package's models.
+    ("hw4-resnet-unet", "q1-answer", "class ResidualBlock",
+     "from d2lcnn.torch.models.resnet import BasicBlock\n\n\nclass ResidualBlock", ("q1", 8),
+     "d2lcnn.torch.models"),
+])
+def test_answer_calling_a_forbidden_reference_loses_only_that_question(
+        bundles, tmp_path, stem, cell_id, old, new, question, blocked):
+    source, out, summary = bundles(next(p for p in SOURCES if p.stem == stem))
+    row = _grade_one(out, _solution_with(out, cell_id, old, new), tmp_path, "cheat")
+    question, points = question
+    assert float(row[question]) == 0
+    assert float(row["total"]) == float(row["max"]) - points  # every other question: full
+    assert blocked in row["notes"]
