@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["close", "equal", "rel_error_below", "compare"]
+__all__ = ["close", "equal", "rel_error_below", "compare", "raised"]
 
 
 def _summary(a) -> str:
@@ -132,3 +132,17 @@ def rel_error_below(tol: float):
 
     check.__name__ = f"rel_error_below({tol})"
     return check
+
+
+def raised(fn) -> str:
+    """For probes: call ``fn()`` and return the name of the exception it raised, or
+    ``"no error"``, so that "refuses bad input" becomes plain data to compare (the solution's
+    probe returns ``"ValueError"``). ``NotImplementedError`` propagates: an unanswered
+    question is "not attempted", not a wrong answer."""
+    try:
+        fn()
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any other outcome is data, compared outside
+        return type(e).__name__
+    return "no error"

@@ -156,3 +156,21 @@ def test_cli_assign_reports_errors(tmp_path, capsys):
     src.write_text(_source(GOOD.replace("### END SOLUTION", "")))
     assert main(["assign", str(src), "--out", str(tmp_path / "o")]) == 1
     assert "never closed" in capsys.readouterr().err
+
+
+def test_raised_turns_an_outcome_into_data_and_lets_not_attempted_through():
+    import pytest
+
+    from d2lcnn.grading import checks
+
+    def refuse():
+        raise ValueError("bad geometry")
+
+    def unanswered():
+        raise NotImplementedError("q1: write your code")
+
+    assert checks.raised(refuse) == "ValueError"
+    assert checks.raised(lambda: 1 / 0) == "ZeroDivisionError"
+    assert checks.raised(lambda: None) == "no error"
+    with pytest.raises(NotImplementedError):
+        checks.raised(unanswered)
