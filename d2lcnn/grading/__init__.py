@@ -78,6 +78,11 @@ the assignment id is the file stem. Cells are classified by their tags (one role
     re-exports from it (``from d2lcnn.numpy import SGD``) stay reachable, so never preload a
     package whose re-exports include the answer.
 
+``demo``
+    Code the student runs to try their answers (a gradient check, training on a validation
+    split): copied to the student notebook, never run by the grader, so an expensive or
+    broken experiment costs nothing at grading time. Students may tag their own cells so.
+
 Every other cell (markdown, untagged code) is copied to the student notebook unchanged.
 ``assign`` FAILS on: malformed/misplaced/unbalanced markers, an answer cell without cases or
 cases without an answer cell, duplicate answer cells, a check cell without ``check("qN")``,

@@ -157,7 +157,8 @@ def select_cells(bundle: Bundle, nb) -> tuple[list[dict], list[str], dict[str, l
     """The cells the sandbox runs, notes about tagged cells, and question -> answer cells.
 
     Tagged cells are matched by tag, then by cell id; check and setup cells are never run
-    (the sandbox defines ``check``/``submit``/``grader`` as no-ops instead).
+    (the sandbox defines ``check``/``submit``/``grader`` as no-ops instead), nor are cells
+    tagged ``demo`` (the student's own experiments, e.g. training on a validation split).
     """
     notes: list[str] = []
     cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
@@ -193,7 +194,7 @@ def select_cells(bundle: Bundle, nb) -> tuple[list[dict], list[str], dict[str, l
     owner = {i: q for q, idx in answers.items() for i in idx}
     run = []
     for i, c in enumerate(cells):
-        if c.get("cell_type") != "code" or i in skip:
+        if c.get("cell_type") != "code" or i in skip or "demo" in _tags(c):
             continue
         label = f"cell {i + 1}" + (f" (answer {owner[i]})" if i in owner else "")
         run.append({"key": i, "label": label, "source": _strip_magics(_source(c))})

@@ -257,7 +257,7 @@ check("q5")
 # Finally, check your batch norm backward pass numerically on a small batch: the relative
 # errors should be around `1e-8` or smaller.
 
-# %%
+# %% tags=["demo"]
 try:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 3)) * 2 + 1

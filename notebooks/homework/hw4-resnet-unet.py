@@ -209,7 +209,7 @@ check("q3")
 # Try it on your own split (the grader's held-out images are drawn with a seed you do not
 # have):
 
-# %%
+# %% tags=["demo"]
 x_all, m_all = synthetic_segmentation(400, size=32, seed=0)
 y_all = (m_all > 0).astype(np.int64)
 try:

@@ -100,6 +100,9 @@ def _adversaries(hw1, out):
                         ["the answer cell of q2 was found by its id"]),
         "wrong-assignment": (_meta(s(), "hw2-batchnorm"), dict.fromkeys(FULL, 0),
                              ["wrong assignment"]),
+        # A cell tagged "demo" is the student's experiment: never run by the grader (see
+        # test_demo_cells_are_not_run for the absence of its error).
+        "demo-cell": (_demo(s(), "raise ZeroDivisionError('demo cell ran')"), FULL, []),
     }
     files = {name: (nbformat.writes(nb), exp, notes) for name, (nb, exp, notes) in
              cases.items()}
@@ -108,6 +111,13 @@ def _adversaries(hw1, out):
     files["binary"] = (b"\x89PNG\r\n\x1a\n\x00\xff", dict.fromkeys(FULL, 0),
                        ["not a Jupyter notebook"])
     return files
+
+
+def _demo(nb, source):
+    nb = _insert(nb, source)
+    nb.cells[next(i for i, c in enumerate(nb.cells) if c.id == "setup") + 1].metadata[
+        "tags"] = ["demo"]
+    return nb
 
 
 def _delete(nb, cell_id):
@@ -165,6 +175,11 @@ def test_every_submission_gets_a_row_with_the_expected_scores(batch):
             if points < FULL[q]:  # a lost point always comes with a reason
                 assert f"{q}: " in row["notes"] or "not a Jupyter" in row["notes"] or \
                     "wrong assignment" in row["notes"], (name, row["notes"])
+
+
+def test_demo_cells_are_not_run(batch):
+    assert "demo cell ran" not in _rows(batch["out"])["demo-cell"]["notes"]
+    assert "ZeroDivisionError" in _rows(batch["out"])["top-level-exception"]["notes"]
 
 
 def test_nothing_outside_the_sandbox_was_written(batch, hw1):
