@@ -158,11 +158,33 @@ def scrub_forbidden(forbid) -> None:
         mod = sys.modules.get(name)
         if mod is None:
             continue
+        removed = {}
         for key, value in list(vars(mod).items()):
             owner = value.__name__ if isinstance(value, type(sys)) else getattr(
                 value, "__module__", None)
             if bad(owner):
+                removed[key] = owner
                 delattr(mod, key)
+        if removed:  # say why, instead of Python's bare "cannot import name"
+            mod.__getattr__ = _refuse_removed(name, removed, vars(mod).get("__getattr__"))
+
+
+def _refuse_removed(module: str, removed: dict, previous):
+    """A module ``__getattr__`` (PEP 562) naming the forbidden module a name came from.
+
+    ``from pkg import name`` propagates an ImportError raised here (only AttributeError
+    makes Python go on looking for a submodule), so the student's note says why.
+    """
+
+    def __getattr__(attr):
+        if attr in removed:
+            raise ImportError(f"{module}.{attr} comes from {removed[attr]}, which this "
+                              "assignment forbids")
+        if previous is not None:
+            return previous(attr)
+        raise AttributeError(f"module {module!r} has no attribute {attr!r}")
+
+    return __getattr__
 
 
 class _Stub:
