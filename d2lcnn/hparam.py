@@ -156,7 +156,31 @@ class Dimension(abc.ABC):
         return lo, hi
 
 
-class Uniform(Dimension):
+class _Range(Dimension):
+    """A dimension between two numbers ``low < high``: equality, repr and (for the real
+    ranges) narrowing are the same for all of them."""
+
+    low: float
+    high: float
+
+    def narrow(self, values, margin: float = 0.1) -> _Range:
+        lo, hi = self._unit_interval(values, margin, f"{type(self).__name__}.narrow")
+        return type(self)(self.from_unit(lo), self.from_unit(hi))
+
+    @staticmethod
+    def _format(value) -> str:
+        return f"{value:.4g}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._format(self.low)}, {self._format(self.high)})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and (self.low, self.high) == (other.low, other.high)
+
+    __hash__ = None
+
+
+class Uniform(_Range):
     """A real number drawn uniformly from ``[low, high]``.
 
     Args:
@@ -177,20 +201,9 @@ class Uniform(Dimension):
     def to_unit(self, value) -> float:
         return (float(value) - self.low) / (self.high - self.low)
 
-    def narrow(self, values, margin: float = 0.1) -> Uniform:
-        lo, hi = self._unit_interval(values, margin, "Uniform.narrow")
-        return Uniform(self.from_unit(lo), self.from_unit(hi))
-
-    def __repr__(self) -> str:
-        return f"Uniform({self.low:.4g}, {self.high:.4g})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and (self.low, self.high) == (other.low, other.high)
-
-    __hash__ = None
 
 
-class LogUniform(Dimension):
+class LogUniform(_Range):
     """A positive number whose base-10 logarithm is uniform: ``10 ** U(log10 low, log10 high)``.
 
     The right prior for a scale parameter such as a learning rate or a weight decay: each
@@ -220,20 +233,9 @@ class LogUniform(Dimension):
     def to_unit(self, value) -> float:
         return (math.log10(value) - self._log_low) / (self._log_high - self._log_low)
 
-    def narrow(self, values, margin: float = 0.1) -> LogUniform:
-        lo, hi = self._unit_interval(values, margin, "LogUniform.narrow")
-        return LogUniform(self.from_unit(lo), self.from_unit(hi))
-
-    def __repr__(self) -> str:
-        return f"LogUniform({self.low:.4g}, {self.high:.4g})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and (self.low, self.high) == (other.low, other.high)
-
-    __hash__ = None
 
 
-class IntUniform(Dimension):
+class IntUniform(_Range):
     """An integer drawn uniformly from ``low, low + 1, ..., high`` (both included).
 
     Args:
@@ -270,13 +272,7 @@ class IntUniform(Dimension):
             high, low = (high + 1, low) if high < self.high else (high, low - 1)
         return IntUniform(low, high)
 
-    def __repr__(self) -> str:
-        return f"IntUniform({self.low}, {self.high})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and (self.low, self.high) == (other.low, other.high)
-
-    __hash__ = None
+    _format = staticmethod(str)
 
 
 class Choice(Dimension):
