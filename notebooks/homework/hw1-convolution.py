@@ -259,6 +259,12 @@ def _conv_problem(rng, n, c, h, w, f, k):
     return x, wt, rng.standard_normal(f)
 
 
+def _conv_grads(ns, rng, problem, *, stride, pad):
+    """The student's (dx, dw, db) for a random problem and a random upstream gradient."""
+    out, cache = ns.conv_forward_naive(*problem, stride=stride, pad=pad)
+    return ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+
+
 @case("q1", "same padding: 32, k=5, pad=2", points=1)
 def _(ns, rng):
     return ns.conv_output_size(32, 5, stride=1, pad=2)
@@ -284,9 +290,8 @@ def _(ns, rng):
 
 @case("q3", "dx, dw, db: stride 1, pad 0", points=2)
 def _(ns, rng):
-    x, w, b = _conv_problem(rng, 2, 2, 5, 5, 3, (3, 3))
-    out, cache = ns.conv_forward_naive(x, w, b, stride=1, pad=0)
-    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 2, 2, 5, 5, 3, (3, 3)), stride=1,
+                             pad=0)
     return {"dx": dx, "dw": dw, "db": db}
 
 
@@ -350,17 +355,15 @@ def _(ns, rng):
 @case("q3", "dx, dw, db: stride 2, pad 1 (overlapping windows)", points=3,
       checker=checks.rel_error_below(1e-7))
 def _(ns, rng):
-    x, w, b = _conv_problem(rng, 2, 3, 7, 7, 4, (3, 3))
-    out, cache = ns.conv_forward_naive(x, w, b, stride=2, pad=1)
-    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 2, 3, 7, 7, 4, (3, 3)), stride=2,
+                             pad=1)
     return np.concatenate([np.ravel(dx), np.ravel(dw), np.ravel(db)])
 
 
 @case("q3", "dx, dw, db: rectangular kernel, stride 3, pad 2", points=4)
 def _(ns, rng):
-    x, w, b = _conv_problem(rng, 1, 2, 9, 8, 3, (4, 2))
-    out, cache = ns.conv_forward_naive(x, w, b, stride=3, pad=2)
-    dx, dw, db = ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 1, 2, 9, 8, 3, (4, 2)), stride=3,
+                             pad=2)
     return {"dx": dx, "dw": dw, "db": db}
 
 
