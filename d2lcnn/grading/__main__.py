@@ -23,6 +23,11 @@ def main(argv=None) -> int:
     g.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="submissions graded at once (default: the number of CPUs)")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--isolation", choices=["bwrap", "process"], default=None,
+                   help="bwrap (default): every sandbox in its own namespaces with a "
+                        "read-only view of the Python environment (Linux, package "
+                        "'bubblewrap'); process: plain processes, for TRUSTED submissions "
+                        "only")
     args = p.parse_args(argv)
 
     if args.command == "assign":
@@ -36,10 +41,19 @@ def main(argv=None) -> int:
         print(json.dumps(summary, indent=1))
         return 0
 
-    from d2lcnn.grading.grade import grade_batch
+    from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
 
-    res = grade_batch(args.bundle, args.submissions, args.out, jobs=args.jobs,
-                      progress=not args.no_progress)
+    if args.isolation == "process":
+        print("grade: WARNING: --isolation process runs submissions as plain processes of "
+              "your user, guarded only by resource limits and a Python audit hook, which a "
+              "determined student can get around; use it for trusted submissions only.",
+              file=sys.stderr)
+    try:
+        res = grade_batch(args.bundle, args.submissions, args.out, jobs=args.jobs,
+                          progress=not args.no_progress, isolation=args.isolation)
+    except IsolationUnavailable as e:
+        print(f"grade: {e}", file=sys.stderr)
+        return 2
     print(f"{res['graded']} graded, {res['skipped']} unchanged; "
           f"gradebook: {args.out / 'grades.csv'}")
     return 0

@@ -22,7 +22,7 @@ import numpy as np
 
 from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
-from d2lcnn.grading.payload import MAX_FRAME, PayloadError, pack, write_frame
+from d2lcnn.grading.payload import MAX_FRAME, PayloadError, pack, unpack, write_frame
 
 # Audit events refused whatever the assignment: new processes, signals to other processes,
 # sockets, raw memory through ctypes (numpy has already imported it), and heap walking.
@@ -257,7 +257,9 @@ def main(fd: int, job: dict) -> None:
         try:
             if probe is None:
                 raise LookupError("the test case could not be loaded")
-            value = probe.probe(ns, np.random.default_rng(c["seed"]))
+            rng = np.random.default_rng(c["seed"])
+            value = (probe.probe(ns, rng, c["inputs"]) if "inputs" in c
+                     else probe.probe(ns, rng))
             if len(pack(value)) > MAX_FRAME // 2:  # not plain data: PayloadError here
                 raise PayloadError("the result is larger than 32 MiB")
         except NotImplementedError:
@@ -279,70 +281,136 @@ def _exit_quietly() -> None:
         os._exit(0)
 
 
-def zygote(sock_fd: int) -> None:
+def _recv_request(sock, pending: list[int]) -> tuple[dict, bytes] | None:
+    """One request from the grader: a JSON line (with file descriptors attached) and
+    ``size`` bytes of body. ``None`` when the grader went away."""
+    import socket
+
+    line = b""
+    while not line.endswith(b"\n"):
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        pending += fds
+        if not msg:
+            return None
+        line += msg
+        # the line and the start of the body can arrive together
+        if b"\n" in line and not line.endswith(b"\n"):
+            line, rest = line.split(b"\n", 1)
+            line += b"\n"
+            break
+    else:
+        rest = b""
+    req = json.loads(line)
+    body = bytearray(rest)
+    while len(body) < req.get("size", 0):
+        chunk = sock.recv(min(1 << 20, req["size"] - len(body)))
+        if not chunk:
+            return None
+        body += chunk
+    return req, bytes(body)
+
+
+def _question_child(sock, w: int, req: dict, body: bytes, scratch) -> None:
+    """In the fork server's child: isolate, then run the job (never returns)."""
+    try:
+        sock.close()
+        if scratch is not None:  # bwrap: own namespaces, private /proc and /tmp
+            from d2lcnn.grading.isolation import enter_question
+
+            enter_question(tmp_mb=int(scratch[0]), tmp_files=int(scratch[1]))
+        else:
+            os.setsid()
+            os.chdir(req["workdir"])
+        out = os.open(".output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        for fd in (out, null):
+            os.close(fd)
+        os.closerange(3, w)
+        os.closerange(w + 1, 1 << 16)
+        job = unpack(body)
+        del body
+        os.environ.clear()
+        os.environ.update(job.pop("env", {}))
+        main(w, job)
+    finally:
+        _exit_quietly()
+
+
+def zygote(sock_fd: int, scratch=None) -> None:
     """Fork server: pre-imported modules, then one forked sandbox child per request.
 
-    Requests arrive on the UNIX socket ``sock_fd``: ``{"op": "fork", "workdir"}`` with the
-    write end of the result pipe attached (SCM_RIGHTS), answered ``{"pid"}``; and
-    ``{"op": "wait", "pid"}``, answered ``{"status"}`` (exit code, or -signal). The child
-    starts a new session, moves to ``workdir``, sends its output to ``workdir/.output``,
-    reads and deletes ``workdir/.job.json`` and runs :func:`main`.
+    Requests arrive on the UNIX socket ``sock_fd`` as a JSON line (see
+    :class:`d2lcnn.grading.sandbox.ForkServer`): ``{"op": "fork", "size", "workdir"}``
+    followed by the packed job, with the write end of the result pipe attached
+    (SCM_RIGHTS), answered ``{"pid"}``; ``{"op": "finish", "pid"}`` kills that child and
+    answers ``{"status"}`` (exit code, or -signal). With ``scratch`` (bwrap isolation) the
+    child enters its own namespaces (:func:`d2lcnn.grading.isolation.enter_question`);
+    otherwise it starts a new session in the grader-made ``workdir``.
     """
     import socket
 
     sock = socket.socket(fileno=sock_fd)
-    buf = b""
-    extra_fds: list[int] = []
+    pending: list[int] = []
+    children: set[int] = set()
     while True:
-        while b"\n" not in buf:
-            msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
-            if not msg:
-                os._exit(0)  # the grader went away
-            buf += msg
-            extra_fds += fds
-        line, buf = buf.split(b"\n", 1)
-        req = json.loads(line)
+        got = _recv_request(sock, pending)
+        if got is None:
+            os._exit(0)  # the grader went away
+        req, body = got
         if req["op"] == "fork":
-            w = extra_fds.pop(0)
+            w = pending.pop(0)
+            for fd in pending:
+                os.close(fd)
+            pending.clear()
             pid = os.fork()
             if pid == 0:
-                try:
-                    sock.close()
-                    os.setsid()
-                    os.chdir(req["workdir"])
-                    out = os.open(".output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    os.dup2(out, 1)
-                    os.dup2(out, 2)
-                    null = os.open(os.devnull, os.O_RDONLY)
-                    os.dup2(null, 0)
-                    with open(".job.json", "rb") as f:
-                        job = json.loads(f.read())
-                    os.unlink(".job.json")
-                    os.environ.clear()
-                    os.environ.update(job.pop("env", {}))
-                    main(w, job)
-                finally:
-                    _exit_quietly()
+                _question_child(sock, w, req, body, scratch)
             os.close(w)
+            children.add(pid)
             sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-        elif req["op"] == "wait":
-            _, status = os.waitpid(req["pid"], 0)
-            code = os.waitstatus_to_exitcode(status)
+        elif req["op"] == "finish":
+            pid = req["pid"]
+            code = None
+            if pid in children:
+                children.discard(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _, status = os.waitpid(pid, 0)
+                code = os.waitstatus_to_exitcode(status)
             sock.sendall(json.dumps({"status": code}).encode() + b"\n")
 
 
+def _preload(names) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S110 - the child reports it again
+            pass
+    if "torch" in sys.modules:  # no thread pools: a sandboxed question may not start threads
+        try:
+            sys.modules["torch"].set_num_threads(1)
+            sys.modules["torch"].set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+
+
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # the sandbox never writes next to installed modules
     try:
-        if sys.argv[1] == "--zygote":
-            for name in json.loads(sys.argv[3]):
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001, S110 - the child reports it again
-                    pass
-            zygote(int(sys.argv[2]))
+        if "--bwrap" in sys.argv:
+            from d2lcnn.grading.isolation import drop_root, set_dumpable
+
+            drop_root()  # first: nothing runs as root in the sandbox
+        _preload(json.loads(sys.argv[3]))
+        if "--bwrap" in sys.argv:
+            set_dumpable(False)  # its questions cannot read or ptrace it
+            zygote(int(sys.argv[2]), json.loads(sys.argv[sys.argv.index("--bwrap") + 1]))
         else:
-            job = json.loads(sys.stdin.buffer.read())
-            os.close(0)
-            main(int(sys.argv[1]), job)
+            zygote(int(sys.argv[2]))
     finally:
         _exit_quietly()

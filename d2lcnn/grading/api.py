@@ -25,6 +25,7 @@ class Case:
     hint: str = ""
     checker: Callable | str | None = None  # None: checks.close(); str: an autograder cell name
     timeout: float | None = None  # seconds; None: the assignment's case_timeout
+    inputs: str | None = None  # hidden cases: an autograder-cell function making the inputs
     extra: dict = field(default_factory=dict)
 
     @property
@@ -32,9 +33,13 @@ class Case:
         return f"{self.question}/{self.name}"
 
 
-def case_seed(assignment: str, key: str) -> int:
-    """The seed of a case's generator: stable across runs, machines and Python versions."""
-    return int(hashlib.sha256(f"{assignment}/{key}".encode()).hexdigest()[:8], 16)
+def case_seed(assignment: str, key: str, secret: str = "") -> int:
+    """The seed of a case's generator: stable across runs, machines and Python versions.
+
+    With ``secret`` (the bundle's, for grader-made inputs) it cannot be derived from the
+    assignment and case names alone."""
+    text = f"{secret}/{assignment}/{key}" if secret else f"{assignment}/{key}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
 class Registry:
@@ -45,8 +50,17 @@ class Registry:
         self.hidden = False  # set by whoever executes a tests cell, from its tag
 
     def case(self, question: str, name: str, *, points: float = 1.0, hint: str = "",
-             checker: Callable | str | None = None, timeout: float | None = None):
-        """Decorator: register ``probe(ns, rng) -> plain data`` as a test case."""
+             checker: Callable | str | None = None, timeout: float | None = None,
+             inputs: str | None = None):
+        """Decorator: register ``probe(ns, rng) -> plain data`` as a test case.
+
+        With ``inputs="make"`` (hidden cases only), ``make(rng)`` is a function of an
+        ``autograder`` cell that runs in the GRADER and returns ``(sent, kept)``: ``sent``
+        (plain data) is handed to the probe as a third argument, ``probe(ns, rng, sent)``,
+        and ``kept`` never leaves the grader; the case's checker is then called as
+        ``checker(got, expected, kept)``. Its ``rng`` is seeded from the bundle's secret, so
+        the inputs cannot be recomputed from anything a student sees.
+        """
         if not isinstance(question, str) or not isinstance(name, str) or not name:
             raise ValueError(f"case: question and name must be strings, got {question!r}, "
                              f"{name!r}")
@@ -54,7 +68,8 @@ class Registry:
             raise ValueError(f"case {question}/{name}: points must be >= 0, got {points}")
 
         def register(probe):
-            c = Case(question, name, probe, float(points), self.hidden, hint, checker, timeout)
+            c = Case(question, name, probe, float(points), self.hidden, hint, checker, timeout,
+                     inputs)
             if c.key in self.cases:
                 raise ValueError(f"case {c.key!r} is declared twice")
             self.cases[c.key] = c

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,13 @@ def load_cases(tests: list[dict], autograder: list[str]) -> tuple[dict, dict, di
             if not c.hidden:
                 raise AssignError(f"public case {c.key}: a named checker runs only in the "
                                   "grader; pass a function so check() can use it")
+        if c.inputs is not None:
+            if not c.hidden:
+                raise AssignError(f"public case {c.key}: inputs= is for hidden cases (its "
+                                  "function lives in an autograder cell)")
+            if not isinstance(c.inputs, str) or not callable(scope.get(c.inputs)):
+                raise AssignError(f"case {c.key}: inputs {c.inputs!r} is not a function "
+                                  "defined in an autograder cell")
     return registry.cases, settings, scope
 
 
@@ -323,10 +331,12 @@ def bundle_hash(bundle_dir: Path) -> str:
 
 
 def assign(source: Path, out: Path, *, overrides: dict | None = None,
-           verify: bool = True) -> dict:
+           verify: bool = True, secret: str | None = None) -> dict:
     """Write ``out/student`` and ``out/autograder``; return a summary.
 
-    ``overrides`` replace settings (tests use it to shorten timeouts). Raises
+    ``overrides`` replace settings (tests use it to shorten timeouts). ``secret`` seeds the
+    grader-made inputs of hidden cases (``inputs=``); by default a fresh random one, so two
+    builds differ in ``bundle.json``; pass the same secret to rebuild byte for byte. Raises
     :class:`AssignError` on a malformed source, a leak, or a solution without full marks.
     """
     import nbformat
@@ -350,16 +360,19 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
         "cases": [{"key": c.key, "question": c.question, "name": c.name, "points": c.points,
                    "hidden": c.hidden, "hint": c.hint, "seed": case_seed(a.name, c.key),
                    "timeout": float(c.timeout or a.settings["case_timeout"]),
-                   "checker": c.checker if isinstance(c.checker, str) else None}
+                   "checker": c.checker if isinstance(c.checker, str) else None,
+                   "inputs": c.inputs}
                   for c in cases],
         "tests": a.tests, "autograder": a.autograder, "template": _template(student_nb),
         "stubs": STUBS,
+        # Seeds the grader-made inputs of hidden cases (inputs=): never leaves the bundle.
+        "secret": secret if secret is not None else secrets.token_hex(16),
     }
     # 1. Expected results: the solution notebook's probe outputs, through the real sandbox.
     write_atomic(bundle_dir / "bundle.json", json.dumps(meta, indent=1))
     write_atomic(bundle_dir / "expected.npz", pack({}))
     write_atomic(bundle_dir / "solution.ipynb", nbformat.writes(solution_nb))
-    with Bundle.load(bundle_dir) as bundle:
+    with Bundle.load(bundle_dir, isolation=_solution_isolation()) as bundle:
         try:
             runs = bundle.run_probes(solution_nb)
         except ValueError as e:
@@ -394,6 +407,15 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
     return summary
 
 
+def _solution_isolation() -> str:
+    """The solution is the instructor's own code: graded in bwrap where it works (so a
+    solution that needs a module the sandbox lacks fails here, not at grading time), else
+    as a plain process."""
+    from d2lcnn.grading.isolation import bwrap_status
+
+    return "bwrap" if bwrap_status()[0] else "process"
+
+
 def _verify(a: Assignment, student_dir: Path, bundle_dir: Path, solution_nb, verify: bool):
     """No secret line in the written student files; the solution gets full marks."""
     from d2lcnn.grading.grade import Bundle, grade_notebook
@@ -404,7 +426,7 @@ def _verify(a: Assignment, student_dir: Path, bundle_dir: Path, solution_nb, ver
                           + "; ".join(repr(s) for s in leaks[:10]))
     # 3. The solution must score full marks when graded like any submission.
     if verify:
-        with Bundle.load(bundle_dir) as bundle:
+        with Bundle.load(bundle_dir, isolation=_solution_isolation()) as bundle:
             result = grade_notebook(bundle, solution_nb, name="solution")
         if result["score"] != result["max_score"]:
             bad = [t["name"] + ": " + t["output"] for t in result["tests"]

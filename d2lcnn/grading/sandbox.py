@@ -22,10 +22,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from d2lcnn.grading.payload import FrameReader, PayloadError
+from d2lcnn.grading.payload import FrameReader, PayloadError, pack
 
-__all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "SpawnLauncher",
-           "ZygoteLauncher"]
+__all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
+           "SandboxError", "question_budget"]
 
 MAX_RESTARTS = 8
 
@@ -41,6 +41,9 @@ class Limits:
     startup_timeout: float = 30.0  # interpreter start + imports
     cpu_seconds: float | None = None  # RLIMIT_CPU; None: from the timeouts
     preload: tuple[str, ...] = ()  # modules imported before the audit hook is installed
+    question_timeout: float | None = None  # seconds for a whole question; None: derived
+    scratch_mb: int = 64  # bwrap: size of the private /tmp (all files together)
+    scratch_files: int = 1024  # bwrap: number of files and folders in it
 
 
 @dataclass
@@ -71,8 +74,7 @@ class QuestionRun:
     compute: float = 0.0  # seconds spent inside cells and probes (the student's own compute)
 
 
-def _death(proc, log: str) -> str:
-    code = proc.returncode
+def _death(code: int | None, log: str) -> str:
     if code is None:
         return "the process stopped responding"
     if code < 0:
@@ -112,201 +114,286 @@ def forbidden_paths(forbid: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _env(workdir: str | None) -> dict:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
+def _env(home: str | None) -> dict:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-           "LANG": "C.UTF-8"}
-    if workdir:
-        env.update(HOME=workdir, TMPDIR=workdir)
+           "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    if home:
+        env.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=home)
     return env
 
 
-class _Child:
-    """A running sandbox child: its pid (= process group) and how to end and reap it."""
+REPLY_TIMEOUT = 10.0  # seconds the grader waits for the fork server's answer
+MAX_REPLY = 4096  # bytes of one answer line
 
-    def __init__(self, pid: int, reap):
+
+class SandboxError(RuntimeError):
+    """The fork server died, did not answer in time, or answered nonsense."""
+
+
+class _Child:
+    """A running question: ends and reaps itself through the fork server that made it."""
+
+    def __init__(self, server, pid: int):
+        self.server = server
         self.pid = pid
-        self._reap = reap
         self.returncode: int | None = None
 
     def finish(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.returncode = self._reap()
+        self.returncode = self.server.finish(self.pid)
 
 
-class SpawnLauncher:
-    """A fresh ``python -I -m d2lcnn.grading._runner`` per question (no shared state)."""
+class ForkServer:
+    """A fork server: one interpreter that has imported NumPy, the runner and ``preload``
+    and forks one child per question, so imports are paid once, not per question.
 
-    def start(self, job: dict, workdir: str) -> tuple[_Child, int]:
-        r, w = os.pipe()
-        log = open(os.path.join(workdir, ".output"), "wb")  # noqa: SIM115 - closed below
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "d2lcnn.grading._runner", str(w)],
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                env=_env(workdir), pass_fds=(w,), start_new_session=True, close_fds=True)
-        finally:
-            os.close(w)
-            log.close()
-        try:
-            proc.stdin.write(json.dumps(job).encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        return _Child(proc.pid, proc.wait), r
+    ``isolation="bwrap"``: the server runs inside bubblewrap (see
+    :mod:`d2lcnn.grading.isolation`), each child enters its own namespaces with a private
+    scratch ``/tmp``; ONE server per submission (never shared between students).
+    ``isolation="process"``: a plain process of the grader's user, each child in a new
+    session and a temporary directory made by the grader; one per grading thread.
 
-    def close(self) -> None:
-        pass
+    The protocol trusts nothing that comes back: answers are one JSON line of at most
+    ``MAX_REPLY`` bytes within ``REPLY_TIMEOUT`` seconds, else the server is killed
+    (its children with it) and :class:`SandboxError` is raised.
+    """
 
-
-class ZygoteLauncher:
-    """A fork server: one interpreter with NumPy (and ``preload``) imported that forks a
-    child per question. After the fork the child is isolated like a spawned one (new
-    session, temporary directory, limits and audit hook set in the child) without paying
-    for interpreter start-up and imports each time. Not thread-safe: one per thread."""
-
-    def __init__(self, preload=()):
+    def __init__(self, preload=(), *, isolation: str = "process", view=None,
+                 scratch: tuple[int, int] = (64, 1024)):
         import socket
 
+        self.isolation = isolation
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "d2lcnn.grading._runner", "--zygote",
-             str(theirs.fileno()), json.dumps(list(preload))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=_env(None), pass_fds=(theirs.fileno(),), start_new_session=True,
-            close_fds=True, cwd="/")
-        theirs.close()
-        self._file = self._sock.makefile("rb")
+        argv = [sys.executable, "-I", "-m", "d2lcnn.grading._runner", "--zygote",
+                str(theirs.fileno()), json.dumps(list(preload))]
+        if isolation == "bwrap":
+            argv += ["--bwrap", json.dumps(list(scratch))]
+            argv = view.command(argv)
+        elif isolation != "process":
+            raise ValueError(f"isolation must be 'bwrap' or 'process', got {isolation!r}")
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=_env(None), pass_fds=(theirs.fileno(),),
+                start_new_session=True, close_fds=True, cwd="/")
+        finally:
+            theirs.close()
+        self._sock.settimeout(REPLY_TIMEOUT)
+        self._buf = b""
+        self.dead = False
 
-    def _ask(self, req: dict, fds=()) -> dict:
+    def _reply(self, timeout: float = REPLY_TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self._buf) > MAX_REPLY:
+                self.kill()
+                raise SandboxError("the sandbox fork server did not answer")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(MAX_REPLY)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.kill()
+                raise SandboxError("the sandbox fork server died")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            self.kill()
+            raise SandboxError("the sandbox fork server answered nonsense")
+        return reply
+
+    def _send(self, req: dict, body: bytes = b"", fds=()) -> None:
         import socket
 
-        socket.send_fds(self._sock, [json.dumps(req).encode() + b"\n"], list(fds))
-        line = self._file.readline()
-        if not line:
-            raise RuntimeError("the sandbox fork server died")
-        return json.loads(line)
+        if self.dead:
+            raise SandboxError("the sandbox fork server is gone")
+        head = json.dumps(dict(req, size=len(body))).encode() + b"\n"
+        try:
+            socket.send_fds(self._sock, [head], list(fds))
+            if body:
+                self._sock.sendall(body)
+        except OSError as e:
+            self.kill()
+            raise SandboxError(f"the sandbox fork server went away ({e})") from None
 
-    def start(self, job: dict, workdir: str) -> tuple[_Child, int]:
-        job = dict(job, env=_env(workdir))
-        with open(os.path.join(workdir, ".job.json"), "w") as f:
-            json.dump(job, f)
+    def start(self, job: dict, workdir: str | None) -> tuple[_Child, int]:
+        """Fork a child for ``job``; returns it and the read end of its result pipe."""
+        job = dict(job, env=_env(workdir or "/tmp"))
+        body = pack(job)
         r, w = os.pipe()
         try:
-            pid = self._ask({"op": "fork", "workdir": workdir}, [w])["pid"]
+            self._send({"op": "fork", "workdir": workdir}, body, [w])
+            pid = self._reply(REPLY_TIMEOUT + 30).get("pid")  # a big job takes a while
+            if not isinstance(pid, int) or pid <= 1:
+                self.kill()
+                raise SandboxError(f"the sandbox fork server gave a bad pid {pid!r}")
         except BaseException:
             os.close(r)
             raise
         finally:
             os.close(w)
-        return _Child(pid, lambda: self._ask({"op": "wait", "pid": pid})["status"]), r
+        return _Child(self, pid), r
+
+    def finish(self, pid: int) -> int | None:
+        """Kill the child ``pid`` (and, in process mode, its process group); its status."""
+        if self.isolation == "process":
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self._send({"op": "finish", "pid": pid})
+            status = self._reply().get("status")
+        except SandboxError:
+            return None
+        return status if isinstance(status, int) else None
+
+    def kill(self) -> None:
+        """Kill the server and everything it started (bwrap: the whole namespace)."""
+        self.dead = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def close(self) -> None:
         try:
             self._sock.close()
-            self._file.close()
         finally:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self.kill()
             self.proc.wait()
+
+
+def question_budget(limits: Limits, cases: list[dict]) -> float:
+    """Seconds one question may take in all (its cells, restarts and cases)."""
+    if limits.question_timeout:
+        return float(limits.question_timeout)
+    return limits.startup_timeout + 2 * limits.cell_timeout + sum(c["timeout"] for c in cases)
 
 
 def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limits: Limits,
                  forbid: list[str], deny_read: list[str], stubs: list[str],
-                 skip_cells: dict[int, str], launcher=None) -> QuestionRun:
+                 skip_cells: dict[int, str], launcher, deadline: float | None = None
+                 ) -> QuestionRun:
     """Run the submission's ``cells`` then the probes of ``cases`` in fresh processes.
 
     Args:
         cells: ``{"key", "label", "source"}`` in notebook order.
         tests: sources of the tests cells (public and hidden probes).
-        cases: ``{"key", "seed", "timeout"}``.
+        cases: ``{"key", "seed", "timeout"}``, and ``"inputs"`` (plain data made in the
+            grader) for a case declared with ``inputs=``.
         skip_cells: cell key -> reason, shared across a submission's questions; cells that
             hung or killed the process are added here and not run again.
-        launcher: :class:`ZygoteLauncher` (fast) or :class:`SpawnLauncher` (the default).
+        launcher: returns a live :class:`ForkServer` (called for every process started,
+            so a server that died is replaced; see ``Bundle.session``).
+        deadline: ``time.monotonic()`` value when the SUBMISSION's budget runs out; the
+            question stops at the earlier of that and its own budget
+            (:func:`question_budget`), and its unfinished cases score zero.
     """
-    launcher = launcher or SpawnLauncher()
     out = QuestionRun()
     remaining = list(cases)
     t_start = time.perf_counter()
+    budget_end = time.monotonic() + question_budget(limits, cases)
+    if deadline is not None:
+        budget_end = min(budget_end, deadline)
     cpu = int(limits.cpu_seconds or limits.startup_timeout + limits.cell_timeout * (
         len(cells) + 1) + sum(c["timeout"] for c in cases)) + 1
+    labels = {c["key"]: c["label"] for c in cells}
     while remaining:
+        server = launcher()
+        isolated = server.isolation == "bwrap"
         if out.processes > MAX_RESTARTS:
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash", error="too many crashes")
             break
+        if time.monotonic() >= budget_end:
+            for c in remaining:
+                out.cases[c["key"]] = CaseRun(c["key"], "timeout", error="the time budget "
+                                              "ran out before this case could run")
+            out.notes.append("the time budget ran out (slow cells use it up; tag "
+                             "experiments as demo cells)")
+            break
         job = {"cells": [c for c in cells if c["key"] not in skip_cells], "tests": tests,
-               "cases": [{"key": c["key"], "seed": c["seed"]} for c in remaining],
+               "cases": [{k: c[k] for k in ("key", "seed", "inputs") if k in c}
+                         for c in remaining],
                "forbid": forbid, "stubs": stubs,
-               "deny_read": [*deny_read, *forbidden_paths(tuple(forbid))],
+               "deny_read": [] if isolated else [*deny_read,
+                                                 *forbidden_paths(tuple(forbid))],
                "preload": list(limits.preload),
                "limits": {"memory_mb": limits.memory_mb, "output_kb": limits.output_kb,
                           "cpu_s": cpu}}
-        labels = {c["key"]: c["label"] for c in cells}
         timeouts = {c["key"]: c["timeout"] for c in remaining}
-        workdir = tempfile.mkdtemp(prefix="d2lcnn-sandbox-")
+        workdir = None if isolated else tempfile.mkdtemp(prefix="d2lcnn-sandbox-")
         out.processes += 1
         try:
-            proc, fd = launcher.start(job, workdir)
+            proc, fd = server.start(job, workdir)
         except (OSError, RuntimeError) as e:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash",
                                               error=f"the sandbox could not start: {e}")
             break
         reader = FrameReader(fd)
         current: tuple[str, object] = ("startup", None)
-        deadline = time.monotonic() + limits.startup_timeout
-        timed_out = done = False
+        phase_end = time.monotonic() + limits.startup_timeout
+        timed_out = done = budget_out = False
         try:
             while True:
                 try:
-                    frame = reader.read(deadline)
+                    frame = reader.read(min(phase_end, budget_end))
                 except PayloadError as e:
                     out.notes.append(f"sandbox sent a malformed frame ({e})")
                     break
                 if frame is None:
                     timed_out = not reader.eof
+                    budget_out = timed_out and time.monotonic() >= budget_end
                     break
                 if not isinstance(frame, dict):
+                    out.notes.append("sandbox sent a malformed frame (not a dict)")
                     break
                 kind = frame.get("type")
                 if kind == "cell_start":
-                    current = ("cell", frame.get("key"))
-                    deadline = time.monotonic() + limits.cell_timeout
+                    current = ("cell", _key(frame.get("key"), int))
+                    phase_end = time.monotonic() + limits.cell_timeout
                 elif kind == "cell_end":
-                    k = frame.get("key")
-                    out.cells[k] = CellRun(k, labels.get(k, str(k)), frame.get("error"),
-                                           float(frame.get("seconds") or 0.0))
-                    out.compute += out.cells[k].seconds
+                    k = _key(frame.get("key"), int)
+                    if k in labels:
+                        out.cells[k] = CellRun(k, labels[k], _text(frame.get("error")),
+                                               _seconds(frame.get("seconds")))
+                        out.compute += out.cells[k].seconds
                     current = ("between", None)
-                    deadline = time.monotonic() + limits.startup_timeout
+                    phase_end = time.monotonic() + limits.startup_timeout
                 elif kind == "tests_error":
-                    out.notes.append(f"test code failed to load: {frame.get('error')}")
+                    out.notes.append(f"test code failed to load: {_text(frame.get('error'))}")
                 elif kind == "case_start":
-                    k = frame.get("key")
+                    k = _key(frame.get("key"), str)
                     current = ("case", k)
-                    deadline = time.monotonic() + float(timeouts.get(k, limits.case_timeout))
+                    phase_end = time.monotonic() + float(timeouts.get(k, limits.case_timeout))
                 elif kind == "case_end":
-                    k = frame.get("key")
+                    k = _key(frame.get("key"), str)
                     if k in timeouts and k not in out.cases:
                         status = frame.get("status")
                         if status not in ("ok", "not_attempted", "error"):
                             status = "error"
                         out.cases[k] = CaseRun(k, status, frame.get("value"),
-                                               frame.get("error"),
-                                               float(frame.get("seconds") or 0.0))
+                                               _text(frame.get("error")),
+                                               _seconds(frame.get("seconds")))
                         out.compute += out.cases[k].seconds
                     current = ("between", None)
-                    deadline = time.monotonic() + limits.startup_timeout
+                    phase_end = time.monotonic() + limits.startup_timeout
                 elif kind == "done":
-                    v = frame.get("violations") or []
-                    out.violations.extend(str(x)[:200] for x in v[:20])
+                    v = frame.get("violations")
+                    v = v if isinstance(v, list) else []
+                    out.violations.extend(_text(x, 200) for x in v[:20])
                     done = True
                     break
         finally:
@@ -315,36 +402,58 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
             except (OSError, RuntimeError, ValueError) as e:
                 out.notes.append(f"the sandbox could not be reaped: {e}")
             os.close(fd)
-            try:
-                with open(os.path.join(workdir, ".output"), "rb") as f:
-                    log = f.read(200_000).decode(errors="replace")
-            except OSError:
-                log = ""
-            shutil.rmtree(workdir, ignore_errors=True)
+            log = ""
+            if workdir:
+                try:
+                    with open(os.path.join(workdir, ".output"), "rb") as f:
+                        log = f.read(200_000).decode(errors="replace")
+                except OSError:
+                    pass
+                shutil.rmtree(workdir, ignore_errors=True)
         remaining = [c for c in remaining if c["key"] not in out.cases]
         if done or not remaining:
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash", error="no result was returned")
             break
         phase, key = current
-        if timed_out:
+        if budget_out:
+            what = "the time budget ran out"
+        elif timed_out:
             what = (f"timed out after {limits.cell_timeout:g} s" if phase == "cell"
                     else f"timed out after {timeouts.get(key, limits.case_timeout):g} s"
                     if phase == "case" else "timed out")
         else:
-            what = _death(proc, log)
-        if phase == "cell":
+            what = _death(proc.returncode, log)
+        if phase == "cell" and key in labels:
             skip_cells[key] = what
-            out.cells[key] = CellRun(key, labels.get(key, str(key)), what)
-        elif phase == "case":
+            out.cells[key] = CellRun(key, labels[key], what)
+        elif phase == "case" and key in timeouts:
             out.cases[key] = CaseRun(key, "timeout" if timed_out else "crash", error=what)
         else:  # startup, tests loading or between events: nothing to skip, give up
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash",
                                               error=f"the sandbox failed: {what}")
-            out.notes.append(f"sandbox failed outside any cell or case: {what}; "
-                             f"output: {log[-300:]!r}")
+            out.notes.append(f"sandbox failed outside any cell or case: {what}"
+                             + (f"; output: {log[-300:]!r}" if log else ""))
             break
         remaining = [c for c in remaining if c["key"] not in out.cases]
     out.wall = time.perf_counter() - t_start
     return out
+
+
+def _key(value, kind: type):
+    """A cell (int) or case (str) key from the sandbox, or None if it is anything else."""
+    return value if type(value) is kind else None
+
+
+def _text(value, limit: int = 400) -> str | None:
+    """A message from the sandbox, as a bounded string (or None)."""
+    return None if value is None else str(value)[:limit]
+
+
+def _seconds(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if 0.0 <= v < 1e6 else 0.0

@@ -104,15 +104,6 @@ from d2lcnn.numpy.norm import (
     rms_norm_backward,
     rms_norm_forward,
 )
-from d2lcnn.numpy.optim import (
-    SGD,
-    Adagrad,
-    Adam,
-    AdamW,
-    MomentumVelocity,
-    Optimizer,
-    RMSprop,
-)
 from d2lcnn.numpy.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -224,3 +215,23 @@ __all__ = [
     "adaptive_avg_pool2d_forward",
     "adaptive_avg_pool2d_backward",
 ]
+
+# The optimizers load on first use (PEP 562), so this package imports without
+# d2lcnn.numpy.optim: an assignment can allow the layers and forbid the optimizers, and the
+# grader's sandbox then leaves the optimizers' files out altogether.
+_LAZY = {name: "d2lcnn.numpy.optim" for name in
+         ("Optimizer", "SGD", "MomentumVelocity", "Adagrad", "RMSprop", "Adam", "AdamW")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -133,9 +133,13 @@ def test_assign_checks_the_written_files_for_leaks(tmp_path, monkeypatch):
     assert not list((tmp_path / "out" / "student").iterdir())  # the leaky files are removed
 
 
+SECRET = "tests"  # the hw1 fixture's (conftest.py)
+
+
 def test_assign_is_deterministic(hw1, hw1_source, fast_settings, tmp_path):
-    """Same source, same bytes: rebuilding changes no handed-out file and no bundle hash."""
-    assign(hw1_source, tmp_path, overrides=fast_settings)
+    """Same source and secret, same bytes: rebuilding changes no handed-out file and no
+    bundle hash. Without a secret each build draws its own (only bundle.json differs)."""
+    assign(hw1_source, tmp_path, overrides=fast_settings, secret=SECRET)
     for part in ("student", "autograder"):
         for path in (hw1["out"] / part).iterdir():
             assert (tmp_path / part / path.name).read_bytes() == path.read_bytes(), path.name
