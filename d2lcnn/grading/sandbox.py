@@ -44,6 +44,9 @@ class Limits:
     question_timeout: float | None = None  # seconds for a whole question; None: derived
     scratch_mb: int = 64  # bwrap: size of the private /tmp (all files together)
     scratch_files: int = 1024  # bwrap: number of files and folders in it
+    # The Python audit hook, the second layer. Only tests turn it off, to show that the OS
+    # layer holds on its own (a bundle's settings cannot).
+    audit_hook: bool = True
 
 
 @dataclass
@@ -329,7 +332,8 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
                                                  *forbidden_paths(tuple(forbid))],
                "preload": list(limits.preload),
                "limits": {"memory_mb": limits.memory_mb, "output_kb": limits.output_kb,
-                          "cpu_s": cpu}}
+                          "cpu_s": cpu},
+               "audit_hook": limits.audit_hook}
         timeouts = {c["key"]: c["timeout"] for c in remaining}
         workdir = None if isolated else tempfile.mkdtemp(prefix="d2lcnn-sandbox-")
         out.processes += 1
