@@ -5,12 +5,15 @@ overhead of the sandbox, and a batch of 50 generated submissions on 2 cores.
 
 (a) Every ``notebooks/homework/hw*.py`` is assigned (which also grades its solution twice
     through the sandbox) into a temporary folder.
-(b) Its solution notebook is graded ``--repeat`` times with each sandbox launcher (the fork
-    server, and a fresh interpreter per question): wall time per submission, the time
-    spent inside the student's cells and probes (reported by the sandbox), and the
-    difference: the grader's overhead (process start-up with NumPy, limits, audit hook,
+(b) Its solution notebook is graded ``--repeat`` times in each isolation mode, side by
+    side: ``bwrap`` (the default: a bubblewrap fork server started for EACH submission, each
+    question in its own namespaces) and ``process`` (one fork server per grading thread,
+    reused across submissions; trusted code only): wall time per submission, the time spent
+    inside the student's cells and probes (reported by the sandbox), and the difference:
+    the grader's overhead (sandbox and interpreter start-up with the preloads, limits,
     frames, checks), to compare with the target of 1.5 s and with the 3.2-3.9 s that
     ``otter run`` took per submission on this kind of machine. One process per question.
+    The last column is what bwrap adds per question over process (target: <= 0.1 s).
 (c) A batch of ``--batch`` generated submissions (solutions, untouched student notebooks,
     and solutions with one answer broken, in rotation) graded with ``--jobs`` workers and no
     progress bar: total wall time and submissions per second. A second run of the same batch
@@ -59,17 +62,15 @@ def _generated(bundle_dir: Path, student: Path, n: int, folder: Path) -> None:
 
 def _grade_solution(bundle_dir: Path, repeat: int, mode: str) -> tuple[float, float, int]:
     """Median wall and student-compute seconds of grading the solution, and processes."""
-    os.environ["D2LCNN_GRADING_SANDBOX"] = mode
     walls, computes, procs = [], [], 0
-    with Bundle.load(bundle_dir) as bundle:
+    with Bundle.load(bundle_dir, isolation=mode) as bundle:
         for _ in range(repeat):
-            t = time.perf_counter()  # includes starting the fork server on the first run
+            t = time.perf_counter()  # bwrap: a new sandbox per submission, every time
             r = grade_file(bundle, bundle_dir / "solution.ipynb", name="solution")
             walls.append(time.perf_counter() - t)
             computes.append(r["extra_data"]["timing"]["compute"])
             procs = r["extra_data"]["timing"]["processes"]
             assert r["score"] == r["max_score"], r["output"]
-    os.environ.pop("D2LCNN_GRADING_SANDBOX")
     return statistics.median(walls), statistics.median(computes), procs
 
 
@@ -98,10 +99,13 @@ def main() -> None:
                 continue
             t_assign = time.perf_counter() - t
             bundle_dir = tmp / src.stem / "autograder"
-            for mode in ("zygote", "spawn"):
+            per_question = {}
+            for mode in ("process", "bwrap"):
                 wall, compute, procs = _grade_solution(bundle_dir, args.repeat, mode)
+                per_question[mode] = (wall - compute) / procs
                 rows.append([src.stem, mode, summary["cases"], procs, t_assign, wall, compute,
-                             wall - compute, None, None])
+                             wall - compute, None, None, None])
+            rows[-1][10] = per_question["bwrap"] - per_question["process"]
             subs = tmp / f"{src.stem}-subs"
             subs.mkdir()
             _generated(bundle_dir, tmp / src.stem / "student" / f"{src.stem}.ipynb",
@@ -114,20 +118,23 @@ def main() -> None:
             again = grade_batch(bundle_dir, [subs], out, jobs=args.jobs, progress=False)
             t_resume = time.perf_counter() - t
             assert res["graded"] == args.batch and again["skipped"] == args.batch
-            rows[-2][8:] = [t_batch, t_resume]
+            rows[-1][8:10] = [t_batch, t_resume]
 
     print(f"{'assignment':<22} {'sandbox':<7} {'cases':>5} {'procs':>5} {'assign':>7} "
           f"{'grade 1':>8} {'student':>8} {'overhead':>9} {'batch':>7} {'per sub':>8} "
-          f"{'resume':>7}")
-    for name, mode, cases, procs, ta, wall, comp, over, tb, tr in rows:
-        batch = f"{tb:>6.1f}s {tb / args.batch:>7.2f}s {tr:>6.2f}s" if tb else ""
+          f"{'resume':>7} {'+bwrap/q':>9}")
+    for name, mode, cases, procs, ta, wall, comp, over, tb, tr, extra in rows:
+        batch = f"{tb:>6.1f}s {tb / args.batch:>7.2f}s {tr:>6.2f}s" if tb else " " * 24
+        added = f" {extra:>8.3f}s" if extra is not None else ""
         print(f"{name:<22} {mode:<7} {cases:>5} {procs:>5} {ta:>6.1f}s {wall:>7.2f}s "
-              f"{comp:>7.2f}s {over:>8.2f}s {batch}")
-    print(f"\ngrade 1: one solution graded (median of {args.repeat}; zygote = fork server, "
-          "the default; spawn = a fresh interpreter per question); student: time inside its "
-          "cells and probes; overhead = grade 1 - student (target <= 1.5 s; otter run: "
-          f"3.2-3.9 s). batch: {args.batch} generated submissions, --jobs {args.jobs}, fork "
-          "server; per sub = batch / count; resume: the same batch again (all skipped).")
+              f"{comp:>7.2f}s {over:>8.2f}s {batch}{added}")
+    print(f"\ngrade 1: one solution graded (median of {args.repeat}); bwrap = OS isolation, "
+          "a new sandbox per submission (the default); process = plain processes from a "
+          "fork server per thread (trusted code only); student: time inside its cells and "
+          "probes; overhead = grade 1 - student (target <= 1.5 s; otter run: 3.2-3.9 s). "
+          f"batch: {args.batch} generated submissions, --jobs {args.jobs}, bwrap; per sub = "
+          "batch / count; resume: the same batch again (all skipped). +bwrap/q: overhead per "
+          "question of bwrap minus that of process, measured side by side (target <= 0.1 s).")
 
 
 if __name__ == "__main__":

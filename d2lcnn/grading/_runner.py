@@ -22,7 +22,7 @@ import numpy as np
 
 from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
-from d2lcnn.grading.payload import MAX_FRAME, PayloadError, pack, unpack, write_frame
+from d2lcnn.grading.payload import JOB_LIMITS, PayloadError, pack, unpack, write_frame
 
 # Audit events refused whatever the assignment: new processes, signals to other processes,
 # sockets, raw memory through ctypes (numpy has already imported it), and heap walking.
@@ -261,12 +261,13 @@ def main(fd: int, job: dict) -> None:
             rng = np.random.default_rng(c["seed"])
             value = (probe.probe(ns, rng, c["inputs"]) if "inputs" in c
                      else probe.probe(ns, rng))
-            if len(pack(value)) > MAX_FRAME // 2:  # not plain data: PayloadError here
-                raise PayloadError("the result is larger than 32 MiB")
+            pack({"type": "case_end", "key": c["key"], "status": status, "error": None,
+                  "value": value, "seconds": 0.0})  # plain data within the caps, or raise
         except NotImplementedError:
             status = "not_attempted"
         except PayloadError as e:
             status, error = "error", f"returned something that is not plain data: {e}"
+            value = None
         except BaseException as e:  # noqa: BLE001
             status, error = "error", describe(e, None)
         write_frame(fd, {"type": "case_end", "key": c["key"], "status": status, "error": error,
@@ -331,7 +332,7 @@ def _question_child(sock, w: int, req: dict, body: bytes, scratch) -> None:
             os.close(fd)
         os.closerange(3, w)
         os.closerange(w + 1, 1 << 16)
-        job = unpack(body)
+        job = unpack(body, limits=JOB_LIMITS)
         del body
         os.environ.clear()
         os.environ.update(job.pop("env", {}))

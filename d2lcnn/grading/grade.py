@@ -116,7 +116,32 @@ class Bundle:
         if not hasattr(self, "_lock"):
             self._lock = threading.Lock()
             self._local, self._servers, self._view = threading.local(), [], None
+            self._spares: list[ForkServer] = []
+            self.prestart = 1  # spare bwrap sandboxes kept warm (grade_batch: one per job)
         return self._lock
+
+    def _take_server(self) -> ForkServer:
+        """A fresh bwrap fork server for one submission, and a spare started for the next.
+
+        Starting a server costs the interpreter's start-up and the preloads (about 1.5 s with
+        torch); a spare does that in the background while this submission is graded. Each
+        server still serves exactly one submission.
+        """
+        with self._state():
+            server = None
+            while self._spares and server is None:
+                s = self._spares.pop()
+                if s.proc.poll() is None and not s.dead:
+                    server = s
+                else:
+                    s.close()
+        server = server or self._new_server()
+        with self._lock:
+            missing = self.prestart - len(self._spares)
+        fresh = [self._new_server() for _ in range(missing)]
+        with self._lock:
+            self._spares += fresh
+        return server
 
     def _new_server(self) -> ForkServer:
         preload = self.meta["settings"].get("preload") or ()
@@ -151,7 +176,7 @@ class Bundle:
             if not mine or mine[-1].dead or mine[-1].proc.poll() is not None:
                 if mine:
                     mine[-1].close()
-                mine.append(self._new_server())
+                mine.append(self._take_server())
             return mine[-1]
 
         try:
@@ -163,9 +188,10 @@ class Bundle:
     def close(self) -> None:
         """Stop the fork servers this bundle started and remove its sandbox view."""
         with self._state():
-            for z in self._servers:
+            for z in self._servers + self._spares:
                 z.close()
             self._servers.clear()
+            self._spares.clear()
             self._local = threading.local()
             if self._view is not None:
                 self._view.close()
@@ -756,6 +782,9 @@ def grade_batch(bundle_dir, paths, out, *, jobs: int = 1, progress: bool = True,
 
 def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool) -> dict:
     from tqdm.auto import tqdm
+
+    bundle._state()
+    bundle.prestart = max(1, jobs)
 
     out.mkdir(parents=True, exist_ok=True)
     subs = expand(paths)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from d2lcnn.grading.payload import FrameReader, PayloadError, pack
+from d2lcnn.grading.payload import JOB_LIMITS, FrameReader, PayloadError, pack
 
 __all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
            "SandboxError", "question_budget"]
@@ -230,7 +230,7 @@ class ForkServer:
     def start(self, job: dict, workdir: str | None) -> tuple[_Child, int]:
         """Fork a child for ``job``; returns it and the read end of its result pipe."""
         job = dict(job, env=_env(workdir or "/tmp"))
-        body = pack(job)
+        body = pack(job, limits=JOB_LIMITS)
         r, w = os.pipe()
         try:
             self._send({"op": "fork", "workdir": workdir}, body, [w])
@@ -339,7 +339,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
         out.processes += 1
         try:
             proc, fd = server.start(job, workdir)
-        except (OSError, RuntimeError) as e:
+        except (OSError, RuntimeError, PayloadError) as e:
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
             for c in remaining:
