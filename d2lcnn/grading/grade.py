@@ -362,8 +362,10 @@ def forbidden_imports(cells: list[dict], forbid: list[str]) -> list[str]:
                 if fname in ("__import__", "import_module"):
                     names = [node.args[0].value]
             for n in names:
-                if any(n == f or n.startswith(f + ".") for f in forbid):
-                    found.append(f"{c['label']} imports {n}, which this assignment forbids")
+                hit = [f for f in forbid if n == f or n.startswith(f + ".")]
+                if hit:  # the forbidden prefix, not the student's text (see brief_error)
+                    found.append(f"{c['label']} imports {hit[0]}, which this assignment "
+                                 "forbids")
                     break
     return list(dict.fromkeys(found))
 
@@ -378,9 +380,9 @@ def _kind(run: CaseRun) -> str:
         return "timed out"
     if run.status == "crash":
         return "the process crashed"
-    if run.status == "error":
-        m = re.match(r"(\w+):", run.error or "")
-        return f"raised {m.group(1)}" if m else "error"
+    if run.status == "error":  # run.error is brief_error's "Type (line N)"
+        m = re.match(r"(\w+)", run.error or "")
+        return f"raised {m.group(1)}" if m and m.group(1) != "an" else "raised an exception"
     return "wrong result"
 
 
@@ -440,48 +442,46 @@ def grade_notebook(bundle: Bundle, nb, *, name: str, deny_read=(), notes=None) -
     compute = 0.0
     processes = 0
     deadline = time.monotonic() + bundle.submission_budget()
-    with bundle.session() as server:
-        runs = {q: bundle._run(q, cells, skip, deny_read, server, deadline)
-                for q in bundle.meta["questions"]}
-    for q, q_max in bundle.meta["questions"].items():
-        run = runs[q]
-        processes += run.processes
-        compute += run.compute
-        for k, c in run.cells.items():
-            if c.error and k not in cell_errors:
-                cell_errors[k] = f"{c.label}: {c.error}"
-        violations += [v for v in run.violations if v not in violations]
-        notes += [n for n in run.notes if n not in notes]
-        got, kinds = 0.0, []
-        for c in (c for c in bundle.meta["cases"] if c["question"] == q):
-            r = run.cases.get(c["key"]) or CaseRun(c["key"], "crash", error="no result")
-            made = bundle.inputs(c)
-            frac, detail, kind = score_case(c, r, bundle.expected.get(c["key"]),
-                                            checkers[c["key"]], made and made[1])
-            got += frac * c["points"]
-            kinds.append(kind)
-            if c["hidden"]:
-                output = "passed" if kind == "passed" else f"failed: {kind}"
-            else:
-                output = "passed" if kind == "passed" else f"failed: {detail}" + (
-                    f"\nhint: {c['hint']}" if c["hint"] else "")
-            tests.append({"name": f"{q}: {c['name']}", "score": round(frac * c["points"], 6),
-                          "max_score": c["points"], "output": output,
-                          "visibility": "after_published" if c["hidden"] else "visible"})
-        q_scores[q] = [round(got, 6), q_max]
-        if all(k == "not attempted" for k in kinds):
-            notes.append(f"{q}: not attempted")
-        elif got == 0:
-            errs = [cell_errors[i] for i in answers.get(q, []) if i in cell_errors]
-            if errs:
-                notes.append(f"{q}: 0 points; its answer cell failed ({errs[0]})")
-            elif not answers.get(q):
-                notes.append(f"{q}: 0 points; its answer cell is missing")
-            else:
-                notes.append(f"{q}: 0 points; all cases failed (first: {kinds[0]})")
-        elif got < q_max:
-            failed = sum(k != "passed" for k in kinds)
-            notes.append(f"{q}: {got:g}/{q_max:g} ({failed} of {len(kinds)} cases failed)")
+    with bundle.session() as server:  # scored question by question: one run in memory
+        for q, q_max in bundle.meta["questions"].items():
+            run = bundle._run(q, cells, skip, deny_read, server, deadline)
+            processes += run.processes
+            compute += run.compute
+            for k, c in run.cells.items():
+                if c.error and k not in cell_errors:
+                    cell_errors[k] = f"{c.label}: {c.error}"
+            violations += [v for v in run.violations if v not in violations]
+            notes += [n for n in run.notes if n not in notes]
+            got, kinds = 0.0, []
+            for c in (c for c in bundle.meta["cases"] if c["question"] == q):
+                r = run.cases.get(c["key"]) or CaseRun(c["key"], "crash", error="no result")
+                made = bundle.inputs(c)
+                frac, detail, kind = score_case(c, r, bundle.expected.get(c["key"]),
+                                                checkers[c["key"]], made and made[1])
+                got += frac * c["points"]
+                kinds.append(kind)
+                if c["hidden"]:
+                    output = "passed" if kind == "passed" else f"failed: {kind}"
+                else:
+                    output = "passed" if kind == "passed" else f"failed: {detail}" + (
+                        f"\nhint: {c['hint']}" if c["hint"] else "")
+                tests.append({"name": f"{q}: {c['name']}", "score": round(frac * c["points"], 6),
+                              "max_score": c["points"], "output": output,
+                              "visibility": "after_published" if c["hidden"] else "visible"})
+            q_scores[q] = [round(got, 6), q_max]
+            if all(k == "not attempted" for k in kinds):
+                notes.append(f"{q}: not attempted")
+            elif got == 0:
+                errs = [cell_errors[i] for i in answers.get(q, []) if i in cell_errors]
+                if errs:
+                    notes.append(f"{q}: 0 points; its answer cell failed ({errs[0]})")
+                elif not answers.get(q):
+                    notes.append(f"{q}: 0 points; its answer cell is missing")
+                else:
+                    notes.append(f"{q}: 0 points; all cases failed (first: {kinds[0]})")
+            elif got < q_max:
+                failed = sum(k != "passed" for k in kinds)
+                notes.append(f"{q}: {got:g}/{q_max:g} ({failed} of {len(kinds)} cases failed)")
     notes += [e for e in cell_errors.values() if e not in " ".join(notes)]
     notes += [f"blocked: {v}" for v in violations]
     score = round(sum(s for s, _ in q_scores.values()), 6)

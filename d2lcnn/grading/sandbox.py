@@ -10,10 +10,12 @@ infinite loop costs one cell or one case, not the submission.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from d2lcnn.grading._runner import BLOCKED_EVENTS, FS_EVENTS
 from d2lcnn.grading.payload import JOB_LIMITS, FrameReader, PayloadError, pack
 
 __all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
@@ -81,13 +84,69 @@ def _death(code: int | None, log: str) -> str:
     if code is None:
         return "the process stopped responding"
     if code < 0:
-        sig = signal.Signals(-code)
+        try:
+            sig = signal.Signals(-code)
+        except ValueError:
+            return f"died (signal {-code})"
         why = {signal.SIGXCPU: "CPU time limit exceeded", signal.SIGKILL: "killed",
                signal.SIGXFSZ: "output size limit exceeded",
                signal.SIGSEGV: "crashed (segmentation fault)"}.get(sig, f"died ({sig.name})")
         return why
-    tail = log.strip().splitlines()[-1:] if "MemoryError" in log else []
-    return f"the process exited with code {code}" + (f" ({tail[0][:120]})" if tail else "")
+    return f"the process exited with code {code}" + (" (MemoryError)" if "MemoryError" in log
+                                                     else "")
+
+
+# --- text from the sandbox -----------------------------------------------------------------
+# Student code can put anything into an exception message or into the audit hook's list of
+# violations, and notes reach the student (results.json, feedback.md). Free text would be a
+# channel out of the sandbox for what it can see and the student cannot (the hidden probes'
+# code and inputs), so only grader-known words pass: a builtin exception's name, a line
+# number inside the cell, and violations rebuilt from a fixed list of templates.
+_EXCEPTIONS = frozenset(n for n, v in vars(builtins).items()
+                        if isinstance(v, type) and issubclass(v, BaseException)) | {
+    "SandboxViolation", "PayloadError"}
+
+
+def brief_error(text, max_line: int | None = None, forbid=()) -> str | None:
+    """``"Type (line N)"`` from the sandbox's ``"Type: message (line N)"``: the type if it
+    is a builtin exception (else "an exception"), the line if it is inside the cell. The
+    ImportError of a forbidden module's stub keeps the (forbidden) module's name."""
+    if text is None:
+        return None
+    text = str(text)[:1000]
+    m = re.match(r"([A-Za-z_]\w*)", text)
+    name = m.group(1) if m and m.group(1) in _EXCEPTIONS else "an exception"
+    stub = re.match(r"ImportError: ([\w.]+) is not available in the grader", text)
+    if stub and stub.group(1) in forbid:
+        name = f"ImportError: {stub.group(1)} is forbidden in this assignment"
+    line = re.search(r"\(line (\d{1,6})\)$", text)
+    n = int(line.group(1)) if line else None
+    ok = n is not None and (max_line is None or 1 <= n <= max_line)
+    return name + (f" (line {n})" if ok else "")
+
+
+_EVENT_NAMES = BLOCKED_EVENTS | set(FS_EVENTS)
+_EVENT = re.compile(r"([\w.]+(?:/[\w]+)?) (?:outside the working directory )?is not allowed")
+
+
+def brief_violation(text, forbid) -> str | None:
+    """A violation reported by the sandbox, rebuilt from grader-known words (or None)."""
+    text = str(text)[:300]
+    m = re.match(r"import of ([\w.]+) is not allowed", text)
+    if m:
+        hit = [f for f in (*forbid, "_posixsubprocess", "_xxsubinterpreters", "_interpreters")
+               if m.group(1) == f or m.group(1).startswith(f + ".")]
+        return f"import of {hit[0]} (forbidden)" if hit else None
+    if text.startswith("writing outside the working directory"):
+        return "writing outside the working directory"
+    if text.startswith("reading "):
+        return "reading a file the sandbox may not read"
+    if text.startswith("loading the library"):
+        return "loading a shared library from the working directory"
+    m = _EVENT.match(text)
+    if m and m.group(1) in _EVENT_NAMES:
+        return f"{m.group(1)} is not allowed in the grader"
+    return None
 
 
 @functools.cache
@@ -310,6 +369,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
     cpu = int(limits.cpu_seconds or limits.startup_timeout + limits.cell_timeout * (
         len(cells) + 1) + sum(c["timeout"] for c in cases)) + 1
     labels = {c["key"]: c["label"] for c in cells}
+    nlines = {c["key"]: c["source"].count("\n") + 1 for c in cells}
     while remaining:
         server = launcher()
         isolated = server.isolation == "bwrap"
@@ -371,13 +431,16 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
                 elif kind == "cell_end":
                     k = _key(frame.get("key"), int)
                     if k in labels:
-                        out.cells[k] = CellRun(k, labels[k], _text(frame.get("error")),
+                        out.cells[k] = CellRun(k, labels[k],
+                                               brief_error(frame.get("error"), nlines[k],
+                                                           forbid),
                                                _seconds(frame.get("seconds")))
                         out.compute += out.cells[k].seconds
                     current = ("between", None)
                     phase_end = time.monotonic() + limits.startup_timeout
                 elif kind == "tests_error":
-                    out.notes.append(f"test code failed to load: {_text(frame.get('error'))}")
+                    out.notes.append("test code failed to load: "
+                                     f"{brief_error(frame.get('error'))}")
                 elif kind == "case_start":
                     k = _key(frame.get("key"), str)
                     current = ("case", k)
@@ -389,7 +452,8 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
                         if status not in ("ok", "not_attempted", "error"):
                             status = "error"
                         out.cases[k] = CaseRun(k, status, frame.get("value"),
-                                               _text(frame.get("error")),
+                                               brief_error(frame.get("error"),
+                                                           forbid=forbid),
                                                _seconds(frame.get("seconds")))
                         out.compute += out.cases[k].seconds
                     current = ("between", None)
@@ -397,7 +461,10 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
                 elif kind == "done":
                     v = frame.get("violations")
                     v = v if isinstance(v, list) else []
-                    out.violations.extend(_text(x, 200) for x in v[:20])
+                    for x in v[:20]:
+                        b = brief_violation(x, forbid)
+                        if b and b not in out.violations:
+                            out.violations.append(b)
                     done = True
                     break
         finally:
@@ -437,8 +504,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash",
                                               error=f"the sandbox failed: {what}")
-            out.notes.append(f"sandbox failed outside any cell or case: {what}"
-                             + (f"; output: {log[-300:]!r}" if log else ""))
+            out.notes.append(f"sandbox failed outside any cell or case: {what}")
             break
         remaining = [c for c in remaining if c["key"] not in out.cases]
     out.wall = time.perf_counter() - t_start
@@ -448,11 +514,6 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
 def _key(value, kind: type):
     """A cell (int) or case (str) key from the sandbox, or None if it is anything else."""
     return value if type(value) is kind else None
-
-
-def _text(value, limit: int = 400) -> str | None:
-    """A message from the sandbox, as a bounded string (or None)."""
-    return None if value is None else str(value)[:limit]
 
 
 def _seconds(value) -> float:

@@ -105,7 +105,7 @@ def _solution_with(out, cell_id, old, new):
     # adam_step is used by q4 and q5, which would fail with it.)
     ("hw3-optimizers", "q1-answer", "def sgd_momentum_step",
      "from d2lcnn.numpy import SGD as _PackageSGD\n\n\ndef sgd_momentum_step", ("q1", 6),
-     "ImportError: d2lcnn.numpy.optim is not available in the grader"),
+     "ImportError: d2lcnn.numpy.optim is forbidden in this assignment"),
     ("hw3-optimizers", "q1-answer", "def sgd_momentum_step",
      "import torch\n\n\ndef sgd_momentum_step", ("q1", 6), "torch"),
     # hw4 allows torch (preloaded) but not the package's models.

@@ -38,9 +38,17 @@ MARK = "77.4242"  # argument of the processes the attacks try to leave behind
 
 
 def _report(run, i):
-    err = run.cells[i].error or ""
-    assert "RuntimeError: " in err, err
-    return err.split("RuntimeError: ", 1)[1].rsplit(" (line", 1)[0]
+    """What cell ``i`` raised as ``RuntimeError(report)``, handed back by the probe (the
+    grader's notes carry only an exception's type and line, see ``brief_error``)."""
+    reports = run.cases["q1/reports"].value
+    assert str(i) in reports, (run.cells[i].error, reports)
+    return reports[str(i)]
+
+
+def _reporting(i: int, source: str) -> str:
+    body = "\n".join("    " + line for line in source.split("\n"))
+    return (f"try:\n{body}\nexcept RuntimeError as e:\n"
+            f"    REPORTS[{str(i)!r}] = str(e)\n")
 
 
 def _os_layer(cells, *, limits=None):
@@ -49,10 +57,11 @@ def _os_layer(cells, *, limits=None):
     server = ForkServer(PRELOAD, isolation="bwrap", view=view, scratch=(8, 200))
     limits = limits or Limits(preload=PRELOAD, memory_mb=1536, cell_timeout=20,
                               audit_hook=False, scratch_mb=8, scratch_files=200)
+    cells = ["REPORTS = {}"] + [_reporting(i, s) for i, s in enumerate(cells)]
     cells = [{"key": i, "label": f"cell {i + 1}", "source": s} for i, s in enumerate(cells)]
-    tests = ["@case('q1', 'alive')\ndef _(ns, rng):\n    return 1\n"]
+    tests = ["@case('q1', 'reports')\ndef _(ns, rng):\n    return ns.REPORTS\n"]
     try:
-        return run_question(cells, tests, [{"key": "q1/alive", "seed": 0, "timeout": 5.0}],
+        return run_question(cells, tests, [{"key": "q1/reports", "seed": 0, "timeout": 5.0}],
                             limits=limits, forbid=FORBID, deny_read=[], stubs=[],
                             skip_cells={}, launcher=lambda: server)
     finally:
@@ -88,7 +97,6 @@ def test_no_process_or_thread_can_be_started_and_none_outlives_the_question():
     run = _os_layer(cells)
     assert _report(run, 0) == "fork refused popen refused thread refused"
     assert _report(run, 1).endswith("fork=refused")
-    assert run.cases["q1/alive"].value == 1
     assert _leftovers() == []
 
 
@@ -115,7 +123,6 @@ def test_it_sees_and_signals_no_other_process():
     run = _os_layer(cells)
     assert _report(run, 0) == "pids=[1] me=1 parent=0 proc=[] grader=unreachable"
     assert _report(run, 1) == "ptrace=-1 errno=3"  # ESRCH
-    assert run.cases["q1/alive"].value == 1
 
 
 @needs_bwrap
@@ -237,7 +244,8 @@ for top in ['/', '/tmp', '/proc/self/root', '/proc/1/root']:
     for root, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in env]
         hits += [f for f in files if f.endswith(('.npz', '.ipynb', '.csv', '.json', '.md'))]
-raise RuntimeError(f'oracle found {sorted(hits)}')
+if hits:
+    raise RuntimeError(f'oracle found {sorted(hits)}')
 """
 
 # Forge frames: every result this process sends says "ok" with the value a wrong answer
@@ -271,6 +279,27 @@ for fd in range(3, 256):
             os.write(fd, PAYLOAD)
     except OSError:
         pass
+"""
+
+
+# Smuggle the hidden probes' source out through anything that reaches the feedback: an
+# exception message, an exception class named after it, the audit hook's list of violations,
+# a line number far beyond the cell. Only grader-known words may come out.
+EXFILTRATE = """
+import sys
+f, job, violations = sys._getframe(), None, None
+while f is not None:
+    job = job or f.f_locals.get('job')
+    violations = violations if violations is not None else f.f_locals.get('violations')
+    f = f.f_back
+secret = '\\n'.join(job['tests'])
+violations.append('import of torch is not allowed ' + secret)
+violations.append('os.kill is not allowed in the grader ' + secret)
+try:
+    exec(compile('\\n' * 4000 + '1 / 0', '<cell 4>', 'exec'))
+except ZeroDivisionError:
+    pass
+raise type('Leak_' + secret.encode().hex()[:200], (Exception,), {})(secret)
 """
 
 
@@ -318,10 +347,11 @@ def attacked(hw1, tmp_path_factory):
     bomb = f"PAYLOAD = {_bomb()!r}\n"  # noqa: FURB113
     cases = {
         # name: (notebook, exact scores, note that must appear)
-        "oracle": (_insert(student, ORACLE), ZERO, "oracle found []"),
+        "oracle": (_insert(student, ORACLE), ZERO, "-cell 4"),  # found nothing, no error
         "tamper": (_insert(student, TAMPER), ZERO, "q1: 0 points"),
         "pids": (_insert(sol, PIDS), FULL, None),
         "huge-frame": (_insert(sol, huge + GARBAGE), FULL, "malformed frame"),
+        "exfiltrate": (_insert(sol, EXFILTRATE), FULL, "cell 4: an exception (line "),
         "deflate-bomb": (_insert(sol, bomb + GARBAGE), FULL, "malformed frame"),
         "victim-a": (sol, FULL, None),
         "victim-b": (sol, FULL, None),
@@ -344,11 +374,30 @@ def test_attackers_get_exactly_their_scores_and_victims_full_marks(attacked):
     for name, (_, exp, note) in attacked["cases"].items():
         got = {q: float(rows[name][q]) for q in FULL}
         assert got == exp, (name, rows[name]["notes"])
-        if note:
+        if note and note.startswith("-"):
+            assert note[1:] not in rows[name]["notes"], (name, rows[name]["notes"])
+        elif note:
             assert note in rows[name]["notes"], (name, rows[name]["notes"])
         result = json.loads((attacked["out"] / name / "results.json").read_text())
         assert result["score"] == sum(exp.values())
     assert _leftovers() == []
+
+
+@needs_bwrap
+def test_nothing_the_sandbox_sees_reaches_the_feedback(attacked, hw1):
+    bundle = json.loads((hw1["bundle"] / "bundle.json").read_text())
+    secret = [line.strip() for t in bundle["tests"] for line in t["source"].split("\n")
+              if len(line.strip()) > 20]
+    out = attacked["out"]
+    texts = [(out / "grades.csv").read_text()] + [
+        (out / "exfiltrate" / f).read_text() for f in ("results.json", "feedback.md")]
+    for text in texts:
+        assert not [line for line in secret if line in text or json.dumps(line)[1:-1] in text]
+        assert "Leak_" not in text and "line 4001" not in text
+    # forged violations come out rebuilt from the grader's own words, without the payload
+    notes = _rows(out)["exfiltrate"]["notes"]
+    assert notes.endswith("blocked: import of torch (forbidden); "
+                          "blocked: os.kill is not allowed in the grader"), notes
 
 
 @needs_bwrap

@@ -58,7 +58,7 @@ def _adversaries(hw1, out):
             "builtins.abs = lambda x: 0\nbuiltins.round = lambda *a: 0")),
             "q1-answer", 'raise ValueError(f"kernel', 'print(f"kernel'),
             {**FULL, "q1": 4}, ["q1: 4/5 (1 of 5 cases failed)"]),
-        "sys-exit": (_insert(s(), "import sys\nsys.exit('bye')"), FULL, ["SystemExit: bye"]),
+        "sys-exit": (_insert(s(), "import sys\nsys.exit('bye')"), FULL, ["SystemExit (line 2)"]),
         "os-exit": (_insert(s(), "import os\nos._exit(0)"), FULL, ["exited with code 0"]),
         "fork-kill": (_insert(s(), "import os\ntry:\n    os.kill(os.getppid(), 9)\nfinally:\n"
                                    "    os.fork()"), FULL,
@@ -81,13 +81,13 @@ def _adversaries(hw1, out):
             "        pass\n"
             f"open({str(hw1['bundle'] / 'expected.npz')!r}, 'rb').read()")),
             # bwrap: none of these paths exists in the sandbox; process: the hook refuses
-            FULL, ["No such file or directory"] if ISOLATION == "bwrap" else
+            FULL, ["FileNotFoundError (line 4)"] if ISOLATION == "bwrap" else
             ["blocked: writing outside", "blocked: reading"]),
         "imports-reference": (_replace(s(), "q2-answer", "def conv_forward_naive",
                                        "from d2lcnn.numpy.conv import conv2d_forward\n\n\n"
                                        "def conv_forward_naive"),
                               {**FULL, "q2": 0, "q3": 0},
-                              ["imports d2lcnn.numpy.conv, which this assignment forbids",
+                              ["imports d2lcnn.numpy, which this assignment forbids",
                                "blocked: import of d2lcnn.numpy"]),
         "imports-torch": (_insert(s(), "import torch"), FULL, ["blocked: import of torch"]),
         "syntax-error": (_replace(s(), "q3-answer", "dw = np.zeros_like(w)", "dw = (("),
