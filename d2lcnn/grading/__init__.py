@@ -66,17 +66,23 @@ the assignment id is the file stem. Cells are classified by their tags (one role
 ``autograder``
     Code that runs only in the grader process, never in the sandbox or the student
     version: named checkers (e.g. accuracy of returned predictions against labels that
-    never enter the sandbox) and the settings::
+    never enter the sandbox), functions making hidden inputs (``inputs=``) and the
+    settings::
 
         settings(forbid=["torch", "d2lcnn.numpy"], case_timeout=10, cell_timeout=60,
-                 memory_mb=2048, output_kb=1024, cpu_seconds=None, preload=[])
+                 memory_mb=2048, output_kb=1024, cpu_seconds=None, preload=[],
+                 question_timeout=None, submission_timeout=None, scratch_mb=64,
+                 scratch_files=1024)
 
-    ``forbid``: module prefixes whose import is refused. ``cpu_seconds``: RLIMIT_CPU per
-    process (default: startup + cell and case timeouts). ``preload``: modules imported in the
-    sandbox before the audit hook (and before forking, see below), for speed; a forbidden
-    module is still dropped from ``sys.modules``, but names a preloaded PARENT package
-    re-exports from it (``from d2lcnn.numpy import SGD``) stay reachable, so never preload a
-    package whose re-exports include the answer.
+    ``forbid``: module prefixes that are absent from the sandbox (their files are replaced
+    by stubs raising ImportError) and whose import is refused. ``cpu_seconds``: RLIMIT_CPU
+    per process (default: startup + cell and case timeouts). ``preload``: modules imported
+    by the fork server before any question, for speed. A preloaded package must import
+    without its forbidden parts (``d2lcnn.numpy`` loads its optimizers lazily, so hw3 can
+    allow the layers and forbid ``d2lcnn.numpy.optim``); a package that needs a forbidden
+    one fails to load (``d2lcnn.numpy`` needs ``scipy``). ``question_timeout``,
+    ``submission_timeout``: time budgets in seconds (see below). ``scratch_mb``,
+    ``scratch_files``: the private ``/tmp`` of a question.
 
 ``demo``
     Code the student runs to try their answers (a gradient check, training on a validation
@@ -100,65 +106,80 @@ timestamp). Any ``.ipynb`` can be graded; missing metadata is only a note.
 
 Grading and the sandbox
 -----------------------
-Per submission and per QUESTION, a fresh sandbox process in a fresh temporary directory
-runs every code cell except setup/check cells, in order, each in
-``try/except BaseException`` (an error is recorded and the rest go on; IPython magics are
-dropped), then that question's probes, each result streamed to the parent as one frame of
-JSON+npz bytes (never pickle) over a pipe. The parent enforces a wall-clock timeout per
-cell and per case (killing the process group), restarts the child without the cell that
-hung/crashed (skipped for the rest of the submission) or the case that did (scored 0), and
-computes every score itself. Child limits: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE (the
-captured output and any written file), RLIMIT_NPROC=0, no core files; one BLAS thread.
+Per submission and per QUESTION, a fresh sandbox process runs every code cell except
+setup/check/demo cells, in order, each in ``try/except BaseException`` (an error is recorded
+and the rest go on; IPython magics are dropped), then that question's probes, each result
+streamed to the grader as one frame of JSON+npz bytes (never pickle) over a pipe. The
+grader enforces a wall-clock timeout per cell and per case, a time budget per question and
+per submission (``settings(question_timeout=..., submission_timeout=...)``; by default a
+question gets start-up + 2 x ``cell_timeout`` + its cases' timeouts, a submission the sum of
+its questions', so a batch takes at most submissions x that / ``--jobs``); it restarts the
+child without the cell that hung or crashed (skipped for the rest of the submission) or the
+case that did (scored 0), and computes every score itself. Child limits: RLIMIT_AS
+(memory), RLIMIT_CPU, RLIMIT_FSIZE (output and written files), RLIMIT_NPROC = 0, no core
+files, one BLAS thread.
 
-The process comes from a fork server (:class:`~d2lcnn.grading.sandbox.ZygoteLauncher`, one
-per grading thread): a ``python -I`` interpreter that has imported NumPy, the runner and the
-assignment's ``preload`` modules and nothing else, and forks a child per question; the child
-starts a new session, moves to its directory, reads and deletes its job file, then sets its
-limits and audit hook before any student code runs. Measured on 2 CPUs (hw1, 5 questions):
-about 0.4 s of overhead per submission, against about 2 s for a fresh interpreter per
-question (``D2LCNN_GRADING_SANDBOX=spawn`` selects that, e.g. to rule the fork server out).
+``grade --isolation bwrap`` (the default; see :mod:`d2lcnn.grading.isolation`): each
+SUBMISSION gets a fork server of its own inside bubblewrap: new PID, IPC, UTS, network and
+mount namespaces, run as an unprivileged user of the host (``nobody`` when the grader is
+root), that sees a read-only view of the Python environment and the ``d2lcnn`` package and
+nothing else (not the checkout, the bundle, the output folder or other submissions), where
+every module the assignment forbids is replaced by a stub raising ImportError. Each
+QUESTION is a child of that server in further user, PID, mount and IPC namespaces: PID 1 of
+its own PID namespace, an empty ``/proc``, a private ``/tmp`` capped in bytes
+(``scratch_mb``, default 64) and in files (``scratch_files``, default 1024), no capabilities,
+``no_new_privs``; it is killed when the question ends, and its namespace with it. Spare
+servers are started in the background (one per job) so the start-up with the preloads is
+not on the critical path. ``--isolation process``: the same runner as plain processes of
+the grader's user from one fork server per thread, for trusted code only (it warns).
+Without bubblewrap ``grade`` refuses, saying how to install it (Debian/Ubuntu: ``apt-get
+install bubblewrap``; Fedora: ``dnf install bubblewrap``).
 
-The child installs ``sys.addaudithook`` (cannot be removed) that refuses: importing the
-assignment's ``forbid`` modules (loaded ones are dropped from ``sys.modules`` first) and
-``_posixsubprocess``/``multiprocessing``; process creation (``os.fork``, ``os.system``,
-``os.exec*``, ``os.posix_spawn``, ``subprocess.Popen``; ``_posixsubprocess.fork_exec``,
-which has no audit event, is replaced before the hook), ``os.kill``, sockets, ``ctypes``
-calls and raw memory access (numpy has already imported ctypes; loading an INSTALLED shared
-library is allowed because torch does it on import, loading one from the working directory
-is not), heap walking (``gc.get_objects`` etc.), writing, deleting or renaming outside the
-temporary directory, and opening the bundle, the output folder, the other submissions,
-``/proc/<grader pid>`` and the FILES of forbidden modules (``importlib.import_module`` skips
-the import audit event, but loading a module opens its source or bytecode; this also stops
-copying the reference source at run time). ``grade`` also notes forbidden imports found by a
-static AST scan.
+The child also installs ``sys.addaudithook``, a second layer that gives readable messages:
+it refuses importing the ``forbid`` modules and ``_posixsubprocess``/``multiprocessing``,
+process creation, ``os.kill``, sockets, ``ctypes`` calls and raw memory access, heap walking
+(``gc.get_objects`` etc.), writing outside the working directory, and (process mode) opening
+the bundle, the output folder, other submissions and the files of forbidden modules.
+``grade`` also notes forbidden imports found by a static AST scan.
 
-Threat model (honest)
-~~~~~~~~~~~~~~~~~~~~~
-Defended: patching numpy/builtins/the grader module inside the child (the comparison runs in
-the parent on data, with the parent's numpy); printing a fake score (output is never parsed);
-``sys.exit``/``os._exit``/segfaults/``SIGXCPU`` (cost the cell or case running, nothing
-more); infinite loops and slow code (timeouts); memory bombs (MemoryError or a kill); huge
-output (write fails beyond ``output_kb``); forking, shelling out, killing the grader; writing
-the results or bundle; importing the reference implementation or torch; one question's
-crash affecting another (separate processes); one student affecting another (separate
-processes, per-process temporary directories, results written only by the parent).
+Hidden cases can take inputs made in the grader (``inputs=``, see ``case``): the sandbox
+gets the inputs, never what the checker keeps (e.g. held-out labels).
 
-NOT defended: student code and probes share the child process, so a determined student can
-inspect a probe while it runs and learn a hidden case's INPUTS (never its expected output,
-which never enters the child) or make a probe return values of their choosing; to score they
-still have to produce the right outputs. Copying the reference implementation's source text
-(pasted into the notebook; the static scan does not look for that), resource use below the
-limits, and anything needing a kernel exploit are out of scope. The audit hook is Python-level:
-native code could bypass it, so the submission may not load a library it wrote, call through
-ctypes, or start a compiler (no processes). A preloaded package that itself depends on a
-forbidden one (scikit-learn on scipy) breaks once that one is removed: forbid narrowly
-(``scipy.signal``), and remember that other ALLOWED modules keep names they imported from a
-forbidden one. Memory-unsafe NumPy (``as_strided`` with forged strides) can corrupt the
-child's own memory, hook included; after that, the child runs as the grader's user. Scores
-still come from the parent, but such a child could reach files that user can write.
-RLIMIT_NPROC does not bind root; the audit hook is what blocks forking there. So for
-hostile classes, run the grader in a container or VM as an unprivileged user without
-network, with the bundle read-only: this module is the second line, not the only one.
+Threat model
+~~~~~~~~~~~~
+Three layers, each defending what the others cannot:
+
+* **The operating system (bwrap mode)** is the security boundary. A submission cannot
+  reach, by any system call, a file that is not in its read-only view (the bundle, the
+  expected outputs, the solution, hidden-test sources on disk, other submissions, the
+  gradebook, the checkout); cannot see, signal or ptrace any process but itself (the
+  grader, its threads, other students' sandboxes, its own fork server); cannot start a
+  process or thread; has no network (not even the grader's loopback); cannot fill more than
+  its capped scratch space; cannot load a forbidden module or reach one through a live
+  object (it was never loaded); leaves nothing behind when its question ends. Tested with
+  the audit hook switched off (``tests/grading/test_attacks.py``).
+* **The protocol** trusts nothing that comes out: frames are read with a byte cap per frame
+  and per question and a deadline, decoded only if they are stored ``.npy`` members of
+  declared dtype and shape plus JSON within size, depth and node caps
+  (:mod:`d2lcnn.grading.payload`); the grader's memory per running question is bounded by
+  that budget whatever a submission sends. Checkers compare with expected outputs computed
+  from the solution at ``assign`` time (or with data the grader kept), never with inputs
+  returned by the probe. Text from the sandbox reaches notes and feedback only as grader-known
+  words (a builtin exception's name, a line number within the cell, violations rebuilt from
+  templates), so the probes' code and inputs cannot be smuggled out in messages.
+* **The audit hook** turns the common mistakes (importing torch in a NumPy assignment,
+  shelling out) into clear notes. It is not a boundary: code in the same interpreter can get
+  around it, which is what the OS layer is for.
+
+Out of scope: student code and probes share one process, so a student can read a hidden
+probe's inputs while it runs and make it return anything; to score they still need the
+right outputs, which never enter the sandbox. Bits can leave through scores and the public
+cases' feedback (which shows values the student's code returned): a determined student
+learns a few dozen bytes per submission, so cap resubmissions if hidden tests must stay
+unknown. Copying the reference solution's text into a notebook (no plagiarism check here),
+resource use below the limits, and kernel exploits (keep the grading machine patched) are
+out of scope. ``--isolation process`` has only the protocol and the hook: use it for your
+own and other trusted notebooks.
 
 Outputs
 -------

@@ -36,6 +36,10 @@ DEFAULT_SETTINGS = {
     "output_kb": 1024,  # cap on captured output and on any file the submission writes
     "cpu_seconds": None,  # RLIMIT_CPU per process; None: derived from the timeouts
     "preload": [],  # allowed modules imported before the sandbox starts (speed, not safety)
+    "question_timeout": None,  # seconds for a whole question; None: derived from the above
+    "submission_timeout": None,  # seconds for a whole submission; None: sum of questions'
+    "scratch_mb": 64,  # bwrap isolation: size of a question's private /tmp
+    "scratch_files": 1024,  # ... and how many files and folders it may hold
 }
 STUBS = ["check", "submit", "grader"]  # names the setup cell defines; no-ops in the sandbox
 

@@ -1,11 +1,15 @@
-"""The parent side of the sandbox: one fresh process per question, timeouts, restarts.
+"""The grader's side of the sandbox: fork servers, one process per question, deadlines.
 
-:func:`run_question` starts ``python -I -m d2lcnn.grading._runner`` in a new session and a
-temporary directory, sends it the job on stdin and reads its frames with deadlines: one per
-cell (``cell_timeout``) and one per case (the case's timeout). When the child hangs or dies,
-the parent kills its process group and starts a new child that skips the culprit (the cell is
-skipped for every later question of the submission too; the case scores zero), so one
-infinite loop costs one cell or one case, not the submission.
+:class:`ForkServer` starts ``python -I -m d2lcnn.grading._runner --zygote`` (inside bubblewrap
+in ``bwrap`` isolation, see :mod:`d2lcnn.grading.isolation`) and asks it for one child per
+question. :func:`run_question` sends the child its job and reads its frames with deadlines:
+one per cell (``cell_timeout``), one per case (the case's timeout), and the question's and
+submission's time budgets. When the child hangs or dies, the grader has it killed and starts
+a new child that skips the culprit (the cell is skipped for every later question of the
+submission too; the case scores zero), so one infinite loop costs one cell or one case, not
+the submission. Everything read from the child is bounded plain data, and any text in it is
+reduced to grader-known words (:func:`brief_error`, :func:`brief_violation`) before it can
+reach a note.
 """
 
 from __future__ import annotations
