@@ -277,7 +277,9 @@ class Bundle:
 
 def _source(cell) -> str:
     s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else str(s)
+    if isinstance(s, list):  # nbformat's list of lines; anything else in it is dropped
+        return "".join(x for x in s if isinstance(x, str))
+    return s if isinstance(s, str) else ""
 
 
 def _tags(cell) -> list[str]:
