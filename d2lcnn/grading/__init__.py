@@ -161,12 +161,15 @@ Three layers, each defending what the others cannot:
 * **The protocol** trusts nothing that comes out: frames are read with a byte cap per frame
   and per question and a deadline, decoded only if they are stored ``.npy`` members of
   declared dtype and shape plus JSON within size, depth and node caps
-  (:mod:`d2lcnn.grading.payload`); the grader's memory per running question is bounded by
-  that budget whatever a submission sends. Checkers compare with expected outputs computed
-  from the solution at ``assign`` time (or with data the grader kept), never with inputs
-  returned by the probe. Text from the sandbox reaches notes and feedback only as grader-known
-  words (a builtin exception's name, a line number within the cell, violations rebuilt from
-  templates), so the probes' code and inputs cannot be smuggled out in messages.
+  (:mod:`d2lcnn.grading.payload`). Whatever a submission sends, the grader holds at most
+  about 100 MiB per grading job for it: the results of the question being scored (at most
+  ``MAX_TOTAL`` = 64 MiB over all of its processes), one frame being read (16 MiB) and its
+  decoded arrays (16 MiB); questions are scored one at a time. Checkers compare with
+  expected outputs computed from the solution at ``assign`` time (or with data the grader
+  kept), never with inputs returned by the probe. Text from the sandbox reaches notes and
+  feedback only as grader-known words (a builtin exception's name, a line number within
+  the cell, violations rebuilt from templates), so the probes' code and inputs cannot be
+  smuggled out in messages.
 * **The audit hook** turns the common mistakes (importing torch in a NumPy assignment,
   shelling out) into clear notes. It is not a boundary: code in the same interpreter can get
   around it, which is what the OS layer is for.

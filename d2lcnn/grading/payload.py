@@ -90,9 +90,11 @@ LIMITS = PayloadLimits()
 JOB_LIMITS = PayloadLimits(max_bytes=256 * 2**20, max_json_bytes=128 * 2**20,
                            max_nodes=10_000_000, max_array_bytes=128 * 2**20)
 MAX_FRAME = LIMITS.max_bytes
-# Per question: bytes a FrameReader accepts over its lifetime (8 maximal frames). It bounds
-# the time spent reading, not memory: the reader keeps one frame at a time.
-MAX_TOTAL = 8 * MAX_FRAME
+# Per question: bytes the grader accepts from a question's processes in all (4 maximal
+# frames; today's largest question sends about 1.6 MB). The reader keeps one frame at a
+# time, but the grader keeps a question's results until it is scored, so this also bounds
+# that memory (see the sandbox's run_question).
+MAX_TOTAL = 4 * MAX_FRAME
 
 _REF = "__ndarray__"
 _MAX_NDIM = 32

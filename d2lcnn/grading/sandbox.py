@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from d2lcnn.grading._runner import BLOCKED_EVENTS, FS_EVENTS
-from d2lcnn.grading.payload import JOB_LIMITS, FrameReader, PayloadError, pack
+from d2lcnn.grading.payload import JOB_LIMITS, MAX_TOTAL, FrameReader, PayloadError, pack
 
 __all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
            "SandboxError", "question_budget"]
@@ -374,12 +374,18 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
         len(cells) + 1) + sum(c["timeout"] for c in cases)) + 1
     labels = {c["key"]: c["label"] for c in cells}
     nlines = {c["key"]: c["source"].count("\n") + 1 for c in cells}
+    bytes_left = MAX_TOTAL  # over all of the question's processes: bounds what is kept
     while remaining:
         server = launcher()
         isolated = server.isolation == "bwrap"
         if out.processes > MAX_RESTARTS:
             for c in remaining:
                 out.cases[c["key"]] = CaseRun(c["key"], "crash", error="too many crashes")
+            break
+        if bytes_left <= 0:
+            for c in remaining:
+                out.cases[c["key"]] = CaseRun(c["key"], "error", error="the question's "
+                                              "results exceeded their size budget")
             break
         if time.monotonic() >= budget_end:
             for c in remaining:
@@ -410,7 +416,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
                 out.cases[c["key"]] = CaseRun(c["key"], "crash",
                                               error=f"the sandbox could not start: {e}")
             break
-        reader = FrameReader(fd)
+        reader = FrameReader(fd, max_total=bytes_left)
         current: tuple[str, object] = ("startup", None)
         phase_end = time.monotonic() + limits.startup_timeout
         timed_out = done = budget_out = False
@@ -477,6 +483,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
             except (OSError, RuntimeError, ValueError) as e:
                 out.notes.append(f"the sandbox could not be reaped: {e}")
             os.close(fd)
+            bytes_left -= reader.total
             log = ""
             if workdir:
                 try:
