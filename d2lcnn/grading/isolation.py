@@ -22,8 +22,9 @@ Two layers, both set up by trusted code before any student code runs:
    further user, PID, mount and IPC namespace and forks the process that runs the question
    as PID 1 of its own PID namespace: it covers ``/proc`` with an empty file system (it
    sees no other process, not even the fork server), mounts a private ``/tmp`` (tmpfs
-   capped in bytes AND in files), drops every capability, sets ``no_new_privs`` and
-   RLIMIT_NPROC = 0 (no process or thread can be started). When the question ends the
+   capped in bytes AND in files), drops every capability, sets ``no_new_privs``, a seccomp
+   filter (no ptrace, System V IPC, keyrings, BPF, io_uring, mounts or namespaces; x86_64)
+   and RLIMIT_NPROC = 0 (no process or thread can be started). When the question ends the
    grader has it killed; the PID namespace dies with its init, so nothing outlives a
    question.
 
@@ -46,7 +47,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["NOBODY", "BwrapView", "bwrap_status", "forbidden_locations", "enter_question",
-           "drop_root", "set_dumpable", "INSTALL_HINT"]
+           "drop_root", "set_dumpable", "seccomp_program", "INSTALL_HINT"]
 
 NOBODY = 65534
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; "
@@ -116,6 +117,62 @@ def _drop_capabilities(libc) -> None:
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+# System calls a question never needs and an attacker would (x86_64 numbers): another
+# process's memory, System V IPC (its segments hold memory outside RLIMIT_AS), kernel
+# keyrings, BPF, perf, userfaultfd, io_uring, mounts and namespaces, modules, handles.
+_DENIED_X86_64 = {
+    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438,
+    "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66,
+    "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "mq_open": 240, "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321,
+    "perf_event_open": 298, "userfaultfd": 323, "io_uring_setup": 425,
+    "io_uring_enter": 426, "io_uring_register": 427, "mount": 165, "umount2": 166,
+    "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308, "open_tree": 428,
+    "move_mount": 429, "fsopen": 430, "fsmount": 432, "kexec_load": 246,
+    "kexec_file_load": 320, "init_module": 175, "finit_module": 313, "delete_module": 176,
+    "name_to_handle_at": 303, "open_by_handle_at": 304,
+}
+_AUDIT_ARCH_X86_64 = 0xC000003E
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def seccomp_program(denied: dict[str, int] = _DENIED_X86_64,
+                    arch: int = _AUDIT_ARCH_X86_64) -> list[tuple[int, int, int, int]]:
+    """A classic-BPF seccomp filter: ``denied`` system calls (and the x32 ABI) fail with
+    EPERM on ``arch``; everything else, and any other architecture, is allowed."""
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, ..JGE.., RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    nrs = sorted(set(denied.values()))
+    n = len(nrs)
+    prog = [(ld, 0, 0, 4),  # seccomp_data.arch
+            (jeq, 0, n + 2, arch),  # another architecture: allow
+            (ld, 0, 0, 0),  # seccomp_data.nr
+            (jge, n + 1, 0, 0x40000000)]  # x32 system calls: deny
+    prog += [(jeq, n - i, 0, nr) for i, nr in enumerate(nrs)]  # -> deny
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    return prog
+
+
+def _install_seccomp(libc) -> None:
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return  # the numbers above are x86_64's; elsewhere the other layers hold alone
+    prog = seccomp_program()
+    filt = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
+    fprog = _SockFprog(len(prog), filt)
+    _check(libc.prctl(22, 2, ctypes.byref(fprog), 0, 0),  # PR_SET_SECCOMP, MODE_FILTER
+           "prctl(PR_SET_SECCOMP)")
+
+
 def enter_question(*, tmp_mb: int, tmp_files: int) -> None:
     """Called in a fresh child of the fork server: returns in the process that runs the
     question, PID 1 of new user/PID/mount/IPC namespaces with a private /proc and /tmp and
@@ -156,7 +213,11 @@ def enter_question(*, tmp_mb: int, tmp_files: int) -> None:
     opts = f"size={tmp_mb}m,nr_inodes={tmp_files},mode=0700".encode()
     _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp")
     _drop_capabilities(libc)
+    _install_seccomp(libc)
     set_dumpable(False)
+    for res, value in [(resource.RLIMIT_NOFILE, 256), (resource.RLIMIT_MSGQUEUE, 0),
+                       (resource.RLIMIT_MEMLOCK, 0)]:
+        resource.setrlimit(res, (value, value))
     os.chdir("/tmp")
 
 

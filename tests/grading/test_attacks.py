@@ -41,7 +41,7 @@ def _report(run, i):
     """What cell ``i`` raised as ``RuntimeError(report)``, handed back by the probe (the
     grader's notes carry only an exception's type and line, see ``brief_error``)."""
     reports = run.cases["q1/reports"].value
-    assert str(i) in reports, (run.cells[i].error, reports)
+    assert str(i) in reports, (run.cells[i + 1].error, reports)  # cell 0 makes REPORTS
     return reports[str(i)]
 
 
@@ -90,14 +90,40 @@ def test_no_process_or_thread_can_be_started_and_none_outlives_the_question():
         "raise RuntimeError(' '.join(out))",
         # a user namespace of its own gives capabilities there, still no new process
         "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "r = libc.unshare(0x10000000)\n"
+        "r = libc.unshare(0x10000000)\n"  # refused by seccomp (and fork by RLIMIT_NPROC)
         "try:\n    os.fork()\n    forked = 'forked'\nexcept OSError:\n    forked = 'refused'\n"
         "raise RuntimeError(f'unshare={r} fork={forked}')",
     ]
     run = _os_layer(cells)
     assert _report(run, 0) == "fork refused popen refused thread refused"
-    assert _report(run, 1).endswith("fork=refused")
+    assert _report(run, 1) == "unshare=-1 fork=refused"
     assert _leftovers() == []
+
+
+def test_the_seccomp_program_denies_exactly_its_list():
+    """Run the classic-BPF program on made-up seccomp_data (an interpreter in 15 lines)."""
+    from d2lcnn.grading.isolation import _AUDIT_ARCH_X86_64, _DENIED_X86_64, seccomp_program
+
+    prog = seccomp_program()
+
+    def run(nr, arch=_AUDIT_ARCH_X86_64):
+        data, acc, pc = {0: nr, 4: arch}, 0, 0
+        while True:
+            code, jt, jf, k = prog[pc]
+            if code == 0x20:
+                acc = data[k]
+            elif code == 0x06:
+                return "allow" if k == 0x7FFF0000 else "deny"
+            else:
+                taken = acc == k if code == 0x15 else acc >= k
+                pc += jt if taken else jf
+            pc += 1
+
+    denied = set(_DENIED_X86_64.values())
+    assert {nr for nr in range(600) if run(nr) == "deny"} == denied
+    assert run(0x40000000 + 1) == "deny"  # the x32 ABI cannot go around the list
+    assert run(101, arch=0xC00000B7) == "allow"  # other architectures are not filtered
+    assert {0, 1, 2, 3, 9, 11, 12, 56, 57, 60, 231, 257, 318} & denied == set()  # read, ...
 
 
 @needs_bwrap
@@ -122,7 +148,7 @@ def test_it_sees_and_signals_no_other_process():
     ]
     run = _os_layer(cells)
     assert _report(run, 0) == "pids=[1] me=1 parent=0 proc=[] grader=unreachable"
-    assert _report(run, 1) == "ptrace=-1 errno=3"  # ESRCH
+    assert _report(run, 1) == "ptrace=-1 errno=1"  # EPERM: seccomp refuses ptrace itself
 
 
 @needs_bwrap
@@ -156,6 +182,22 @@ def test_files_outside_the_environment_do_not_exist_and_nothing_is_writable(tmp_
     run = _os_layer(cells)
     assert _report(run, 0) == "seen=[]"
     assert _report(run, 1) == "wrote=[] cwd=/tmp"
+
+
+@needs_bwrap
+def test_memory_outside_the_address_space_limit_is_refused():
+    """System V segments and message queues keep pages after detaching (outside RLIMIT_AS);
+    a process may hold only 256 files (socket buffers)."""
+    cells = [
+        "import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "shm = libc.shmget(0, 2**30, 0o1600)\nmsg = libc.msgget(0, 0o1600)\n"
+        "socks = []\ntry:\n    while True:\n        socks.append(socket.socketpair())\n"
+        "except OSError:\n    pass\n"
+        "raise RuntimeError(f'shm={shm} msg={msg} socketpairs<{(len(socks) + 20) // 10 * 10}')",
+    ]
+    report = _report(_os_layer(cells), 0)
+    assert report.startswith("shm=-1 msg=-1 socketpairs<"), report
+    assert int(report.split("<")[1]) <= 150  # 256 descriptors: about 126 pairs
 
 
 @needs_bwrap
