@@ -469,3 +469,23 @@ def test_slow_cells_are_bounded_by_the_submission_budget(tmp_path):
     assert wall < 8 + 6, wall
     assert float(rows["slow"]["total"]) < 36
     assert "time budget" in rows["slow"]["notes"]
+
+
+def test_hostile_messages_in_process_mode_too(hw1, tmp_path):
+    """The protocol layer does not depend on the OS layer: the same message bombs, graded
+    as plain processes, cost the attacker its cell and nobody anything else."""
+    sol = nbformat.read(hw1["bundle"] / "solution.ipynb", as_version=4)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    bombs = {"huge-frame": "PAYLOAD = b'\\x7f\\xff\\xff\\xff' + b'A' * 1000\n",
+             "deflate-bomb": f"PAYLOAD = {_bomb()!r}\n"}
+    for name, payload in bombs.items():
+        nbformat.write(_insert(sol, payload + GARBAGE), subs / f"{name}.ipynb")
+    nbformat.write(sol, subs / "victim.ipynb")
+    grade_batch(hw1["bundle"], [subs], tmp_path / "out", jobs=2, progress=False,
+                isolation="process")
+    rows = _rows(tmp_path / "out")
+    for name in [*bombs, "victim"]:
+        assert {q: float(rows[name][q]) for q in FULL} == FULL, rows[name]["notes"]
+    for name in bombs:
+        assert "malformed frame" in rows[name]["notes"]
