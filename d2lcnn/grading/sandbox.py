@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from d2lcnn.grading._runner import BLOCKED_EVENTS, FS_EVENTS
+from d2lcnn.grading.isolation import forbidden_locations
 from d2lcnn.grading.payload import JOB_LIMITS, MAX_TOTAL, FrameReader, PayloadError, pack
 
 __all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
@@ -155,28 +155,21 @@ def brief_violation(text, forbid) -> str | None:
 
 @functools.cache
 def forbidden_paths(forbid: tuple[str, ...]) -> tuple[str, ...]:
-    """Files the sandbox may not open because they hold forbidden modules.
+    """Files a process-mode sandbox may not open because they hold forbidden modules.
 
     ``importlib.import_module`` bypasses the "import" audit event, but loading a module
     still opens its source or bytecode, so refusing those opens blocks every way in (and
     reading the reference source). Packages give their folder; modules their file and
     their ``__pycache__/<name>.`` prefix (an entry ending in ``*`` is a raw prefix).
-    Computed in the grader (finding ``a.b`` imports the package ``a`` here, not there).
     """
     out = []
-    for name in forbid:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError, AttributeError):
-            spec = None
-        if spec is None:
+    for _, kind, path in forbidden_locations(forbid):
+        if kind == "bytecode":
             continue
-        if spec.submodule_search_locations:
-            out += [os.path.realpath(p) for p in spec.submodule_search_locations]
-        elif spec.origin and os.path.isfile(spec.origin):
-            origin = os.path.realpath(spec.origin)
-            folder, file = os.path.split(origin)
-            out += [origin, os.path.join(folder, "__pycache__", file.split(".")[0] + ".") + "*"]
+        out.append(path)
+        if kind == "module":
+            folder, file = os.path.split(path)
+            out.append(os.path.join(folder, "__pycache__", file.split(".")[0] + ".") + "*")
     return tuple(out)
 
 
@@ -191,6 +184,9 @@ def _env(home: str | None) -> dict:
 
 REPLY_TIMEOUT = 10.0  # seconds the grader waits for the fork server's answer
 MAX_REPLY = 4096  # bytes of one answer line
+# The first answer of a new server waits for its preloads (torch: seconds, minutes on a
+# machine that is swapping); a server a student cannot reach does not hang on purpose.
+START_TIMEOUT = 180.0
 
 
 class SandboxError(RuntimeError):
@@ -297,7 +293,7 @@ class ForkServer:
         r, w = os.pipe()
         try:
             self._send({"op": "fork", "workdir": workdir}, body, [w])
-            pid = self._reply(REPLY_TIMEOUT + 30).get("pid")  # a big job takes a while
+            pid = self._reply(START_TIMEOUT).get("pid")
             if not isinstance(pid, int) or pid <= 1:
                 self.kill()
                 raise SandboxError(f"the sandbox fork server gave a bad pid {pid!r}")
