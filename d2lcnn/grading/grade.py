@@ -789,7 +789,9 @@ def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool)
     bundle.prestart = max(1, jobs)
 
     out.mkdir(parents=True, exist_ok=True)
-    subs = expand(paths)
+    here = out.resolve()  # an output folder inside the submissions folder is not graded
+    subs = [s for s in expand(paths)  # (resolving the folder: a file may be a link loop)
+            if not {here} & {s.path.parent.resolve(), *s.path.parent.resolve().parents}]
     files = [s.path for s in subs]
     # One row per file; the id depends only on the file's own relative path (stable), and
     # files whose ids coincide are all refused: a result folder is never shared.

@@ -276,3 +276,14 @@ def test_a_file_swapped_for_a_link_after_listing_is_not_followed(hw1, tmp_path, 
     grade_batch(hw1["bundle"], [subs], out, progress=False)
     row = _rows(out)[str(victim)]
     assert float(row["total"]) == 0 and "symbolic link" in row["notes"]
+
+
+def test_an_output_folder_inside_the_submissions_folder_is_not_graded(hw1, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.ipynb").write_bytes((hw1["bundle"] / "solution.ipynb").read_bytes())
+    grade_batch(hw1["bundle"], [subs], subs / "graded", progress=False)
+    again = grade_batch(hw1["bundle"], [subs], subs / "graded", progress=False)
+    assert again["skipped"] == 1 and again["graded"] == 0  # results.json are not submissions
+    with open(subs / "graded" / "grades.csv", newline="") as f:
+        assert [r["student"] for r in csv.DictReader(f)] == ["alice"]
