@@ -405,9 +405,10 @@ if __name__ == "__main__":
     sys.dont_write_bytecode = True  # the sandbox never writes next to installed modules
     try:
         if "--bwrap" in sys.argv:
-            from d2lcnn.grading.isolation import drop_root, set_dumpable
+            from d2lcnn.grading.isolation import drop_root, enter_user_namespace, set_dumpable
 
             drop_root()  # first: nothing runs as root in the sandbox
+            enter_user_namespace()  # then a user namespace mapping only that user
         _preload(json.loads(sys.argv[3]))
         if "--bwrap" in sys.argv:
             set_dumpable(False)  # its questions cannot read or ptrace it

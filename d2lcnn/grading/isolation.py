@@ -15,8 +15,9 @@ Two layers, both set up by trusted code before any student code runs:
    cached bytecode by an empty file), so its code and data are absent, not hidden. When the
    grader runs as root, bwrap cannot map the sandbox to an unprivileged user through a user
    namespace, so it runs privileged and the fork server drops to ``nobody`` (uid/gid 65534)
-   as its first act; either way every sandboxed process runs as a non-root user of the host,
-   so RLIMIT_NPROC binds.
+   as its first act, then enters a user namespace of its own that maps only that user;
+   either way every sandboxed process runs as a non-root user of the host, so RLIMIT_NPROC
+   binds.
 
 2. **Per question**, the fork server's child calls :func:`enter_question` which unshares a
    further user, PID, mount and IPC namespace and forks the process that runs the question
@@ -47,7 +48,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["NOBODY", "BwrapView", "bwrap_status", "forbidden_locations", "enter_question",
-           "drop_root", "set_dumpable", "seccomp_program", "INSTALL_HINT"]
+           "enter_user_namespace", "drop_root", "set_dumpable", "seccomp_program", "INSTALL_HINT"]
 
 NOBODY = 65534
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; "
@@ -84,6 +85,22 @@ def drop_root() -> None:
         os.setresuid(NOBODY, NOBODY, NOBODY)  # drops every capability too
         if os.getuid() == 0 or os.geteuid() == 0:
             raise OSError("could not drop root privileges")
+
+
+def enter_user_namespace() -> None:
+    """Move this process into a new user namespace that maps only its own (unprivileged)
+    uid and gid; the fork server does, so that it too lives in a namespace of its own even
+    when bwrap ran privileged (its questions nest theirs inside it). The process must be
+    single-threaded (the kernel's rule): call it before importing anything that starts
+    threads."""
+    libc = _libc()
+    uid, gid = os.getuid(), os.getgid()
+    set_dumpable(True)  # our own /proc/self/*_map must be writable by us
+    _check(libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    set_dumpable(False)
 
 
 def set_dumpable(flag: bool) -> None:
@@ -365,6 +382,7 @@ def bwrap_status() -> tuple[bool, str]:
     view = BwrapView()
     try:
         probe = ("from d2lcnn.grading import isolation as i; i.drop_root(); "
+                 "i.enter_user_namespace(); "
                  "import os, sys; pid = os.fork()\n"
                  "if pid == 0:\n"
                  "    i.enter_question(tmp_mb=1, tmp_files=16); open('/tmp/x', 'w')\n"
@@ -373,7 +391,8 @@ def bwrap_status() -> tuple[bool, str]:
                  "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")
         proc = subprocess.run(view.command([sys.executable, "-I", "-c", probe]),
                               capture_output=True, text=True, timeout=60,
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+                              env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+                                   "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     except (OSError, subprocess.SubprocessError) as e:
         return False, f"bwrap failed to start ({e}); " + INSTALL_HINT
     finally:
