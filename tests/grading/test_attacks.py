@@ -127,6 +127,20 @@ def test_the_seccomp_program_denies_exactly_its_list():
 
 
 @needs_bwrap
+def test_it_runs_as_an_unprivileged_user_without_capabilities():
+    root = os.geteuid() == 0  # a root grader's sandboxes run as nobody
+    uid, gid = (65534, 65534) if root else (os.getuid(), os.getgid())
+    cells = [
+        "import os, ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "try:\n    os.setuid(0)\n    su = 'root'\nexcept OSError:\n    su = 'refused'\n"
+        "chown = libc.chown(b'/tmp', 0, 0)\n"
+        "raise RuntimeError(f'uid={os.getuid()} gid={os.getgid()} setuid0={su} '\n"
+        "                   f'chown={chown}')",
+    ]
+    assert _report(_os_layer(cells), 0) == f"uid={uid} gid={gid} setuid0=refused chown=-1"
+
+
+@needs_bwrap
 def test_it_sees_and_signals_no_other_process():
     me = os.getpid()
     cells = [
