@@ -53,7 +53,11 @@ the assignment id is the file stem. Cells are classified by their tags (one role
     default the assignment's ``case_timeout``), ``checker``. The probe runs INSIDE the
     sandbox and returns plain data (numbers, strings, None, lists/tuples, str-keyed dicts,
     numeric/bool/str NumPy arrays); to test that an answer refuses bad input, return
-    ``checks.raised(lambda: ns.f(bad))`` (the exception's name, or ``"no error"``).
+    ``checks.raised(lambda: ns.f(bad))`` (the exception's name, or ``"no error"``) TOGETHER
+    with a correct output in the same case, so that an answer that always raises earns
+    nothing. Return outputs, never a comparison made inside the sandbox (a submission can
+    fake a ``True``), and never the inputs a checker would take its truth from: use
+    ``inputs=`` for data the checker needs.
     Its output is compared OUTSIDE the sandbox with the EXPECTED output, which is the same
     probe run on the solution at ``assign`` time. The default checker is
     ``checks.close(rtol=1e-6, atol=1e-9)`` (structure, shapes, dtype kind, values); pass

@@ -265,9 +265,9 @@ def _conv_grads(ns, rng, problem, *, stride, pad):
     return ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
 
 
-@case("q1", "same padding: 32, k=5, pad=2", points=1)
+@case("q1", "padding 2: 34, k=7", points=1)  # not 32, k=5: returning n must not pass
 def _(ns, rng):
-    return ns.conv_output_size(32, 5, stride=1, pad=2)
+    return ns.conv_output_size(34, 7, stride=1, pad=2)
 
 
 @case("q1", "stride 2: 7, k=3", points=1, hint="(N + 2P - K) // S + 1")
@@ -320,15 +320,19 @@ def _(ns, rng):
                                                                              pad=1)]
 
 
-@case("q1", "refuses a kernel larger than the padded input", points=1)
+# A refusal is only worth points together with right answers in the same case: an answer
+# that always raises ValueError must not score.
+@case("q1", "refuses a kernel larger than the padded input, accepts one that fits", points=1)
 def _(ns, rng):
-    return checks.raised(lambda: ns.conv_output_size(4, 7, stride=1, pad=1))
+    return [checks.raised(lambda: ns.conv_output_size(4, 7, stride=1, pad=1)),
+            ns.conv_output_size(4, 6, stride=1, pad=1)]
 
 
-@case("q1", "refuses stride 0 and negative padding", points=1)
+@case("q1", "refuses stride 0 and negative padding, accepts stride 2 and pad 1", points=1)
 def _(ns, rng):
     return [checks.raised(lambda: ns.conv_output_size(8, 3, stride=0, pad=0)),
-            checks.raised(lambda: ns.conv_output_size(8, 3, stride=1, pad=-1))]
+            checks.raised(lambda: ns.conv_output_size(8, 3, stride=1, pad=-1)),
+            ns.conv_output_size(9, 3, stride=2, pad=1)]
 
 
 @case("q2", "rectangular input and kernel, stride 3 that does not tile", points=2)
@@ -349,7 +353,7 @@ def _(ns, rng):
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 1, 2, 4, 4, 2, (3, 3))
     res = ns.conv_forward_naive(x, w, b, stride=1, pad=0)
-    return [isinstance(res, tuple), len(res) if isinstance(res, tuple) else -1]
+    return {"a pair": isinstance(res, tuple) and len(res) == 2, "out": res[0]}
 
 
 @case("q3", "dx, dw, db: stride 2, pad 1 (overlapping windows)", points=3,
@@ -382,20 +386,18 @@ def _(ns, rng):
 
 
 @case("q5", "agrees with the analytic gradient on a 3-D array", points=2,
-      checker="gradient_matches_analytic")
-def _(ns, rng):
-    x = rng.standard_normal((2, 3, 4))
-    c = rng.standard_normal((2, 3, 4))
-    g = ns.numerical_gradient(lambda: float(np.sum(np.sin(x) * c)), x)
-    return {"x": x.copy(), "c": c, "grad": g}
+      checker="gradient_matches_analytic", inputs="sin_problem")
+def _(ns, rng, sent):
+    x, c = np.array(sent["x"], dtype=np.float64), np.array(sent["c"], dtype=np.float64)
+    return ns.numerical_gradient(lambda: float(np.sum(np.sin(x) * c)), x)
 
 
-@case("q5", "leaves x unchanged", points=2)
+@case("q5", "leaves x unchanged (and gets the gradient right)", points=2)
 def _(ns, rng):
     x = rng.standard_normal((4, 5))
     x0 = x.copy()
-    ns.numerical_gradient(lambda: float(np.sum(np.exp(x))), x)
-    return bool(np.array_equal(x, x0))
+    grad = ns.numerical_gradient(lambda: float(np.sum(np.exp(x))), x)
+    return {"grad": grad, "unchanged": bool(np.array_equal(x, x0))}
 
 
 # %% tags=["autograder"]
@@ -408,14 +410,20 @@ settings(
 )
 
 
-def gradient_matches_analytic(got, expected):
-    """d/dx sum(sin(x) * c) = cos(x) * c; computed here, from the returned x and c."""
-    if not isinstance(got, dict) or set(got) != {"x", "c", "grad"}:
-        return False, "expected the gradient array"
-    analytic = np.cos(got["x"]) * got["c"]
-    grad = np.asarray(got["grad"])
-    if grad.shape != analytic.shape:
-        return False, f"expected shape {analytic.shape}, got shape {grad.shape}"
-    err = float(np.max(np.abs(grad - analytic) / np.maximum(np.abs(grad) + np.abs(analytic),
-                                                            1e-12)))
-    return err < 1e-6, f"relative error {err:.1e} against the analytic gradient"
+def sin_problem(rng):
+    """q5's inputs, made in the grader: ``x`` and ``c`` go to the sandbox, the analytic
+    gradient of ``sum(sin(x) * c)``, ``cos(x) * c``, stays here."""
+    x, c = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    return {"x": x, "c": c}, np.cos(x) * c
+
+
+def gradient_matches_analytic(got, expected, analytic):
+    """The returned gradient against the analytic one, which never left the grader.
+
+    Centred differences with h = 1e-6 are off by about 1e-9 here (rounding); a one-sided
+    difference is off by h/2 * |f''|, about 5e-7, so 1e-7 tells them apart."""
+    grad = np.asarray(got)
+    if grad.shape != analytic.shape or grad.dtype.kind not in "fiu":
+        return False, f"expected a float array of shape {analytic.shape}, got {grad.shape}"
+    err = float(np.max(np.abs(grad - analytic)))
+    return err < 1e-7, f"max abs error {err:.1e} against the analytic gradient"

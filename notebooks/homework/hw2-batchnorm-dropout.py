@@ -348,10 +348,14 @@ def _(ns, rng):
     return ns.dropout_forward(x, p=0.5, training=True, rng=np.random.default_rng(7))[0]
 
 
-@case("q5", "evaluation is the identity", points=1)
+@case("q5", "evaluation is the identity, training is not", points=1,
+      hint="training=False: return x itself; training=True: mask and scale")
 def _(ns, rng):
     x = rng.standard_normal((3, 5))
-    return ns.dropout_forward(x, p=0.3, training=False, rng=np.random.default_rng(7))[0]
+    return {"evaluation": ns.dropout_forward(x, p=0.3, training=False,
+                                             rng=np.random.default_rng(7))[0],
+            "training": ns.dropout_forward(x, p=0.3, training=True,
+                                           rng=np.random.default_rng(7))[0]}
 
 
 # %% tags=["tests", "hidden"]
@@ -441,14 +445,19 @@ def _(ns, rng):
 def _(ns, rng):
     out, _ = ns.dropout_forward(np.ones(200_000), p=0.75, training=True,
                                 rng=np.random.default_rng(3))
-    return float(np.mean(out))
+    out = np.asarray(out)  # the identity keeps the mean too: the dropped fraction must be p
+    return {"mean": float(np.mean(out)), "dropped": float(np.mean(out == 0))}
 
 
-@case("q5", "p = 0 is the identity; p = 1 and p = -0.1 are refused", points=2)
+# The refusals count only together with right outputs (an answer that always raises
+# ValueError, or returns x unchanged, must not score).
+@case("q5", "p = 0 is the identity, p = 0.5 is not; p = 1 and p = -0.1 are refused",
+      points=2)
 def _(ns, rng):
     x = rng.standard_normal(10)
     same = ns.dropout_forward(x, p=0.0, training=True, rng=np.random.default_rng(0))[0]
-    return [same, checks.raised(lambda: ns.dropout_forward(
+    half = ns.dropout_forward(x, p=0.5, training=True, rng=np.random.default_rng(0))[0]
+    return [same, half, checks.raised(lambda: ns.dropout_forward(
         x, p=1.0, training=True, rng=np.random.default_rng(0))),
         checks.raised(lambda: ns.dropout_forward(
             x, p=-0.1, training=True, rng=np.random.default_rng(0)))]

@@ -108,6 +108,10 @@ def _solution_with(out, cell_id, old, new):
      "ImportError: d2lcnn.numpy.optim is forbidden in this assignment"),
     ("hw3-optimizers", "q1-answer", "def sgd_momentum_step",
      "import torch\n\n\ndef sgd_momentum_step", ("q1", 6), "torch"),
+    # hw3's q5 data come from the grader: the digits (d2lcnn.data, scikit-learn) are absent.
+    ("hw3-optimizers", "q5-answer", "def train_and_predict",
+     "from d2lcnn.data import load_digits\n\n\ndef train_and_predict", ("q5", 10),
+     "d2lcnn.data"),
     # hw4 allows torch (preloaded) but not the package's models.
     ("hw4-resnet-unet", "q1-answer", "class ResidualBlock",
      "from d2lcnn.torch.models.resnet import BasicBlock\n\n\nclass ResidualBlock", ("q1", 8),

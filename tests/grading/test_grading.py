@@ -52,7 +52,7 @@ def _adversaries(hw1, out):
             "np.array_equal = lambda *a, **k: True\n"
             "import d2lcnn.grading.checks as c\nc.compare = lambda *a, **k: ''\n"
             "c.close = lambda *a, **k: (lambda g, e: (True, ''))")), "q2-answer", *wrong_q2),
-            {**FULL, "q2": 1}, []),
+            {**FULL, "q2": 0}, []),  # q2 returns out + 1: every case wrong
         "patch-builtins": (_replace(_insert(s(), (
             "import builtins\nbuiltins.print = lambda *a, **k: None\n"
             "builtins.abs = lambda x: 0\nbuiltins.round = lambda *a: 0")),

@@ -1,0 +1,388 @@
+"""The homework grades reward work, not stubs, and take their truth only from the grader.
+
+1. Do-nothing answers score nothing. Each assignment is built once; then ONE notebook per
+   kind of stub, with EVERY solution block of EVERY question replaced at once, is graded:
+
+   - ``pass``: the function falls through (returns None, or the names it returns after the
+     block are undefined);
+   - ``raise ValueError("no")``: refuses everything (a case that only checks a refusal
+     would pay it);
+   - ``identity``: returns its first argument (the first array-like one), in the function's
+     own return structure when it returns names after the block (``out, cache = x, x``);
+   - ``zeros``: the same with ``np.zeros_like(...)``, and for the ``train_*`` questions the
+     constant prediction (label 0 everywhere, all-background masks).
+
+   ``__init__`` methods get ``pass`` in the last two (returning a value there is an error).
+   Every variant must score exactly 0 on every question.
+2. Hidden cases with a named checker get their truth from grader-made inputs (``inputs=``),
+   never from what the probe returns.
+3. hw3 q5: the sandbox cannot reach the digits (``d2lcnn.data`` and scikit-learn are absent),
+   an honest nearest-neighbour answer scores 0, and the non-CNN baselines, measured on the
+   data the grader really sends, score 0 while the reference CNN scores full marks.
+   ``OMP_NUM_THREADS=1 D2LCNN_MEASURE_Q5=1 pytest tests/grading/test_homework_integrity.py
+   -k measure -s`` prints the accuracies and timings of the baselines, two other CNNs and
+   the reference solution for eight secrets (the numbers quoted in hw3's text and next to
+   its checker; about 5 minutes).
+4. hw4 q3: regenerating the held-out images with the old fixed seed earns nothing.
+"""
+
+import ast
+import csv
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from d2lcnn.grading.authoring import assign, build_notebook, load_cases, parse
+from d2lcnn.grading.grade import Bundle, grade_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = sorted((ROOT / "notebooks" / "homework").glob("hw[0-9]*-*.py"))
+STUBS = ("pass", "raise", "identity", "zeros")
+_RAISE = re.compile(r'^(?P<indent>\s*)raise NotImplementedError\("q\w+: .*"\)\s*$')
+# A "zeros" answer for the functions whose output is not shaped like their first argument.
+ZEROS = {
+    "train_and_predict": "np.zeros(len(x_test), dtype=np.int64)",
+    "train_and_segment": "np.zeros((len(x_test),) + tuple(x_test.shape[2:]), dtype=np.int64)",
+}
+NOT_ARRAYS = {"self", "f"}  # parameters a stub cannot sensibly return (or zero)
+
+
+def _source(stem):
+    return next(p for p in SOURCES if p.stem == stem)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """Each assignment built once for the module: stem -> (source, out, summary)."""
+    cache = {}
+
+    def build(stem):
+        if stem not in cache:
+            out = tmp_path_factory.mktemp(stem)
+            cache[stem] = _source(stem), out, assign(_source(stem), out)
+        return cache[stem]
+
+    return build
+
+
+# --- stub variants ---------------------------------------------------------------------
+
+
+def _stub_body(kind: str, fn: ast.FunctionDef, after: ast.stmt | None) -> str:
+    """The statement(s) replacing a solution block of ``fn`` (one line, no indentation)."""
+    if kind == "pass":
+        return "pass"
+    if kind == "raise":
+        return 'raise ValueError("no")'
+    if fn.name == "__init__":
+        return "pass"
+    params = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
+    arrays = [p for p in params if p not in NOT_ARRAYS]
+    first = arrays[0]
+    value = first if kind == "identity" else ZEROS.get(fn.name, f"np.zeros_like({first})")
+    names = []  # what the function returns after the block, e.g. ``return out, cache``
+    if isinstance(after, ast.Return) and after.value is not None:
+        elts = after.value.elts if isinstance(after.value, ast.Tuple) else [after.value]
+        if all(isinstance(e, ast.Name) for e in elts):
+            names = [e.id for e in elts]
+    return " = ".join([*names, value]) if names else f"return {value}"
+
+
+def stub_answer(source: str, kind: str) -> str:
+    """The student version of an answer cell with every ``raise NotImplementedError`` line
+    (one per solution block) replaced by a stub of ``kind``."""
+    tree = ast.parse(source)
+    raises = {}  # line number -> (enclosing function, the statement after the raise)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            body = node.body
+            for i, stmt in enumerate(body):
+                if isinstance(stmt, ast.Raise):
+                    raises[stmt.lineno] = node, body[i + 1] if i + 1 < len(body) else None
+    lines = source.split("\n")
+    done = 0
+    for n, line in enumerate(lines, start=1):
+        m = _RAISE.match(line)
+        if m:
+            fn, after = raises[n]
+            lines[n - 1] = m["indent"] + _stub_body(kind, fn, after)
+            done += 1
+    assert done, "no solution block found"
+    return "\n".join(lines)
+
+
+def stub_notebook(out: Path, stem: str, kind: str):
+    nb = nbformat.read(out / "student" / f"{stem}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if "answer" in cell.metadata.get("tags", []):
+            cell.source = stub_answer(cell.source, kind)
+            assert "NotImplementedError" not in cell.source
+    return nb
+
+
+def _grade(out: Path, notebooks: dict, tmp_path: Path) -> dict:
+    """Grade ``{name: notebook}`` in one batch; ``name -> (grades.csv row, results.json)``."""
+    paths = []
+    for name, nb in notebooks.items():
+        paths.append(tmp_path / f"{name}.ipynb")
+        nbformat.write(nb, paths[-1])
+    grade_batch(out / "autograder", paths, tmp_path / "grades", jobs=1, progress=False)
+    with open(tmp_path / "grades" / "grades.csv", newline="") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    return {name: (rows[name], json.loads((tmp_path / "grades" / name / "results.json")
+                                          .read_text())) for name in notebooks}
+
+
+def test_stub_bodies_follow_the_return_structure():
+    src = ('def f(x, w, *, stride=1):\n    """Doc."""\n    # YOUR CODE HERE\n'
+           '    raise NotImplementedError("q2: write your code here")\n    return out, cache\n')
+    assert "    out = cache = x\n" in stub_answer(src, "identity")
+    assert "    out = cache = np.zeros_like(x)\n" in stub_answer(src, "zeros")
+    assert '    raise ValueError("no")\n' in stub_answer(src, "raise")
+    grad = ('def numerical_gradient(f, x, h=1e-6):\n'
+            '    raise NotImplementedError("q5: write your code here")\n')
+    assert stub_answer(grad, "identity").endswith("    return x\n")
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in SOURCES])
+def test_do_nothing_answers_score_zero_on_every_question(bundles, tmp_path, stem):
+    _, out, summary = bundles(stem)
+    results = _grade(out, {kind: stub_notebook(out, stem, kind) for kind in STUBS}, tmp_path)
+    for kind, (row, result) in results.items():
+        paid = [f"{t['name']} ({t['score']:g})" for t in result["tests"] if t["score"] > 0]
+        assert float(row["total"]) == 0, f"{stem}, {kind} stubs earn points: {paid}"
+        assert float(row["max"]) == summary["points"]
+        # The stubs ran (nothing is "not attempted"), so the zeros are wrong answers.
+        assert "not attempted" not in row["notes"], (kind, row["notes"])
+
+
+# --- truth comes from the grader -------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_named_checkers_take_their_truth_from_grader_made_inputs(source):
+    """A named checker sees ``(got, expected, kept)``; without ``inputs=`` it would have to
+    trust data the probe returned (which a submission controls) or data the sandbox can
+    reach. So every named checker comes with an inputs function, and uses ``kept``."""
+    a = parse(source)
+    cases, _, scope = load_cases(a.tests, a.autograder)
+    for c in cases.values():
+        if isinstance(c.checker, str):
+            assert c.inputs, f"{c.key}: named checker {c.checker!r} without inputs="
+            params = list(ast.parse(_function_source(a, c.checker)).body[0].args.args)
+            assert len(params) == 3, f"{c.key}: {c.checker} must take (got, expected, kept)"
+        if c.inputs:
+            sent, kept = scope[c.inputs](np.random.default_rng(0))
+            assert kept is not None
+
+
+def _function_source(a, name):
+    for src in a.autograder:
+        for node in ast.parse(src).body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return ast.get_source_segment(src, node)
+    raise LookupError(name)
+
+
+# --- hw3 q5: no digits in the sandbox, and only a CNN scores ---------------------------
+
+_HONEST_1NN = '''def train_and_predict(x_train, y_train, x_test):
+    """Try to reach the digits; if nothing is reachable, 1-nearest-neighbour on pixels."""
+    import glob
+    import importlib
+    import sys
+
+    found = []
+    for name in ("d2lcnn.data", "sklearn", "sklearn.datasets"):
+        try:
+            importlib.import_module(name)
+            found.append(name)
+        except Exception:
+            pass
+    for prefix in {sys.prefix, sys.base_prefix}:
+        for path in glob.glob(prefix + "/lib/python3*/site-packages/sklearn/**/digits*",
+                              recursive=True):
+            try:
+                with open(path, "rb") as f:
+                    f.read(16)
+                found.append(path)
+            except Exception:
+                pass
+    if found:
+        raise RuntimeError("reached " + ", ".join(found))
+    a, b = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    d = (b * b).sum(1)[:, None] - 2 * b @ a.T + (a * a).sum(1)[None, :]
+    return y_train[d.argmin(axis=1)].astype(np.int64)
+'''
+
+
+def test_q5_sandbox_cannot_reach_the_digits_and_nearest_neighbour_scores_zero(bundles,
+                                                                                tmp_path):
+    _, out, summary = bundles("hw3-optimizers")
+    nb = nbformat.read(out / "autograder" / "solution.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.id == "q5-answer")
+    cell.source = _HONEST_1NN
+    # A cell of its own that imports the digits the usual way: blocked, and noted.
+    nb.cells.insert(1, nbformat.v4.new_code_cell("from d2lcnn.data import load_digits\n"
+                                                 "digits = load_digits()"))
+    (row, result), = _grade(out, {"nn": nb}, tmp_path).values()
+    assert float(row["q5"]) == 0
+    assert float(row["total"]) == summary["points"] - 10  # q1-q4 untouched: full marks
+    (q5,) = [t for t in result["tests"] if t["name"].startswith("q5: accuracy")]
+    assert q5["output"] == "failed: wrong result"  # ran, reached nothing, was wrong
+    assert "d2lcnn.data" in row["notes"]
+
+
+def _q5_case(bundle):
+    return next(c for c in bundle.meta["cases"] if c["key"].startswith("q5/") and c["inputs"])
+
+
+def _baselines(sent, y_test) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    xtr, ytr, xte = sent["x_train"], sent["y_train"], sent["x_test"]
+    a, b = xtr.reshape(len(xtr), -1), xte.reshape(len(xte), -1)
+    return {"1-NN": KNeighborsClassifier(1).fit(a, ytr).predict(b),
+            "logistic regression": LogisticRegression(max_iter=2000).fit(a, ytr).predict(b),
+            "re-centre + 1-NN": KNeighborsClassifier(1).fit(_recentre(xtr), ytr)
+            .predict(_recentre(xte))}
+
+
+def _recentre(x):
+    """Shift each image so its centre of mass is at the centre: undoes pure translations."""
+    from scipy.ndimage import center_of_mass, shift
+
+    h = x.shape[2]
+    return np.stack([shift(im, ((h - 1) / 2 - cy, (h - 1) / 2 - cx), order=1).ravel()
+                     for im in x[:, 0] for cy, cx in [center_of_mass(im)]])
+
+
+def test_q5_non_cnn_baselines_score_zero_and_the_reference_cnn_full_marks(bundles):
+    """On the data the grader really sends (this build's secret)."""
+    _, out, _ = bundles("hw3-optimizers")
+    with Bundle.load(out / "autograder") as bundle:
+        case = _q5_case(bundle)
+        sent, y_test = bundle.inputs(case)
+        checker = bundle.checkers()[case["key"]]
+        expected = bundle.expected[case["key"]]  # the reference solution's predictions
+    assert sent["x_train"].shape[1:] == (1, 28, 28) and len(y_test) == 360
+    assert set(sent) == {"x_train", "y_train", "x_test"}
+    for name, pred in _baselines(sent, y_test).items():
+        score, msg = checker(np.asarray(pred, dtype=np.int64), expected, y_test)
+        assert score == 0, f"{name}: {msg}"
+    score, msg = checker(expected, expected, y_test)
+    assert score == 1 and np.mean(expected == y_test) >= 0.90, msg  # margin over 0.85
+    constant = np.zeros_like(expected)
+    assert checker(constant, expected, y_test)[0] == 0
+
+
+def test_q5_public_case_expects_the_true_labels(bundles):
+    """The public check compares with the reference's predictions; they must be the truth."""
+    source, out, _ = bundles("hw3-optimizers")
+    with Bundle.load(out / "autograder") as bundle:
+        key = next(c["key"] for c in bundle.meta["cases"]
+                   if c["key"].startswith("q5/") and not c["hidden"])
+        seed = next(c["seed"] for c in bundle.meta["cases"] if c["key"] == key)
+        expected = bundle.expected[key]
+        _, _, scope = load_cases(bundle.meta["tests"], bundle.meta["autograder"])
+    *_, y_test = scope["_pattern_task"](np.random.default_rng(seed))
+    np.testing.assert_array_equal(expected, y_test)
+
+
+def _cnn(ns, x_train, y_train, x_test, *, channels, epochs, head):
+    """The reference solution's training loop (with the solution's Adam and schedule, no
+    augmentation) for other CNNs: ``head`` "global max" (translation-invariant) or "flatten"
+    (one weight per position of the last 7x7 map)."""
+    from d2lcnn.numpy import nn
+    from d2lcnn.numpy.losses import cross_entropy_backward, cross_entropy_forward
+
+    rng = np.random.default_rng(0)
+    c1, c2 = channels
+    side = x_train.shape[2] // 4
+    tail = ([nn.MaxPool2d(side), nn.Flatten(), nn.Linear(c2, 10, rng=rng)]
+            if head == "global max" else [nn.Flatten(), nn.Linear(c2 * side * side, 10, rng=rng)])
+    model = nn.Sequential(nn.Conv2d(1, c1, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(c1, c2, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+                          *tail)
+    opt = ns["Adam"](model.parameters(), lr=3e-3)
+    steps = epochs * -(-len(x_train) // 32)
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(x_train), 32):
+            idx = order[start:start + 32]
+            opt.lr = ns["warmup_cosine_lr"](step, lr=3e-3, warmup_steps=steps // 10,
+                                            total_steps=steps)
+            loss, cache = cross_entropy_forward(model.forward(x_train[idx], training=True),
+                                                y_train[idx])
+            model.backward(cross_entropy_backward(np.ones((), np.float32), cache))
+            opt.step(model.gradients())
+            step += 1
+    return np.concatenate([model.forward(x_test[i:i + 500], training=False).argmax(axis=1)
+                           for i in range(0, len(x_test), 500)])
+
+
+@pytest.mark.skipif(not os.environ.get("D2LCNN_MEASURE_Q5"),
+                    reason="measurement (minutes): set D2LCNN_MEASURE_Q5=1")
+def test_q5_measure_baselines_and_reference_on_eight_secrets():
+    from sklearn.neural_network import MLPClassifier
+
+    a = parse(_source("hw3-optimizers"))
+    _, _, scope = load_cases(a.tests, a.autograder)
+    ns = {"check": lambda *_: None, "submit": lambda *_: None}
+    for cell in build_notebook(a, solution=True).cells:
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not tags & {"setup", "check", "demo"}:
+            exec(cell.source, ns)
+    rows = []
+    for seed in range(8):
+        sent, y_test = scope["graded_digits"](np.random.default_rng(seed))
+        acc = {k: float(np.mean(p == y_test)) for k, p in _baselines(sent, y_test).items()}
+        xtr, xte = (sent[k].reshape(len(sent[k]), -1) for k in ("x_train", "x_test"))
+        acc["MLP (256)"] = float(np.mean(MLPClassifier((256,), max_iter=300, random_state=0)
+                                         .fit(xtr, sent["y_train"]).predict(xte) == y_test))
+        data = sent["x_train"], sent["y_train"], sent["x_test"]
+        acc["CNN, flatten head"] = float(np.mean(
+            _cnn(ns, *data, channels=(32, 64), epochs=20, head="flatten") == y_test))
+        cpu = time.process_time()
+        acc["CNN 16/32, 12 ep."] = float(np.mean(
+            _cnn(ns, *data, channels=(16, 32), epochs=12, head="global max") == y_test))
+        acc["CPU s, 16/32"] = time.process_time() - cpu
+        cpu = time.process_time()
+        pred = ns["train_and_predict"](*data)
+        acc["reference CNN"] = float(np.mean(pred == y_test))
+        acc["CPU s, reference"] = time.process_time() - cpu
+        rows.append(acc)
+        print(seed, {k: round(v, 3) for k, v in acc.items()}, flush=True)
+    for k in rows[0]:
+        print(f"{k:>22}: {min(r[k] for r in rows):.3f} - {max(r[k] for r in rows):.3f}")
+    for name in ("1-NN", "logistic regression", "re-centre + 1-NN", "MLP (256)"):
+        assert max(r[name] for r in rows) < scope["ACCURACY_NONE"] - 0.1, name
+    assert min(r["reference CNN"] for r in rows) >= scope["ACCURACY_FULL"] + 0.05
+
+
+# --- hw4 q3: the held-out images are not reproducible in the sandbox -------------------
+
+_OLD_SEED = '''def train_and_segment(x_train, y_train, x_test):
+    """The old hidden case drew its test images with seed 20261202 in the sandbox."""
+    from d2lcnn.data import synthetic_segmentation
+
+    _, m = synthetic_segmentation(len(x_test), size=32, seed=20261202)
+    return (m > 0).astype(np.int64)
+'''
+
+
+def test_q3_regenerating_the_held_out_images_earns_nothing(bundles, tmp_path):
+    _, out, summary = bundles("hw4-resnet-unet")
+    nb = nbformat.read(out / "autograder" / "solution.ipynb", as_version=4)
+    next(c for c in nb.cells if c.id == "q3-answer").source = _OLD_SEED
+    (row, _), = _grade(out, {"seed": nb}, tmp_path).values()
+    assert float(row["q3"]) == 0
+    assert float(row["total"]) == summary["points"] - 8
