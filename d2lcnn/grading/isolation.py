@@ -93,14 +93,21 @@ def enter_user_namespace() -> None:
     when bwrap ran privileged (its questions nest theirs inside it). The process must be
     single-threaded (the kernel's rule): call it before importing anything that starts
     threads."""
+    _unshare_as_self(0)
+    set_dumpable(False)
+
+
+def _unshare_as_self(flags: int):
+    """unshare(CLONE_NEWUSER | flags), the new user namespace mapping only our own uid and
+    gid (the only mapping an unprivileged process may write); returns libc."""
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     set_dumpable(True)  # our own /proc/self/*_map must be writable by us
-    _check(libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    _check(libc.unshare(CLONE_NEWUSER | flags), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    set_dumpable(False)
+    return libc
 
 
 def set_dumpable(flag: bool) -> None:
@@ -198,14 +205,7 @@ def enter_question(*, tmp_mb: int, tmp_files: int) -> None:
     import resource
     import signal
 
-    libc = _libc()
-    uid, gid = os.getuid(), os.getgid()
-    set_dumpable(True)  # our own /proc/self/*_map must be writable by us
-    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC),
-           "unshare")
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{uid} {uid} 1")
-    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    libc = _unshare_as_self(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
     pid = os.fork()  # the child is PID 1 of the new PID namespace
     if pid:
         set_dumpable(False)  # (before the fork, it makes the fork fail with ENOMEM)
