@@ -15,6 +15,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -402,7 +403,8 @@ def score_case(meta: dict, run: CaseRun, expected, checker,
     try:
         ok, msg = (checker(run.value, expected) if not meta.get("inputs")
                    else checker(run.value, expected, kept))
-        frac = min(max(float(ok), 0.0), 1.0)
+        frac = float(ok)
+        frac = min(max(frac, 0.0), 1.0) if math.isfinite(frac) else 0.0  # NaN: no credit
     except Exception as e:  # noqa: BLE001 - a result the checker cannot handle
         frac, msg = 0.0, f"the result could not be checked ({type(e).__name__}: {e})"[:300]
     return frac, (msg or ""), ("passed" if frac == 1.0 else "wrong result")

@@ -269,3 +269,16 @@ def test_payloads_are_plain_data_never_pickles():
              a0=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(PayloadError):
         unpack(buf.getvalue())  # object arrays need pickle, which is refused
+
+
+@pytest.mark.parametrize("ok, expected", [(True, 1.0), (False, 0.0), (0.25, 0.25), (1.5, 1.0),
+                                          (-2, 0.0), (float("nan"), 0.0), (float("inf"), 0.0),
+                                          ("x", 0.0)])
+def test_a_checkers_fraction_is_clamped_to_0_1(ok, expected):
+    """Fractional credit from a checker: clamped, NaN and nonsense give nothing."""
+    from d2lcnn.grading.grade import score_case
+    from d2lcnn.grading.sandbox import CaseRun
+
+    frac, _, kind = score_case({}, CaseRun("q1/a", "ok", 1), 1, lambda g, e: (ok, "msg"))
+    assert frac == expected
+    assert kind == ("passed" if expected == 1.0 else "wrong result")
