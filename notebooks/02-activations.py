@@ -474,14 +474,18 @@ plt.show()
 # takes several times as many steps. With zero-centred tanh inputs the gradient can point
 # anywhere and the path heads straight for the target.
 #
-# ### 3. The exponential is comparatively expensive
+# ### 3. The exponential costs more work
 #
-# A sigmoid needs an `exp` per element; a ReLU needs a comparison. We time the two
-# primitives on the same array (the best of many short runs, to filter out other
-# programs on the machine). The ratio depends on the processor and the library (vectorized
-# `exp` implementations are fast), so we only assert that the exponential is not the
-# cheaper of the two. In a real network this cost is small next to the convolutions, which
-# is why the smooth activations below, which all need an `exp` too, are affordable today.
+# A sigmoid needs an `exp` per element; a ReLU needs a comparison. An `exp` is computed by
+# range reduction and a polynomial of several terms, a comparison is one instruction, so
+# scalar code pays for the exponential many times over. Timed on whole arrays the gap can
+# all but vanish: NumPy evaluates `exp` with vector instructions (several elements per
+# instruction on recent CPUs), and both calls then cost mostly the time to walk the array.
+# We time the two primitives on the same array (the best of many short runs, to filter out
+# other programs on the machine) and print the ratio without asserting it: it is a property
+# of this machine, not of the activations. In a real network this cost is small next to the
+# convolutions, which is why the smooth activations below, which all need an `exp` too, are
+# affordable today.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -492,8 +496,7 @@ for _ in range(40):  # interleaved short runs; the fastest of each is the least 
     t_exp = min(t_exp, timeit.timeit(lambda: np.exp(x_time, out=buf), number=200) / 200)
     t_max = min(t_max, timeit.timeit(lambda: np.maximum(x_time, 0, out=buf), number=200) / 200)
 print(f"per call on 4096 float64 values: exp {t_exp * 1e6:.2f} us, "
-      f"max(x, 0) {t_max * 1e6:.2f} us, ratio {t_exp / t_max:.1f}")
-assert t_exp > t_max
+      f"max(x, 0) {t_max * 1e6:.2f} us, ratio {t_exp / t_max:.1f} (this machine)")
 
 # %% [markdown]
 # ## The ReLU and its descendants
