@@ -120,6 +120,8 @@ def brief_error(text, max_line: int | None = None, forbid=()) -> str | None:
     text = str(text)[:1000]
     m = re.match(r"([A-Za-z_]\w*)", text)
     name = m.group(1) if m and m.group(1) in _EXCEPTIONS else "an exception"
+    if text.startswith("returned something that is not plain data"):
+        return "returned something that is not plain data (see check() in the notebook)"
     stub = re.match(r"ImportError: ([\w.]+) is not available in the grader", text)
     if stub and stub.group(1) in forbid:
         name = f"ImportError: {stub.group(1)} is forbidden in this assignment"

@@ -503,3 +503,20 @@ def test_hostile_messages_in_process_mode_too(hw1, tmp_path):
         assert {q: float(rows[name][q]) for q in FULL} == FULL, rows[name]["notes"]
     for name in bombs:
         assert "malformed frame" in rows[name]["notes"]
+
+
+@pytest.mark.parametrize("text, brief", [
+    ("ZeroDivisionError: division by zero (line 3)", "ZeroDivisionError (line 3)"),
+    ("ZeroDivisionError: x (line 4001)", "ZeroDivisionError"),  # past the cell's end
+    ("Leak_41424344: secret (line 2)", "an exception (line 2)"),
+    ("returned something that is not plain data: a value of type set",
+     "returned something that is not plain data (see check() in the notebook)"),
+    ("ImportError: torch is not available in the grader of this assignment (it is "
+     "forbidden), so it cannot be imported or read (line 1)",
+     "ImportError: torch is forbidden in this assignment (line 1)"),
+    ("ImportError: secret_text is not available in the grader (line 1)", "ImportError (line 1)"),
+])
+def test_errors_from_the_sandbox_keep_only_grader_known_words(text, brief):
+    from d2lcnn.grading.sandbox import brief_error
+
+    assert brief_error(text, max_line=10, forbid=["torch"]) == brief
