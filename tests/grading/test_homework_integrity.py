@@ -23,7 +23,14 @@
    -k measure -s`` prints the accuracies and timings of the baselines, two other CNNs and
    the reference solution for eight secrets (the numbers quoted in hw3's text and next to
    its checker; about 5 minutes).
-4. hw4 q3: regenerating the held-out images with the old fixed seed earns nothing.
+4. hw4 q3: regenerating the held-out images with the old fixed seed earns nothing; the
+   target is the disks only (rectangles and triangles of the same brightness are
+   background), so the brightness baselines (border-median threshold, Otsu, per-image
+   k-means, a per-pixel logistic regression on local features), measured on the data the
+   grader really sends, score 0 while the reference U-Net scores full marks.
+   ``OMP_NUM_THREADS=1 D2LCNN_MEASURE_Q3=1 pytest tests/grading/test_homework_integrity.py
+   -k hw4_q3_measure -s`` prints the IoUs and timings for eight secrets (the numbers quoted
+   in hw4's text and next to its checker; about 5 minutes).
 """
 
 import ast
@@ -386,3 +393,217 @@ def test_q3_regenerating_the_held_out_images_earns_nothing(bundles, tmp_path):
     (row, _), = _grade(out, {"seed": nb}, tmp_path).values()
     assert float(row["q3"]) == 0
     assert float(row["total"]) == summary["points"] - 8
+
+
+# --- hw4 q3: only a trained network finds the disks ------------------------------------
+
+
+def _border_median(img):
+    return float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])))
+
+
+def _on_border(mask):
+    return np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+
+
+def _border_threshold(x, delta=0.2):
+    """Every pixel more than ``delta`` from the median of its image's border pixels."""
+    return np.stack([np.abs(img - _border_median(img)) > delta for img in x[:, 0]])
+
+
+def _otsu(x, bins=64):
+    """Otsu's global threshold per image; the foreground is the side with less border."""
+    out = []
+    for img in x[:, 0]:
+        hist, edges = np.histogram(img, bins, (0.0, 1.0))
+        mids = (edges[:-1] + edges[1:]) / 2
+        w0, s0 = np.cumsum(hist)[:-1], np.cumsum(hist * mids)[:-1]
+        w1, s1 = hist.sum() - w0, (hist * mids).sum() - s0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            between = np.where((w0 > 0) & (w1 > 0), w0 * w1 * (s0 / w0 - s1 / w1) ** 2, -1)
+        above = img > edges[1:-1][np.argmax(between)]
+        out.append(~above if _on_border(above).mean() > 0.5 else above)
+    return np.stack(out)
+
+
+def _kmeans(x, k):
+    """k-means on the intensities of each image; the foreground is every cluster but the
+    one holding most of the border."""
+    out = []
+    for img in x[:, 0]:
+        v = img.ravel()
+        centres = np.quantile(v, np.linspace(0.1, 0.9, k))
+        for _ in range(30):
+            label = np.abs(v[:, None] - centres[None]).argmin(axis=1)
+            centres = np.array([v[label == j].mean() if np.any(label == j) else centres[j]
+                                for j in range(k)])
+        label = label.reshape(img.shape)
+        out.append(label != np.bincount(_on_border(label), minlength=k).argmax())
+    return np.stack(out)
+
+
+def _pixel_features(x):
+    """(N, H, W, 10) per-pixel features: intensity, 3x3 and 7x7 means, 3x3 contrast, Sobel
+    gradient magnitude, Laplacian of a Gaussian, and distances to the border's median."""
+    from scipy import ndimage
+
+    feats = []
+    for img in x[:, 0].astype(np.float64):
+        b = _border_median(img)
+        m3, m7 = ndimage.uniform_filter(img, 3), ndimage.uniform_filter(img, 7)
+        std3 = np.sqrt(np.maximum(ndimage.uniform_filter(img**2, 3) - m3**2, 0))
+        grad = np.hypot(ndimage.sobel(img, 0), ndimage.sobel(img, 1))
+        log = ndimage.gaussian_laplace(img, 1.0)
+        feats.append(np.stack([img, m3, m7, std3, grad, log, img - m7, np.abs(img - b),
+                               np.abs(m3 - b), np.abs(m7 - b)], axis=-1))
+    return np.stack(feats)
+
+
+def _pixel_logistic_regression(sent, n_pixels=200_000):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    a = _pixel_features(sent["x_train"]).reshape(-1, 10)
+    t = sent["y_train"].ravel()
+    pick = np.random.default_rng(0).choice(len(t), min(n_pixels, len(t)), replace=False)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(a[pick], t[pick])
+    b = _pixel_features(sent["x_test"])
+    return model.predict(b.reshape(-1, 10)).reshape(b.shape[:3])
+
+
+def _segmentation_baselines(sent) -> dict:
+    """Masks that non-learned (and one linear per-pixel) methods predict for q3's test
+    images."""
+    x = sent["x_test"]
+    return {"border median +- 0.2": _border_threshold(x), "Otsu": _otsu(x),
+            "k-means (2)": _kmeans(x, 2), "k-means (3)": _kmeans(x, 3),
+            "pixel logistic regression": _pixel_logistic_regression(sent)}
+
+
+def _iou(pred, truth):
+    pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
+    return float(np.logical_and(pred, truth).sum() / np.logical_or(pred, truth).sum())
+
+
+def test_segmentation_baselines_find_the_bright_or_dark_shapes():
+    """The baselines are real: on all shapes (``masks > 0``, the old target) they score."""
+    from d2lcnn.data import synthetic_segmentation
+
+    x, m = synthetic_segmentation(40, size=32, seed=3)
+    assert _iou(_border_threshold(x), m > 0) > 0.85
+    assert _iou(_otsu(x), m > 0) > 0.5 and _iou(_kmeans(x, 2), m > 0) > 0.5
+    sent = {"x_train": x[:30], "y_train": (m[:30] > 0).astype(np.int64), "x_test": x[30:]}
+    assert _iou(_pixel_logistic_regression(sent), m[30:] > 0) > 0.85
+
+
+def _hw4_q3_case(bundle):
+    return next(c for c in bundle.meta["cases"] if c["key"].startswith("q3/") and c["inputs"])
+
+
+def test_hw4_q3_brightness_baselines_score_zero_and_the_reference_unet_full_marks(bundles):
+    """On the data the grader really sends (this build's secret)."""
+    _, out, _ = bundles("hw4-resnet-unet")
+    with Bundle.load(out / "autograder") as bundle:
+        case = _hw4_q3_case(bundle)
+        sent, truth = bundle.inputs(case)
+        checker = bundle.checkers()[case["key"]]
+        expected = bundle.expected[case["key"]]  # the reference solution's masks
+        _, _, scope = load_cases(bundle.meta["tests"], bundle.meta["autograder"])
+    assert set(sent) == {"x_train", "y_train", "x_test"}
+    assert sent["x_train"].shape == (1000, 1, 32, 32) and truth.shape == (300, 32, 32)
+    assert set(np.unique(sent["y_train"])) == {0, 1}
+    for name, pred in _segmentation_baselines(sent).items():
+        score, msg = checker(np.asarray(pred, dtype=np.int64), expected, truth)
+        assert score == 0, f"{name}: {msg}"
+        assert _iou(pred, truth) < scope["IOU_NONE"] - 0.1, f"{name}: {msg}"
+    score, msg = checker(expected, expected, truth)
+    assert score == 1 and _iou(expected, truth) >= scope["IOU_FULL"] + 0.05, msg
+    assert checker(np.ones_like(expected), expected, truth)[0] == 0  # every pixel a disk
+
+
+def _components(x, fill=(0.65, 0.9), aspect=1.35, min_area=12):
+    """Hand-made, for the measurement: the border-median foreground split into connected
+    components, keeping the disk-like ones (bounding box filled to about pi/4, square)."""
+    from scipy import ndimage
+
+    out = np.zeros(x[:, 0].shape, dtype=bool)
+    for i, fg in enumerate(_border_threshold(x)):
+        label, _ = ndimage.label(fg)
+        for j, box in enumerate(ndimage.find_objects(label), start=1):
+            comp = label[box] == j
+            h, w = comp.shape
+            if (comp.sum() >= min_area and fill[0] <= comp.sum() / (h * w) <= fill[1]
+                    and max(h / w, w / h) <= aspect):
+                out[i][box] |= comp
+    return out
+
+
+def _unet_plain(ns, x_train, y_train, x_test, *, epochs=12, batch_size=32):
+    """The old reference recipe: the solution's SmallUNet, Adam with a one-cycle schedule to
+    lr 0.01, no augmentation."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = ns["SmallUNet"](1, 2, base=8)
+    x, y = torch.as_tensor(x_train), torch.as_tensor(y_train)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=1e-2, total_steps=epochs * -(-len(x) // batch_size))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(x), generator=g).split(batch_size):
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        return model(torch.as_tensor(x_test)).argmax(dim=1).numpy()
+
+
+@pytest.mark.skipif(not os.environ.get("D2LCNN_MEASURE_Q3"),
+                    reason="measurement (minutes): set D2LCNN_MEASURE_Q3=1")
+def test_hw4_q3_measure_baselines_and_reference_on_eight_secrets():
+    import torch
+
+    from d2lcnn.data import synthetic_segmentation
+
+    torch.set_num_threads(1)
+    a = parse(_source("hw4-resnet-unet"))
+    _, _, scope = load_cases(a.tests, a.autograder)
+    ns = {"check": lambda *_: None, "submit": lambda *_: None}
+    for cell in build_notebook(a, solution=True).cells:
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not tags & {"setup", "check", "demo"}:
+            exec(cell.source, ns)
+    rows = []
+    for seed in range(8):
+        sent, truth = scope["segmentation_data"](np.random.default_rng(seed))
+        preds = _segmentation_baselines(sent)
+        preds["connected components, disk-like"] = _components(sent["x_test"])
+        data = sent["x_train"], sent["y_train"], sent["x_test"]
+        iou = {k: _iou(p, truth) for k, p in preds.items()}
+        # The best a method that finds shapes but not their kind can do: every true shape.
+        _, m = synthetic_segmentation(scope["SEG_TRAIN"] + scope["SEG_TEST"], size=32,
+                                      seed=int(np.random.default_rng(seed).integers(0, 2**62)))
+        iou["every shape (true masks > 0)"] = _iou(m[scope["SEG_TRAIN"]:] > 0, truth)
+        cpu = time.process_time()
+        iou["U-Net, 12 ep., no augm."] = _iou(_unet_plain(ns, *data), truth)
+        iou["CPU s, 12 ep."] = time.process_time() - cpu
+        cpu = time.process_time()
+        iou["reference U-Net"] = _iou(ns["train_and_segment"](*data), truth)
+        iou["CPU s, reference"] = time.process_time() - cpu
+        rows.append(iou)
+        print(seed, {k: round(v, 3) for k, v in iou.items()}, flush=True)
+    for k in rows[0]:
+        print(f"{k:>32}: {min(r[k] for r in rows):.3f} - {max(r[k] for r in rows):.3f}")
+    for name in ("border median +- 0.2", "Otsu", "k-means (2)", "k-means (3)",
+                 "pixel logistic regression", "connected components, disk-like"):
+        assert max(r[name] for r in rows) < scope["IOU_NONE"] - 0.05, name
+    assert max(r["every shape (true masks > 0)"] for r in rows) < scope["IOU_NONE"]
+    assert min(r["reference U-Net"] for r in rows) >= scope["IOU_FULL"] + 0.05
