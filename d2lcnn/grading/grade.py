@@ -113,12 +113,15 @@ class Bundle:
                                             if c["question"] == q])
                    for q in self.meta["questions"])
 
+    def __post_init__(self):
+        self._lock = threading.Lock()  # guards the servers, spares and view below
+        self._local, self._servers, self._view = threading.local(), [], None
+        self._spares: list[ForkServer] = []
+        self.prestart = 1  # spare bwrap sandboxes kept warm (grade_batch: one per job)
+        self._checkers = self._scope = None  # the tests, loaded on first use
+        self._inputs, self._inputs_lock = {}, threading.Lock()  # grader-made inputs
+
     def _state(self):
-        if not hasattr(self, "_lock"):
-            self._lock = threading.Lock()
-            self._local, self._servers, self._view = threading.local(), [], None
-            self._spares: list[ForkServer] = []
-            self.prestart = 1  # spare bwrap sandboxes kept warm (grade_batch: one per job)
         return self._lock
 
     def _take_server(self) -> ForkServer:
@@ -205,14 +208,14 @@ class Bundle:
         self.close()
 
     def _load_tests(self) -> None:
-        if not hasattr(self, "_checkers"):
-            cases, _, scope = load_cases(self.meta["tests"], self.meta["autograder"])
-            out = {}
-            for key, c in cases.items():
-                chk = c.checker
-                out[key] = scope[chk] if isinstance(chk, str) else chk or checks.close()
-            self._checkers, self._scope, self._inputs = out, scope, {}
-            self._inputs_lock = threading.Lock()
+        with self._lock:  # grading threads share one copy of the tests
+            if self._checkers is None:
+                cases, _, scope = load_cases(self.meta["tests"], self.meta["autograder"])
+                out = {}
+                for key, c in cases.items():
+                    chk = c.checker
+                    out[key] = scope[chk] if isinstance(chk, str) else chk or checks.close()
+                self._scope, self._checkers = scope, out
 
     def checkers(self) -> dict:
         """case key -> checker callable (runs the bundle's test code in THIS process)."""
@@ -787,7 +790,6 @@ def grade_batch(bundle_dir, paths, out, *, jobs: int = 1, progress: bool = True,
 def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    bundle._state()
     bundle.prestart = max(1, jobs)
 
     out.mkdir(parents=True, exist_ok=True)

@@ -281,12 +281,11 @@ class BwrapView:
     Stub files live in a private staging folder made here and removed by :meth:`close`.
     """
 
-    def __init__(self, forbid=(), extra_ro=()):
+    def __init__(self, forbid=()):
         self.forbid = tuple(forbid)
         self._staging = tempfile.mkdtemp(prefix="d2lcnn-bwrap-")
         os.chmod(self._staging, 0o755)
         self._write("empty", "")
-        self._extra_ro = tuple(extra_ro)
         self.args = self._build()
 
     def _write(self, rel: str, text: str) -> str:
@@ -346,7 +345,7 @@ class BwrapView:
             if os.path.exists(f):
                 parents(f)
                 args += ["--ro-bind", f, f]
-        for root in [*self.roots(), *self._extra_ro]:
+        for root in self.roots():
             if root == "/usr" or root.startswith("/usr/"):
                 continue
             parents(root + "/x")
