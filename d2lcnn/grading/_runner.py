@@ -22,6 +22,7 @@ import numpy as np
 
 from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
+from d2lcnn.grading.isolation import SCRATCH
 from d2lcnn.grading.payload import JOB_LIMITS, PayloadError, pack, unpack, write_frame
 
 # Audit events refused whatever the assignment: new processes, signals to other processes,
@@ -83,6 +84,12 @@ def install_hook(*, forbid, deny_read, workdir, violations):
     _disable_fork_exec()
     forbid = tuple(forbid) + ALWAYS_FORBIDDEN
     writable = (os.path.realpath(workdir), "/dev/null")
+    if os.path.realpath(workdir) == SCRATCH:  # bwrap: the scratch space, also bound on /tmp
+        try:
+            if os.stat("/tmp").st_dev == os.stat(SCRATCH).st_dev:
+                writable += ("/tmp",)
+        except OSError:
+            pass
     deny = tuple(p if p.endswith("*") else os.path.realpath(p) for p in deny_read) + (
         f"/proc/{os.getppid()}",)
 
@@ -319,7 +326,8 @@ def _question_child(sock, w: int, req: dict, body: bytes, scratch) -> None:
         if scratch is not None:  # bwrap: own namespaces, private /proc and /tmp
             from d2lcnn.grading.isolation import enter_question
 
-            enter_question(tmp_mb=int(scratch[0]), tmp_files=int(scratch[1]))
+            enter_question(tmp_mb=int(scratch[0]), tmp_files=int(scratch[1]),
+                           tmp_too=bool(scratch[2]))
         else:
             os.setsid()
             os.chdir(req["workdir"])

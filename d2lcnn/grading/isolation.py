@@ -22,8 +22,9 @@ Two layers, both set up by trusted code before any student code runs:
 2. **Per question**, the fork server's child calls :func:`enter_question` which unshares a
    further user, PID, mount and IPC namespace and forks the process that runs the question
    as PID 1 of its own PID namespace: it covers ``/proc`` with an empty file system (it
-   sees no other process, not even the fork server), mounts a private ``/tmp`` (tmpfs
-   capped in bytes AND in files), drops every capability, sets ``no_new_privs``, a seccomp
+   sees no other process, not even the fork server), mounts a private ``/sandbox`` (tmpfs
+   capped in bytes AND in files; also bound on ``/tmp`` unless the environment itself
+   lives under ``/tmp``), drops every capability, sets ``no_new_privs``, a seccomp
    filter (no ptrace, System V IPC, keyrings, BPF, io_uring, mounts or namespaces; x86_64)
    and RLIMIT_NPROC = 0 (no process or thread can be started). When the question ends the
    grader has it killed; the PID namespace dies with its init, so nothing outlives a
@@ -59,7 +60,8 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblew
 # Linux constants (uapi), for the namespace calls Python 3.11 has no wrapper for.
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x20000, 0x8000000, 0x10000000, \
     0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 1, 2, 4, 8, 4096
+SCRATCH = "/sandbox"  # a question's private scratch space (and its cwd, HOME and TMPDIR)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 4, 38, 24
 _CAP_VERSION_3 = 0x20080522
 
@@ -197,11 +199,12 @@ def _install_seccomp(libc) -> None:
            "prctl(PR_SET_SECCOMP)")
 
 
-def enter_question(*, tmp_mb: int, tmp_files: int) -> None:
+def enter_question(*, tmp_mb: int, tmp_files: int, tmp_too: bool = True) -> None:
     """Called in a fresh child of the fork server: returns in the process that runs the
-    question, PID 1 of new user/PID/mount/IPC namespaces with a private /proc and /tmp and
-    no capabilities. The intermediate process waits for it and exits with its status (a
-    signal is re-raised), so the fork server's ``waitpid`` sees how the question ended."""
+    question, PID 1 of new user/PID/mount/IPC namespaces with an empty /proc, a private
+    scratch space at SCRATCH (and on /tmp if ``tmp_too``) and no capabilities. The
+    intermediate process waits for it and exits with its status (a signal is re-raised), so
+    the fork server's ``waitpid`` sees how the question ended."""
     import resource
     import signal
 
@@ -228,14 +231,17 @@ def enter_question(*, tmp_mb: int, tmp_files: int) -> None:
     _check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV
                       | MS_NOEXEC, b"size=4k,nr_inodes=1,mode=0555"), "mount /proc")
     opts = f"size={tmp_mb}m,nr_inodes={tmp_files},mode=0700".encode()
-    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp")
+    _check(libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts),
+           f"mount {SCRATCH}")
+    if tmp_too:  # /tmp is the same scratch space, unless the environment lives under /tmp
+        _check(libc.mount(SCRATCH.encode(), b"/tmp", None, MS_BIND, None), "bind /tmp")
     _drop_capabilities(libc)
     _install_seccomp(libc)
     set_dumpable(False)
     for res, value in [(resource.RLIMIT_NOFILE, 256), (resource.RLIMIT_MSGQUEUE, 0),
                        (resource.RLIMIT_MEMLOCK, 0)]:
         resource.setrlimit(res, (value, value))
-    os.chdir("/tmp")
+    os.chdir(SCRATCH)
 
 
 # --- in the grader -----------------------------------------------------------------------
@@ -287,6 +293,9 @@ class BwrapView:
         os.chmod(self._staging, 0o755)
         self._write("empty", "")
         self.args = self._build()
+        # Where the environment itself lives under /tmp (a CI checkout, say), a question's
+        # /tmp cannot be its scratch space: it stays read-only and TMPDIR points to SCRATCH.
+        self.tmp_free = not any(r == "/tmp" or r.startswith("/tmp/") for r in self.roots())
 
     def _write(self, rel: str, text: str) -> str:
         path = os.path.join(self._staging, rel)
@@ -354,8 +363,8 @@ class BwrapView:
         for name, kind, path in forbidden_locations(self.forbid):
             args += ["--ro-bind", self._stub(name, kind), path]
         args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-                 "--perms", "0755", "--dir", "/tmp", "--remount-ro", "/",
-                 "--chdir", "/tmp",
+                 "--perms", "0755", "--dir", "/tmp", "--perms", "0755", "--dir", SCRATCH,
+                 "--remount-ro", "/", "--chdir", SCRATCH,
                  "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                  "--unshare-cgroup-try", "--hostname", "sandbox",
                  "--die-with-parent", "--new-session"]
@@ -384,7 +393,8 @@ def bwrap_status() -> tuple[bool, str]:
                  "i.enter_user_namespace(); "
                  "import os, sys; pid = os.fork()\n"
                  "if pid == 0:\n"
-                 "    i.enter_question(tmp_mb=1, tmp_files=16); open('/tmp/x', 'w')\n"
+                 "    i.enter_question(tmp_mb=1, tmp_files=16, tmp_too=False)\n"
+                 "    open('x', 'w')\n"
                  "    print(os.getpid(), os.getuid() != 0, os.listdir('/proc') == [])\n"
                  "    sys.stdout.flush(); os._exit(0)\n"
                  "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from d2lcnn.grading._runner import BLOCKED_EVENTS, FS_EVENTS
-from d2lcnn.grading.isolation import forbidden_locations
+from d2lcnn.grading.isolation import SCRATCH, forbidden_locations
 from d2lcnn.grading.payload import JOB_LIMITS, MAX_TOTAL, FrameReader, PayloadError, pack
 
 __all__ = ["Limits", "CellRun", "CaseRun", "QuestionRun", "run_question", "ForkServer",
@@ -231,7 +231,7 @@ class ForkServer:
         argv = [sys.executable, "-I", "-m", "d2lcnn.grading._runner", "--zygote",
                 str(theirs.fileno()), json.dumps(list(preload))]
         if isolation == "bwrap":
-            argv += ["--bwrap", json.dumps(list(scratch))]
+            argv += ["--bwrap", json.dumps([*scratch, view.tmp_free])]
             argv = view.command(argv)
         elif isolation != "process":
             raise ValueError(f"isolation must be 'bwrap' or 'process', got {isolation!r}")
@@ -290,7 +290,7 @@ class ForkServer:
 
     def start(self, job: dict, workdir: str | None) -> tuple[_Child, int]:
         """Fork a child for ``job``; returns it and the read end of its result pipe."""
-        job = dict(job, env=_env(workdir or "/tmp"))
+        job = dict(job, env=_env(workdir or SCRATCH))
         body = pack(job, limits=JOB_LIMITS)
         r, w = os.pipe()
         try:

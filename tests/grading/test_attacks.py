@@ -195,7 +195,7 @@ def test_files_outside_the_environment_do_not_exist_and_nothing_is_writable(tmp_
     ]
     run = _os_layer(cells)
     assert _report(run, 0) == "seen=[]"
-    assert _report(run, 1) == "wrote=[] cwd=/tmp"
+    assert _report(run, 1) == "wrote=[] cwd=/sandbox"
 
 
 @needs_bwrap
