@@ -86,7 +86,7 @@ the assignment id is the file stem. Cells are classified by their tags (one role
     allow the layers and forbid ``d2lcnn.numpy.optim``); a package that needs a forbidden
     one fails to load (``d2lcnn.numpy`` needs ``scipy``). ``question_timeout``,
     ``submission_timeout``: time budgets in seconds (see below). ``scratch_mb``,
-    ``scratch_files``: the private ``/tmp`` of a question.
+    ``scratch_files``: the private scratch space of a question (its cwd and ``/tmp``).
 
 ``demo``
     Code the student runs to try their answers (a gradient check, training on a validation
@@ -130,9 +130,10 @@ root), that sees a read-only view of the Python environment and the ``d2lcnn`` p
 nothing else (not the checkout, the bundle, the output folder or other submissions), where
 every module the assignment forbids is replaced by a stub raising ImportError. Each
 QUESTION is a child of that server in further user, PID, mount and IPC namespaces: PID 1 of
-its own PID namespace, an empty ``/proc``, a private ``/tmp`` capped in bytes
-(``scratch_mb``, default 64) and in files (``scratch_files``, default 1024), no capabilities,
-``no_new_privs``; it is killed when the question ends, and its namespace with it. Spare
+its own PID namespace, an empty ``/proc``, a private scratch space (``/sandbox``, its cwd,
+HOME and TMPDIR, also bound on ``/tmp``) capped in bytes (``scratch_mb``, default 64) and
+in files (``scratch_files``, default 1024), no capabilities, ``no_new_privs``, a seccomp
+filter; it is killed when the question ends, and its namespace with it. Spare
 servers are started in the background (one per job) so the start-up with the preloads is
 not on the critical path. ``--isolation process``: the same runner as plain processes of
 the grader's user from one fork server per thread, for trusted code only (it warns).
