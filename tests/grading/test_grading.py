@@ -81,7 +81,9 @@ def _adversaries(hw1, out):
             "        pass\n"
             f"open({str(hw1['bundle'] / 'expected.npz')!r}, 'rb').read()")),
             # bwrap: none of these paths exists in the sandbox; process: the hook refuses
-            FULL, ["FileNotFoundError (line 4)"] if ISOLATION == "bwrap" else
+            # (line 4 where /tmp is the scratch space, line 7 where the environment itself
+            # lives under /tmp and the hook refuses the writes: neither reaches the grader)
+            FULL, ["cell 4: FileNotFoundError (line "] if ISOLATION == "bwrap" else
             ["blocked: writing outside", "blocked: reading"]),
         "imports-reference": (_replace(s(), "q2-answer", "def conv_forward_naive",
                                        "from d2lcnn.numpy.conv import conv2d_forward\n\n\n"
