@@ -376,8 +376,7 @@ print(f"{len(candidates)} implementations agree with F.conv2d; output shape {ref
 # up to $3 \cdot 10^{-5}$); with $h = 10^{-3}$ every entry agrees to far better than
 # $10^{-7}$. The cell runs both.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (the last digits of a float64 rounding error vary between CPUs; the assert does not)
 xs = rng.standard_normal((2, 3, 7, 7))
 ws = rng.standard_normal((4, 3, 3, 3))
@@ -1365,7 +1364,8 @@ print("8x8 ->", tuple(up_t.shape[2:]), "(transposed conv),", tuple(unpooled.shap
 #    Measure, on a feature map of a real photo, the fraction of $2 \times 2$ max-pool
 #    outputs that survive a one-pixel shift.
 #
-# Homework 1 (`notebooks/homework/hw1-convolution.py`) asks you to write the output-size
-# formula, a naive convolution forward and backward pass, max pooling forward and backward,
-# and your own numerical gradient checker; `check("q1")` and friends grade each answer as
-# you go.
+# Homework 1 (`hw1-convolution.ipynb`, the student notebook your instructor hands out; `make
+# homework` builds it into `build/homework/hw1-convolution/student/`) asks you to write the
+# output-size formula, a naive convolution forward and backward pass, max pooling forward
+# and backward, and your own numerical gradient checker; `check("q1")` and friends grade
+# each answer as you go.

@@ -200,8 +200,7 @@ print("plain formulas == package on [-8, 8]: True")
 # difference has an absolute error around $10^{-10}$, which is large relative to a tiny
 # derivative, so that check uses $|x| < 3$ only.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ZOO = {  # name: (NumPy forward, NumPy backward, package torch fn, reference torch fn)
     "sigmoid": (nd.sigmoid_forward, nd.sigmoid_backward, td.sigmoid, torch.sigmoid),
     "tanh": (nd.tanh_forward, nd.tanh_backward, td.tanh, torch.tanh),
@@ -487,8 +486,7 @@ plt.show()
 # convolutions, which is why the smooth activations below, which all need an `exp` too, are
 # affordable today.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 x_time = rng.standard_normal(4096)  # small enough to stay in the fastest cache
 buf = np.empty_like(x_time)
 t_exp, t_max = np.inf, np.inf
@@ -628,8 +626,7 @@ def train(activation, lr=0.05, epochs=6, callbacks=(), explode_factor=3.0):
 # %% [markdown]
 # Training all twelve takes a few seconds each on a CPU.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 EPOCHS = 6
 runs = {}
 for name in order:
@@ -674,8 +671,7 @@ plt.show()
 # advice stands: use the ReLU (or GELU, its smooth modern relative), try Leaky ReLU, ELU or
 # Maxout, do not expect much more from tanh, and do not use the sigmoid inside a network.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 final_err = {name: float(errors[-1]) for name, (_, _, errors) in runs.items()}
 val_acc = {name: history.epochs[-1].val_accuracy for name, (_, history, _) in runs.items()}
 stuck = ("sigmoid", "softplus")
@@ -714,8 +710,7 @@ class StopAtError:
         return None
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 steps_to_target = {}
 for name in ("relu", "tanh"):
     for lr in (0.02, 0.05, 0.1):
@@ -752,8 +747,7 @@ assert speedup < 3  # the 6x does not carry over to this small problem
 # network trained above, and in the same network trained with a learning rate four times
 # larger (0.2) for three epochs.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def count_dead(model):
     """Units (channels or neurons) of each hidden layer whose pre-activation is never > 0."""
     with torch.no_grad():
@@ -783,8 +777,7 @@ for label, counts in [("ReLU, lr 0.05", dead_normal), ("ReLU, lr 0.2", dead_fast
 # gradient (0.01 times the ReLU's), so that a smaller learning rate later could bring them
 # back; a dead ReLU unit stays dead whatever happens afterwards.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 acc_normal, acc_fast = runs["relu"][1].epochs[-1].val_accuracy, hist_fast.epochs[-1].val_accuracy
 print(f"validation accuracy: ReLU lr 0.05 {acc_normal:.3f}, ReLU lr 0.2 "
       f"{acc_fast:.3f}, Leaky ReLU lr 0.2 {hist_leaky.epochs[-1].val_accuracy:.3f}")

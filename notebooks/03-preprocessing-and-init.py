@@ -307,8 +307,7 @@ plt.show()
 # pixels. Training uses `d2lcnn.train.fit` with a NumPy model (`nd.nn`), which is quick for
 # a layer this small.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (float32 training: the last printed digits may differ between CPUs; the asserts do not)
 def softmax_regression():
     model = nd.nn.Sequential(nd.nn.Linear(64, 10, rng=np.random.default_rng(0)))
@@ -405,8 +404,7 @@ assert d_mean.shape == (1,) and 0.2 < d_mean[0] < 0.4 and 0.3 < d_std[0] < 0.5
 # standardized digits from four starting points: all zeros, all $0.1$, small random numbers
 # $0.01 \cdot \mathcal N(0, 1)$, and Xavier (introduced below).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # Float64 here: "identical units stay identical" is exact arithmetic, and in float32 some
 # CPUs' matrix kernels round the 32 equal columns differently, which training amplifies
 # until the units drift apart. In float64 those roundings stay far below anything visible.
@@ -908,7 +906,7 @@ assert cos(by_value, flat) < 0.99 and np.isclose(cos(by_norm, flat), 1.0)
 # high. Without clipping it diverges; `fit` stops the run when the loss exceeds three times
 # its first value.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def deep_relu_mlp(seed=0, depth=8, width=64):
     g = np.random.default_rng(seed)
     layers, d = [], 64
@@ -923,7 +921,6 @@ def deep_relu_mlp(seed=0, depth=8, width=64):
 
 clip_train = make_loader(x_tr64, data.y_train, batch_size=32, shuffle=True)
 lr_clip, epochs_clip = 0.07, 4
-# NBVAL_IGNORE_OUTPUT
 # Float64 again: a run on the edge of diverging is chaotic, and float32 roundings (which
 # differ between CPUs) would decide when, or whether, it blows up. At this learning rate the
 # unclipped run diverged for each of four seeds tried, and both clipped runs trained.
@@ -952,8 +949,7 @@ assert 1.0 < c < 10.0 and np.nanmax(norms_free) > 3 * c  # the last step has no 
 # out by hand (forward, loss, backward, **clip**, step), with a threshold per element chosen
 # in the same spirit: three times the median $|g_i|$ of the first batch.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 model = deep_relu_mlp()
 runs["clip by norm"] = fit(model, clip_train, val_loader, epochs=epochs_clip,
                            optimizer=nd.SGD(model.parameters(), lr=lr_clip, momentum=0.9),

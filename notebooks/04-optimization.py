@@ -678,8 +678,7 @@ cnn_optimizers = {
     "Adam (lr 1e-3)": partial(td.optim.Adam, lr=1e-3),
 }
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 histories = {}
 for name, make_opt in cnn_optimizers.items():
     seed_everything(0)  # same initial weights for every optimizer
@@ -949,8 +948,7 @@ plt.show()
 # `explode_factor=3.0` (its default) and says why it stopped in `history.stop_reason`;
 # `Outcome.from_history` turns such a run into an *aborted* trial for the search.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 seed_everything(0)
 model = small_cnn().to(device)
 train_loader = make_loader(*digits_train, batch_size=32, shuffle=True, seed=0)
@@ -1022,8 +1020,7 @@ def train_two_layer_net(params, epochs):
 # is sorted by validation accuracy, with the trial's number in the search on the right
 # and aborted trials at the bottom.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 coarse_space = {"lr": LogUniform(1e-6, 1e-3), "reg": LogUniform(1e-5, 1e5)}
 with warnings.catch_warnings():  # fit warns when it aborts a run; the table says so too
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -1046,8 +1043,7 @@ assert all(t.score < 0.2 for t in coarse.finished if t.params["reg"] > 1e3)
 # trials, widened by 10% of the old range on each side (in decades, for a `LogUniform`),
 # and the finer search runs longer (10 epochs per trial, 12 trials, another seed).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fine_space = refine(coarse_space, coarse, top_k=5, margin=0.1)
 for name in coarse_space:
     print(f"{name:>4}: coarse {coarse_space[name]}  ->  fine {fine_space[name]}")
@@ -1061,8 +1057,7 @@ assert fine_space["reg"].high < 1e3
 # the upper end of the coarse range; the lecture's advice for that case is to move the
 # range, since the optimum may lie beyond it. Exercise 5 asks you to do so.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     fine = random_search(partial(train_two_layer_net, epochs=10), fine_space, n_trials=12,
@@ -1082,8 +1077,7 @@ assert share_good[1] > share_good[0]
 # no part of the search has seen. (Picking the best of 32 trials by validation accuracy
 # makes the validation number slightly optimistic; the test number is the honest one.)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 seed_everything(0)
 net = two_layer_net()
 opt = td.optim.SGD(net.parameters(), lr=best.params["lr"], momentum=0.9,
@@ -1150,7 +1144,8 @@ assert test_acc >= 0.9
 #    third, irrelevant hyperparameter (for example the seed of the data order). Over 5
 #    repetitions, which finds the better configuration?
 #
-# Homework 3 (`notebooks/homework/hw3-optimizers.py`) asks you to implement SGD with
-# momentum, Adam with bias correction and a warmup-plus-cosine schedule, wrap them in an
-# optimizer object, and train a small NumPy CNN on the digits with them; it is graded on
-# digits your notebook never sees.
+# Homework 3 (`hw3-optimizers.ipynb`, the student notebook your instructor hands out; `make
+# homework` builds it into `build/homework/hw3-optimizers/student/`) asks you to implement
+# SGD with momentum, Adam with bias correction and a warmup-plus-cosine schedule, wrap them
+# in an optimizer object, and train a small NumPy CNN on the digits with them; it is graded
+# on digits your notebook never sees.

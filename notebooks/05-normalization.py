@@ -185,8 +185,7 @@ hist_bn = train(bn_model)
 for h in hooks:
     h.remove()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 acc_plain = evaluate(plain, test_loader)[1]
 acc_bn = evaluate(bn_model, test_loader)[1]
@@ -579,8 +578,7 @@ print("staged, compact, nd.batch_norm_backward and autograd agree")
 # a `dout` proportional to $\hat x$ would have a gradient of almost exactly zero, as the
 # formula predicts, and the check would compare two round-off errors.)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (the last digits of a float64 rounding error vary between CPUs; the assert does not)
 checks = {
     "N x D, training": (X, dict(training=True)),
@@ -683,8 +681,7 @@ for name, call in calls.items():
 # momentum to 0 so that these passes do not also overwrite the running averages, which is
 # the second half of the bug and is measured next.)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 def predict_in_batches(model, order, batch):
     """Predictions for the test set, fed to `model` as it is (train or eval) in batches."""
@@ -744,8 +741,7 @@ plt.show()
 # in training mode with the default momentum, and is then evaluated correctly on the
 # whole test set. We do this for each of the ten digits in turn, each time on a fresh copy:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 after_stream = []
 for digit in range(10):
@@ -827,8 +823,7 @@ def stats_error(stats):
                      for (m, v), (rm, rv) in zip(stats, reference, strict=True)])
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 def accuracy_with(stats):
     model = copy.deepcopy(bn_model).eval()
@@ -960,8 +955,7 @@ assert sum(r.activation_bytes for r in bn_rows) == 4 * 3072  # float32: 12 KB
 # And in time, measured on the test set (359 images), alternating the two networks so that
 # both see the same machine load and keeping the fastest of several repeats:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (timings vary from run to run; the assert has a wide margin)
 times = {"conv + BatchNorm": [], "fused": []}
 with torch.inference_mode():
@@ -1002,8 +996,7 @@ for norm in (None, "batch"):
             history = train(model, lr=lr, epochs=2)
             grid[norm, lr, scale] = (evaluate(model, val_loader)[1], bool(history.stop_reason))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 for ax, norm, title in [(axes[0], None, "without BatchNorm"), (axes[1], "batch", "with BatchNorm")]:
@@ -1056,8 +1049,7 @@ assert good["batch"] >= good[None] + 3 and mean_acc["batch"] > mean_acc[None] + 
 # accuracy of training-mode predictions (the "bug" above) as a function of the batch size,
 # with the running averages left untouched.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 first_conv = bn_model[0]
@@ -1285,8 +1277,7 @@ print("per-example norms: output of example 0 independent of the rest of the bat
 # 32 as before. Every normalization trains, and BatchNorm, whose batches of 32 are large
 # enough here, is the best of them after three epochs.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
 family_acc = {"none": acc_plain, "batch": acc_bn}
 for norm in ("layer", "instance", "group"):

@@ -120,8 +120,7 @@ assert n_weights == 64 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10 == 301_066
 # %% [markdown]
 # Sixty epochs of training without any regularization:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 EPOCHS = 60
 plain, h_plain = train(mlp, x_small, y_small, seed=0, epochs=EPOCHS)
 last = h_plain.epochs[-1]
@@ -398,8 +397,7 @@ print("SGD(weight_decay=λ) step == gradient step on loss + λ/2 ||w||^2")
 # same seed, trained four ways: plain, with dropout $p = 0.5$ after both hidden layers,
 # with weight decay $\lambda = 10^{-3}$, and with both.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 configs = {"plain": (0.0, 0.0), "dropout": (0.5, 0.0), "weight decay": (0.0, 1e-3),
            "both": (0.5, 1e-3)}
 models, histories, results = {"plain": plain}, {"plain": h_plain}, {}
@@ -447,8 +445,7 @@ plt.show()
 # 200 random masks (the network in training mode, one mask per example per pass) on the
 # dropout network trained above.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 net = models["dropout"]
 p_ws = predict(net, x_test, probs=True).numpy()  # eval mode: the weight-scaling approximation
 net.train()  # dropout on; this network has no other train/eval-dependent layer
@@ -598,8 +595,7 @@ M, CNN_EPOCHS = 5, 30
 n_cnn = sum(w.numel() for w in small_cnn().parameters())
 assert n_cnn == (16 * 9 + 16) + (32 * 16 * 9 + 32) + (128 * 10 + 10) == 6090
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 probs_ind = np.stack([
     predict(train(small_cnn, x_small, y_small, seed=s, epochs=CNN_EPOCHS)[0], x_test,
             probs=True).numpy()
@@ -623,8 +619,7 @@ assert np.allclose(average_probabilities(probs_ind), p_avg_plain, rtol=1e-6)
 assert np.array_equal(majority_vote(labels, num_classes=10), vote_plain)
 print("plain loops == d2lcnn.ensemble")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def nll(probs):
     """Mean test cross-entropy of a (N, 10) table of probabilities."""
     return -np.log(probs[np.arange(len(y_test)), y_test]).mean()
@@ -661,8 +656,7 @@ assert nll(p_avg_plain) <= nll_members.mean()  # always: -log is convex (Jensen)
 #
 # The more the members disagree, the more the average gains.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 onehot = np.eye(10)[y_test]  # (N, 10)
 brier_members = ((probs_ind - onehot) ** 2).sum(2).mean()  # mean over members and images
 spread = ((probs_ind - p_avg_plain) ** 2).sum(2).mean()
@@ -680,8 +674,7 @@ assert math.isclose(brier_ensemble, brier_members - spread, rel_tol=1e-5)
 # on average a fraction $1 - (1 - 1/n)^n \approx 1 - 1/e = 0.632$ of the distinct images;
 # the rest are repeats.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 boot = [bootstrap_indices(300, rng=np.random.default_rng(100 + s)) for s in range(M)]
 unique = np.array([len(np.unique(b)) / 300 for b in boot])
 expected_unique = 1 - (1 - 1 / 300) ** 300
@@ -734,8 +727,7 @@ n_shared = sum(w.numel() for w in SharedTrunk().parameters())
 print(f"parameters: shared trunk + {M} heads {n_shared:,}, {M} separate CNNs {M * n_cnn:,}")
 assert n_shared == n_cnn + (M - 1) * (128 * 10 + 10) == 11_250
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 multi, _ = train(SharedTrunk, x_small, y_small, seed=0, epochs=CNN_EPOCHS,
                  loss_fn=multi_head_loss)
 probs_heads = predict(multi, x_test).softmax(1).permute(2, 0, 1).numpy()  # (M, N, 10)
@@ -799,8 +791,7 @@ class Snapshots:
             self.states.append(copy.deepcopy(model.state_dict()))
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 snaps = Snapshots(every=CYCLE_EPOCHS)
 _, h_snap = train(small_cnn, x_small, y_small, seed=0, epochs=M * CYCLE_EPOCHS,
                   schedule=cyclic_cosine, callbacks=[snaps])
@@ -854,8 +845,7 @@ print(f"AlexNet top-5 error: {alex_single}% -> {alex_ensemble}% "
       f"({alex_single - alex_ensemble:.1f} points, {alex_relative:.1%} relative)")
 assert round(alex_single - alex_ensemble, 1) == 2.8 and round(alex_relative, 3) == 0.154
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 rows = [  # (name, member accuracies, ensemble accuracy, training epochs)
     ("independent, averaged", acc_members, acc_avg, M * CNN_EPOCHS),
     ("independent, majority vote", acc_members, acc_vote, M * CNN_EPOCHS),

@@ -838,8 +838,7 @@ def train_on_digits(make_model, epochs, *, lr=5e-3, seed=0):
 # %% [markdown]
 # LeNet-5 first, with ReLU and max pooling, for 50 epochs (20 batches each):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 runs = {}
 runs["LeNet-5"] = train_on_digits(lambda: M.LeNet5(10, activation=nn.ReLU, pool="max"), 50)
 _, history, test_acc, seconds = runs["LeNet-5"]
@@ -873,8 +872,7 @@ assert [small_tables[n].total_params for n in ("LeNet-5", "VGG-11 / 8 + BN", "Re
 assert [small_tables[n].total_macs for n in ("LeNet-5", "VGG-11 / 8 + BN", "ResNet-18 / 4")] \
     == [416_520, 2_441_856, 2_364_672]
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for name, make in small_models.items():
     runs[name] = train_on_digits(make, 10)
 print(f"{'network':>16} {'params':>9} {'epochs':>6} {'test acc':>8} {'s/epoch':>8} {'total s':>8}")
@@ -895,8 +893,7 @@ assert all(run[2] >= 0.95 for run in runs.values())
 # when there are millions of images and many classes to separate. The curves show the
 # trade-off in wall-clock time:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
 for name, (_, history, _, _) in runs.items():
     t = np.cumsum([e.time for e in history.epochs])
@@ -1021,6 +1018,7 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #    two auxiliary losses with weight 0.3 as in the paper. Do the auxiliary heads change the
 #    accuracy of a network this shallow?
 #
-# Homework 4 (`notebooks/homework/hw4-resnet-unet.py`) asks you to build ResNet's basic
-# block in PyTorch, with the projection shortcut and exact parameter counts, and then the
-# small U-Net of chapter 08.
+# Homework 4 (`hw4-resnet-unet.ipynb`, the student notebook your instructor hands out; `make
+# homework` builds it into `build/homework/hw4-resnet-unet/student/`) asks you to build
+# ResNet's basic block in PyTorch, with the projection shortcut and exact parameter counts,
+# and then the small U-Net of chapter 08.

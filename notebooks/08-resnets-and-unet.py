@@ -186,8 +186,7 @@ plt.show()
 # 1 means the gradient a distance $\delta$ away is the same, 0 means it is unrelated. We
 # average it over the three random initializations of each network.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def autocorrelation(g, max_lag):
     """corr(g[i], g[i + lag]) for lag = 0 .. max_lag, along a 1-D array."""
     g = g - g.mean()
@@ -242,8 +241,7 @@ digits = load_dataset("digits")  # (1259, 1, 8, 8) training images
 train_loader = make_loader(digits.x_train, digits.y_train, batch_size=64, shuffle=True,
                            seed=0)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 histories = {}
 for depth in (8, 20):
     for residual in (False, True):
@@ -693,8 +691,7 @@ print("share of training pixels:", ", ".join(
 seg_loader = make_loader(x_seg, y_seg, batch_size=32, shuffle=True, seed=0)
 seg_test_loader = make_loader(x_seg_test, y_seg_test, batch_size=100, shuffle=False)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 seed_everything(0)
 unet = UNet(1, 4, depth=3, base_width=12, batch_norm=True)
 EPOCHS = 12
@@ -725,8 +722,7 @@ iou_by_hand = np.array([((pred_seg == c) & (y_seg_test == c)).sum()
 iou_package = iou(pred_seg, y_seg_test, num_classes=4)
 assert np.allclose(iou_by_hand, iou_package)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fg_iou = iou(pred_seg > 0, y_seg_test > 0, num_classes=2)[1]  # any shape vs background
 miou = mean_iou(pred_seg, y_seg_test, num_classes=4)
 print("IoU per class: " + ", ".join(
