@@ -39,11 +39,11 @@ the assignment id is the file stem. Cells are classified by their tags (one role
     is a *probe* registered with the ``case`` decorator (available in these cells, with ``np``
     and ``checks``)::
 
-        @case("q2", "stride 2, pad 1", points=2, hint="H_out = (H + 2P - K) // S + 1")
+        @case("q2", "stride 2, padding 1", points=2, hint="H_out = (H + 2P - K) // S + 1")
         def _(ns, rng):                       # ns: the student's globals, as attributes
             x = rng.standard_normal((2, 3, 7, 7))       # rng: np.random.Generator, seeded per
             w = rng.standard_normal((4, 3, 3, 3))       # case (stable across machines)
-            out, _ = ns.conv_forward_naive(x, w, np.zeros(4), stride=2, pad=1)
+            out, _ = ns.conv2d_forward_naive(x, w, np.zeros(4), stride=2, padding=1)
             return out                                  # plain data only
 
     A tests cell sees ``case``, ``np`` and ``checks`` and must import anything else it uses
@@ -201,6 +201,22 @@ Files are written atomically; a submission whose ``results.json`` has the same s
 and bundle hashes is not regraded, so re-running is idempotent and an interrupted batch
 resumes. Batches run ``--jobs`` submissions at once (threads; the work is in the sandbox
 processes) with a progress bar.
+
+Modules
+-------
+Shared by ``assign`` and ``grade``: ``bundle_format`` (the bundle's files, settings, loading
+the tests code, ``write_atomic``) and ``cells`` (role tags, the template of the student
+notebook, which cells the sandbox runs). ``authoring``: ``parse`` and ``assign``.
+``grade``: batches (``grade_batch``), re-exporting the rest of the grader: ``bundle``
+(``Bundle``: a loaded bundle running a submission's questions in sandboxes; the isolation
+mode), ``scoring`` (``grade_file``, ``grade_notebook``, ``score_case``), ``submissions``
+(finding and reading files, student ids) and ``report`` (``results.json``, ``feedback.md``,
+``grades.csv``). The sandbox: ``sandbox`` (the grader's side: fork servers, deadlines,
+restarts), ``_runner`` (the child's side), ``isolation`` (bubblewrap, namespaces, seccomp)
+and ``payload`` (the wire format). ``api`` and ``checks``: what tests cells see;
+``student``: ``Checker``. Imports go one way, ``authoring`` -> ``scoring`` -> ``bundle`` ->
+``sandbox`` -> ``_runner``/``isolation``/``payload``, with no cycle
+(``tests/grading/test_layout.py`` checks it).
 '''
 
 from d2lcnn.grading.student import Checker

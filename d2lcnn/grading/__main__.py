@@ -8,6 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from d2lcnn.grading.authoring import AssignError, assign
+from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2lcnn.grading",
@@ -31,8 +34,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     if args.command == "assign":
-        from d2lcnn.grading.authoring import AssignError, assign
-
         try:
             summary = assign(args.source, args.out)
         except AssignError as e:
@@ -40,8 +41,6 @@ def main(argv=None) -> int:
             return 1
         print(json.dumps(summary, indent=1))
         return 0
-
-    from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
 
     if args.isolation == "process":
         print("grade: WARNING: --isolation process runs submissions as plain processes of "

@@ -22,7 +22,13 @@ import numpy as np
 
 from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
-from d2lcnn.grading.isolation import SCRATCH
+from d2lcnn.grading.isolation import (
+    SCRATCH,
+    drop_root,
+    enter_question,
+    enter_user_namespace,
+    set_dumpable,
+)
 from d2lcnn.grading.payload import JOB_LIMITS, PayloadError, pack, unpack, write_frame
 
 # Audit events refused whatever the assignment: new processes, signals to other processes,
@@ -69,6 +75,7 @@ def _under(path: str, roots) -> bool:
 
 
 def _disable_fork_exec() -> None:
+    # imported here, to be disabled: kept out of the globals of the child's __main__ (this)
     import _posixsubprocess
     import subprocess
 
@@ -293,7 +300,7 @@ def _exit_quietly() -> None:
 def _recv_request(sock, pending: list[int]) -> tuple[dict, bytes] | None:
     """One request from the grader: a JSON line (with file descriptors attached) and
     ``size`` bytes of body. ``None`` when the grader went away."""
-    import socket
+    import socket  # here: kept out of the globals of the sandbox child's __main__ (this)
 
     line = b""
     while not line.endswith(b"\n"):
@@ -324,8 +331,6 @@ def _question_child(sock, w: int, req: dict, body: bytes, scratch) -> None:
     try:
         sock.close()
         if scratch is not None:  # bwrap: own namespaces, private /proc and /tmp
-            from d2lcnn.grading.isolation import enter_question
-
             enter_question(tmp_mb=int(scratch[0]), tmp_files=int(scratch[1]),
                            tmp_too=bool(scratch[2]))
         else:
@@ -360,7 +365,7 @@ def zygote(sock_fd: int, scratch=None) -> None:
     child enters its own namespaces (:func:`d2lcnn.grading.isolation.enter_question`);
     otherwise it starts a new session in the grader-made ``workdir``.
     """
-    import socket
+    import socket  # here: kept out of the globals of the sandbox child's __main__ (this)
 
     sock = socket.socket(fileno=sock_fd)
     pending: list[int] = []
@@ -413,8 +418,6 @@ if __name__ == "__main__":
     sys.dont_write_bytecode = True  # the sandbox never writes next to installed modules
     try:
         if "--bwrap" in sys.argv:
-            from d2lcnn.grading.isolation import drop_root, enter_user_namespace, set_dumpable
-
             drop_root()  # first: nothing runs as root in the sandbox
             enter_user_namespace()  # then a user namespace mapping only that user
         _preload(json.loads(sys.argv[3]))

@@ -10,42 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2lcnn.grading import checks
-from d2lcnn.grading.api import Registry, case_seed
+import nbformat
+
+from d2lcnn.grading.api import case_seed
+from d2lcnn.grading.bundle import Bundle
+from d2lcnn.grading.bundle_format import (
+    BUNDLE_FORMAT,
+    DEFAULT_SETTINGS,
+    SOLUTION,
+    STUBS,
+    AssignError,
+    bundle_hash,
+    load_cases,
+    write_atomic,
+    write_bundle,
+)
+from d2lcnn.grading.cells import QUESTION_TAG, ROLE_TAGS, cell_role, cell_tags, template
+from d2lcnn.grading.isolation import bwrap_status
 from d2lcnn.grading.payload import pack, unpack
+from d2lcnn.grading.scoring import grade_notebook
 
+# AssignError, BUNDLE_FORMAT, DEFAULT_SETTINGS, load_cases and write_atomic are shared with
+# the grader (d2lcnn.grading.bundle_format) and re-exported here.
 __all__ = ["AssignError", "Assignment", "parse", "assign", "build_notebook", "load_cases",
-           "write_atomic", "BUNDLE_FORMAT", "DEFAULT_SETTINGS"]
+           "write_atomic", "bundle_hash", "BUNDLE_FORMAT", "DEFAULT_SETTINGS", "STUBS"]
 
-BUNDLE_FORMAT = 1
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-QUESTION_TAG = re.compile(r"^q\d+[a-z]?$")
-ROLE_TAGS = ("answer", "check", "setup", "tests", "autograder")
-DEFAULT_SETTINGS = {
-    "forbid": [],  # module prefixes a submission may not import
-    "case_timeout": 10.0,  # wall-clock seconds per test case
-    "cell_timeout": 60.0,  # wall-clock seconds per notebook cell
-    "memory_mb": 2048,  # address-space limit of the sandbox process
-    "output_kb": 1024,  # cap on captured output and on any file the submission writes
-    "cpu_seconds": None,  # RLIMIT_CPU per process; None: derived from the timeouts
-    "preload": [],  # allowed modules imported before the sandbox starts (speed, not safety)
-    "question_timeout": None,  # seconds for a whole question; None: derived from the above
-    "submission_timeout": None,  # seconds for a whole submission; None: sum of questions'
-    "scratch_mb": 64,  # bwrap isolation: size of a question's private /tmp
-    "scratch_files": 1024,  # ... and how many files and folders it may hold
-}
-STUBS = ["check", "submit", "grader"]  # names the setup cell defines; no-ops in the sandbox
-
-
-class AssignError(ValueError):
-    """A malformed assignment source, a leak into the student version, or a failing solution."""
 
 
 @dataclass
@@ -62,27 +57,9 @@ class Assignment:
     secret_lines: set = field(default_factory=set)
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide handed-out files from others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
 def _role(tags, where) -> tuple[str | None, str | None]:
+    """The cell's ``(role, question)`` (:func:`d2lcnn.grading.cells.cell_role`), checked:
+    at most one role tag, one question tag on answer/check cells, public xor hidden tests."""
     roles = [t for t in tags if t in ROLE_TAGS]
     qs = [t for t in tags if QUESTION_TAG.match(t)]
     if len(roles) > 1:
@@ -156,48 +133,9 @@ def _trivial(line: str) -> bool:
         "else:", "pass", "return", "try:", "break", "continue", "return out", "finally:"}
 
 
-def load_cases(tests: list[dict], autograder: list[str]) -> tuple[dict, dict, dict]:
-    """Execute tests and autograder sources in THIS process: (cases, settings, namespace)."""
-    registry = Registry()
-    settings = dict(DEFAULT_SETTINGS)
-
-    def set_settings(**kwargs):
-        unknown = set(kwargs) - set(DEFAULT_SETTINGS)
-        if unknown:
-            raise AssignError(f"settings(): unknown option(s) {sorted(unknown)}; "
-                              f"known: {sorted(DEFAULT_SETTINGS)}")
-        settings.update(kwargs)
-
-    import numpy as np
-
-    scope = {"case": registry.case, "checks": checks, "np": np, "settings": set_settings,
-             "__name__": "tests"}
-    for i, t in enumerate(tests):
-        registry.hidden = t["hidden"]
-        exec(compile(t["source"], f"<tests cell {i}>", "exec"), scope)
-    for i, src in enumerate(autograder):
-        exec(compile(src, f"<autograder cell {i}>", "exec"), scope)
-    for c in registry.cases.values():
-        if isinstance(c.checker, str):
-            if not callable(scope.get(c.checker)):
-                raise AssignError(f"case {c.key}: checker {c.checker!r} is not a function "
-                                  "defined in an autograder cell")
-            if not c.hidden:
-                raise AssignError(f"public case {c.key}: a named checker runs only in the "
-                                  "grader; pass a function so check() can use it")
-        if c.inputs is not None:
-            if not c.hidden:
-                raise AssignError(f"public case {c.key}: inputs= is for hidden cases (its "
-                                  "function lives in an autograder cell)")
-            if not isinstance(c.inputs, str) or not callable(scope.get(c.inputs)):
-                raise AssignError(f"case {c.key}: inputs {c.inputs!r} is not a function "
-                                  "defined in an autograder cell")
-    return registry.cases, settings, scope
-
-
 def parse(source: Path) -> Assignment:
     """Read and validate an assignment source (jupytext py:percent or .ipynb)."""
-    import jupytext
+    import jupytext  # here: ~1 s; only parse needs it, and the grade CLI imports this module
 
     source = Path(source)
     text = source.read_text()
@@ -209,13 +147,13 @@ def parse(source: Path) -> Assignment:
     answers, checks_, setup = {}, {}, 0
     for i, cell in enumerate(nb.cells):
         where = f"{source.name}: cell {i + 1}"
-        role, q = _role(_tags(cell), where)
+        role, q = _role(cell_tags(cell), where)
         if cell.cell_type != "code" and role not in (None,):
             raise AssignError(f"{where}: only code cells can be tagged {role!r}")
         if role == "tests":
             list(_solution_blocks(cell.source, where, allowed=False))
-            a.tests.append({"source": cell.source, "hidden": "hidden" in _tags(cell)})
-            if "hidden" in _tags(cell):
+            a.tests.append({"source": cell.source, "hidden": "hidden" in cell_tags(cell)})
+            if "hidden" in cell_tags(cell):
                 secret.update(cell.source.split("\n"))
             else:
                 public_lines.update(s.strip() for s in cell.source.split("\n"))
@@ -270,8 +208,6 @@ def _cell_id(role, q, i):
 
 def build_notebook(a: Assignment, *, solution: bool):
     """The student (or, with ``solution=True``, the solution) notebook as nbformat v4."""
-    import nbformat
-
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -279,7 +215,7 @@ def build_notebook(a: Assignment, *, solution: bool):
         "d2lcnn_grading": {"assignment": a.name, "source_sha256": a.source_sha256},
     }
     for i, cell in enumerate(a.cells):
-        role, q = _role(_tags(cell), "")
+        role, q = cell_role(cell_tags(cell))
         src = cell.source
         if cell.cell_type == "code":
             src, _ = _strip_solutions(src, "", q if role == "answer" else None, keep=solution)
@@ -289,19 +225,10 @@ def build_notebook(a: Assignment, *, solution: bool):
         else:
             new = nbformat.v4.new_raw_cell(src)
         new.id = _cell_id(role, q, i)
-        if _tags(cell):
-            new.metadata["tags"] = _tags(cell)
+        if cell_tags(cell):
+            new.metadata["tags"] = cell_tags(cell)
         nb.cells.append(new)
     return nb
-
-
-def _template(nb) -> list[dict]:
-    out = []
-    for cell in nb.cells:
-        role, q = _role(_tags(cell), "")
-        out.append({"id": cell.id, "cell_type": cell.cell_type, "role": role, "question": q,
-                    "sha256": hashlib.sha256(cell.source.encode()).hexdigest()})
-    return out
 
 
 def _leaks(a: Assignment, student_dir: Path) -> list[str]:
@@ -327,13 +254,6 @@ def _leaks(a: Assignment, student_dir: Path) -> list[str]:
     return found
 
 
-def bundle_hash(bundle_dir: Path) -> str:
-    h = hashlib.sha256()
-    for name in ("bundle.json", "expected.npz"):
-        h.update((Path(bundle_dir) / name).read_bytes())
-    return h.hexdigest()
-
-
 def assign(source: Path, out: Path, *, overrides: dict | None = None,
            verify: bool = True, secret: str | None = None) -> dict:
     """Write ``out/student`` and ``out/autograder``; return a summary.
@@ -343,10 +263,6 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
     builds differ in ``bundle.json``; pass the same secret to rebuild byte for byte. Raises
     :class:`AssignError` on a malformed source, a leak, or a solution without full marks.
     """
-    import nbformat
-
-    from d2lcnn.grading.grade import Bundle
-
     a = parse(Path(source))
     a.settings.update(overrides or {})
     out = Path(out)
@@ -367,15 +283,14 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
                    "checker": c.checker if isinstance(c.checker, str) else None,
                    "inputs": c.inputs}
                   for c in cases],
-        "tests": a.tests, "autograder": a.autograder, "template": _template(student_nb),
+        "tests": a.tests, "autograder": a.autograder, "template": template(student_nb),
         "stubs": STUBS,
         # Seeds the grader-made inputs of hidden cases (inputs=): never leaves the bundle.
         "secret": secret if secret is not None else secrets.token_hex(16),
     }
     # 1. Expected results: the solution notebook's probe outputs, through the real sandbox.
-    write_atomic(bundle_dir / "bundle.json", json.dumps(meta, indent=1))
-    write_atomic(bundle_dir / "expected.npz", pack({}))
-    write_atomic(bundle_dir / "solution.ipynb", nbformat.writes(solution_nb))
+    write_bundle(bundle_dir, meta, {})
+    write_atomic(bundle_dir / SOLUTION, nbformat.writes(solution_nb))
     with Bundle.load(bundle_dir, isolation=_solution_isolation()) as bundle:
         try:
             runs = bundle.run_probes(solution_nb)
@@ -386,7 +301,7 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
         raise AssignError(f"{a.name}: the solution fails these cases in the sandbox: "
                           + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     expected = {k: r.value for k, r in runs.items()}
-    write_atomic(bundle_dir / "expected.npz", pack(expected))
+    write_bundle(bundle_dir, meta, expected)
     # 2. The student side: notebook + public support file, then check what was WRITTEN.
     public = {"assignment": a.name, "source_sha256": a.source_sha256,
               "cases": [{k: m[k] for k in ("key", "question", "name", "points", "hint",
@@ -415,15 +330,11 @@ def _solution_isolation() -> str:
     """The solution is the instructor's own code: graded in bwrap where it works (so a
     solution that needs a module the sandbox lacks fails here, not at grading time), else
     as a plain process."""
-    from d2lcnn.grading.isolation import bwrap_status
-
     return "bwrap" if bwrap_status()[0] else "process"
 
 
 def _verify(a: Assignment, student_dir: Path, bundle_dir: Path, solution_nb, verify: bool):
     """No secret line in the written student files; the solution gets full marks."""
-    from d2lcnn.grading.grade import Bundle, grade_notebook
-
     leaks = _leaks(a, student_dir)
     if leaks:
         raise AssignError(f"{a.name}: secret lines survived into {student_dir}: "

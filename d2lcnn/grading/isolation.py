@@ -42,11 +42,16 @@ import ctypes.util
 import functools
 import importlib.util
 import os
+import platform
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import d2lcnn
 
 __all__ = ["NOBODY", "BwrapView", "bwrap_status", "forbidden_locations", "enter_question",
            "enter_user_namespace", "drop_root", "set_dumpable", "seccomp_program", "INSTALL_HINT"]
@@ -188,8 +193,6 @@ def seccomp_program(denied: dict[str, int] = _DENIED_X86_64,
 
 
 def _install_seccomp(libc) -> None:
-    import platform
-
     if platform.machine() not in ("x86_64", "AMD64"):
         return  # the numbers above are x86_64's; elsewhere the other layers hold alone
     prog = seccomp_program()
@@ -205,9 +208,6 @@ def enter_question(*, tmp_mb: int, tmp_files: int, tmp_too: bool = True) -> None
     scratch space at SCRATCH (and on /tmp if ``tmp_too``) and no capabilities. The
     intermediate process waits for it and exits with its status (a signal is re-raised), so
     the fork server's ``waitpid`` sees how the question ended."""
-    import resource
-    import signal
-
     libc = _unshare_as_self(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
     pid = os.fork()  # the child is PID 1 of the new PID namespace
     if pid:
@@ -319,8 +319,6 @@ class BwrapView:
     @staticmethod
     def roots() -> list[str]:
         """Host folders mounted read-only: the interpreter's prefixes and d2lcnn itself."""
-        import d2lcnn
-
         paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                  os.path.dirname(os.path.realpath(sys.executable)),
                  os.path.dirname(os.path.realpath(d2lcnn.__file__))}

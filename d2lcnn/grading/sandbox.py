@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -224,8 +225,6 @@ class ForkServer:
 
     def __init__(self, preload=(), *, isolation: str = "process", view=None,
                  scratch: tuple[int, int] = (64, 1024)):
-        import socket
-
         self.isolation = isolation
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         argv = [sys.executable, "-I", "-m", "d2lcnn.grading._runner", "--zygote",
@@ -275,8 +274,6 @@ class ForkServer:
         return reply
 
     def _send(self, req: dict, body: bytes = b"", fds=()) -> None:
-        import socket
-
         if self.dead:
             raise SandboxError("the sandbox fork server is gone")
         head = json.dumps(dict(req, size=len(body))).encode() + b"\n"
@@ -376,21 +373,7 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
     while remaining:
         server = launcher()
         isolated = server.isolation == "bwrap"
-        if out.processes > MAX_RESTARTS:
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "crash", error="too many crashes")
-            break
-        if bytes_left <= 0:
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "error", error="the question's "
-                                              "results exceeded their size budget")
-            break
-        if time.monotonic() >= budget_end:
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "timeout", error="the time budget "
-                                              "ran out before this case could run")
-            out.notes.append("the time budget ran out (slow cells use it up; tag "
-                             "experiments as demo cells)")
+        if _give_up(out, remaining, bytes_left, budget_end):
             break
         job = {"cells": [c for c in cells if c["key"] not in skip_cells], "tests": tests,
                "cases": [{k: c[k] for k in ("key", "seed", "inputs") if k in c}
@@ -410,114 +393,166 @@ def run_question(cells: list[dict], tests: list[str], cases: list[dict], *, limi
         except (OSError, RuntimeError, PayloadError) as e:
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "crash",
-                                              error=f"the sandbox could not start: {e}")
+            _fail(out, remaining, "crash", f"the sandbox could not start: {e}")
             break
         reader = FrameReader(fd, max_total=bytes_left)
-        current: tuple[str, object] = ("startup", None)
-        phase_end = time.monotonic() + limits.startup_timeout
-        timed_out = done = budget_out = False
+        at = _Progress()
         try:
-            while True:
-                try:
-                    frame = reader.read(min(phase_end, budget_end))
-                except PayloadError as e:
-                    out.notes.append(f"sandbox sent a malformed frame ({e})")
-                    break
-                if frame is None:
-                    timed_out = not reader.eof
-                    budget_out = timed_out and time.monotonic() >= budget_end
-                    break
-                if not isinstance(frame, dict):
-                    out.notes.append("sandbox sent a malformed frame (not a dict)")
-                    break
-                kind = frame.get("type")
-                if kind == "cell_start":
-                    current = ("cell", _key(frame.get("key"), int))
-                    phase_end = time.monotonic() + limits.cell_timeout
-                elif kind == "cell_end":
-                    k = _key(frame.get("key"), int)
-                    if k in labels:
-                        out.cells[k] = CellRun(k, labels[k],
-                                               brief_error(frame.get("error"), nlines[k],
-                                                           forbid),
-                                               _seconds(frame.get("seconds")))
-                        out.compute += out.cells[k].seconds
-                    current = ("between", None)
-                    phase_end = time.monotonic() + limits.startup_timeout
-                elif kind == "tests_error":
-                    out.notes.append("test code failed to load: "
-                                     f"{brief_error(frame.get('error'))}")
-                elif kind == "case_start":
-                    k = _key(frame.get("key"), str)
-                    current = ("case", k)
-                    phase_end = time.monotonic() + float(timeouts.get(k, limits.case_timeout))
-                elif kind == "case_end":
-                    k = _key(frame.get("key"), str)
-                    if k in timeouts and k not in out.cases:
-                        status = frame.get("status")
-                        if status not in ("ok", "not_attempted", "error"):
-                            status = "error"
-                        out.cases[k] = CaseRun(k, status, frame.get("value"),
-                                               brief_error(frame.get("error"),
-                                                           forbid=forbid),
-                                               _seconds(frame.get("seconds")))
-                        out.compute += out.cases[k].seconds
-                    current = ("between", None)
-                    phase_end = time.monotonic() + limits.startup_timeout
-                elif kind == "done":
-                    v = frame.get("violations")
-                    v = v if isinstance(v, list) else []
-                    for x in v[:20]:
-                        b = brief_violation(x, forbid)
-                        if b and b not in out.violations:
-                            out.violations.append(b)
-                    done = True
-                    break
+            _read_frames(reader, at, out, limits=limits, budget_end=budget_end, labels=labels,
+                         nlines=nlines, timeouts=timeouts, forbid=forbid)
         finally:
-            try:
-                proc.finish()
-            except (OSError, RuntimeError, ValueError) as e:
-                out.notes.append(f"the sandbox could not be reaped: {e}")
-            os.close(fd)
+            log = _reap(proc, fd, workdir, out)
             bytes_left -= reader.total
-            log = ""
-            if workdir:
-                try:
-                    with open(os.path.join(workdir, ".output"), "rb") as f:
-                        log = f.read(200_000).decode(errors="replace")
-                except OSError:
-                    pass
-                shutil.rmtree(workdir, ignore_errors=True)
         remaining = [c for c in remaining if c["key"] not in out.cases]
-        if done or not remaining:
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "crash", error="no result was returned")
+        if at.done or not remaining:
+            _fail(out, remaining, "crash", "no result was returned")
             break
-        phase, key = current
-        if budget_out:
-            what = "the time budget ran out"
-        elif timed_out:
-            what = (f"timed out after {limits.cell_timeout:g} s" if phase == "cell"
-                    else f"timed out after {timeouts.get(key, limits.case_timeout):g} s"
-                    if phase == "case" else "timed out")
-        else:
-            what = _death(proc.returncode, log)
-        if phase == "cell" and key in labels:
-            skip_cells[key] = what
-            out.cells[key] = CellRun(key, labels[key], what)
-        elif phase == "case" and key in timeouts:
-            out.cases[key] = CaseRun(key, "timeout" if timed_out else "crash", error=what)
-        else:  # startup, tests loading or between events: nothing to skip, give up
-            for c in remaining:
-                out.cases[c["key"]] = CaseRun(c["key"], "crash",
-                                              error=f"the sandbox failed: {what}")
-            out.notes.append(f"sandbox failed outside any cell or case: {what}")
+        if not _blame(at, out, remaining, proc.returncode, log, limits=limits, labels=labels,
+                      timeouts=timeouts, skip_cells=skip_cells):
             break
         remaining = [c for c in remaining if c["key"] not in out.cases]
     out.wall = time.perf_counter() - t_start
     return out
+
+
+def _fail(out: QuestionRun, cases: list[dict], status: str, error: str) -> None:
+    """Give each of ``cases`` a result with ``status`` and ``error`` (it scores zero)."""
+    for c in cases:
+        out.cases[c["key"]] = CaseRun(c["key"], status, error=error)
+
+
+def _give_up(out: QuestionRun, remaining: list[dict], bytes_left: int,
+             budget_end: float) -> bool:
+    """True (and the remaining cases failed) when no further process may start: too many
+    restarts, the question's results over their size budget, or its time budget gone."""
+    if out.processes > MAX_RESTARTS:
+        _fail(out, remaining, "crash", "too many crashes")
+    elif bytes_left <= 0:
+        _fail(out, remaining, "error", "the question's results exceeded their size budget")
+    elif time.monotonic() >= budget_end:
+        _fail(out, remaining, "timeout", "the time budget ran out before this case could run")
+        out.notes.append("the time budget ran out (slow cells use it up; tag "
+                         "experiments as demo cells)")
+    else:
+        return False
+    return True
+
+
+@dataclass
+class _Progress:
+    """How far one child got, from its frames: what a hang or a death is blamed on."""
+
+    phase: str = "startup"  # "startup", "cell", "case" or "between" (events)
+    key: object = None  # the key of the cell or case it is in
+    timed_out: bool = False  # no frame came before the phase's deadline
+    budget_out: bool = False  # ... which was the question's (or submission's) time budget
+    done: bool = False  # it reported the end of its job
+
+
+def _read_frames(reader: FrameReader, at: _Progress, out: QuestionRun, *, limits: Limits,
+                 budget_end: float, labels: dict, nlines: dict, timeouts: dict,
+                 forbid) -> None:
+    """Record the child's frames in ``out`` until it is done, goes quiet past a deadline
+    (one per cell, per case and between them, and the time budget), dies or misbehaves."""
+    phase_end = time.monotonic() + limits.startup_timeout
+    while True:
+        try:
+            frame = reader.read(min(phase_end, budget_end))
+        except PayloadError as e:
+            out.notes.append(f"sandbox sent a malformed frame ({e})")
+            return
+        if frame is None:
+            at.timed_out = not reader.eof
+            at.budget_out = at.timed_out and time.monotonic() >= budget_end
+            return
+        if not isinstance(frame, dict):
+            out.notes.append("sandbox sent a malformed frame (not a dict)")
+            return
+        kind = frame.get("type")
+        if kind == "cell_start":
+            at.phase, at.key = "cell", _key(frame.get("key"), int)
+            phase_end = time.monotonic() + limits.cell_timeout
+        elif kind == "cell_end":
+            k = _key(frame.get("key"), int)
+            if k in labels:
+                out.cells[k] = CellRun(k, labels[k],
+                                       brief_error(frame.get("error"), nlines[k], forbid),
+                                       _seconds(frame.get("seconds")))
+                out.compute += out.cells[k].seconds
+            at.phase, at.key = "between", None
+            phase_end = time.monotonic() + limits.startup_timeout
+        elif kind == "tests_error":
+            out.notes.append(f"test code failed to load: {brief_error(frame.get('error'))}")
+        elif kind == "case_start":
+            k = _key(frame.get("key"), str)
+            at.phase, at.key = "case", k
+            phase_end = time.monotonic() + float(timeouts.get(k, limits.case_timeout))
+        elif kind == "case_end":
+            k = _key(frame.get("key"), str)
+            if k in timeouts and k not in out.cases:
+                status = frame.get("status")
+                if status not in ("ok", "not_attempted", "error"):
+                    status = "error"
+                out.cases[k] = CaseRun(k, status, frame.get("value"),
+                                       brief_error(frame.get("error"), forbid=forbid),
+                                       _seconds(frame.get("seconds")))
+                out.compute += out.cases[k].seconds
+            at.phase, at.key = "between", None
+            phase_end = time.monotonic() + limits.startup_timeout
+        elif kind == "done":
+            v = frame.get("violations")
+            v = v if isinstance(v, list) else []
+            for x in v[:20]:
+                b = brief_violation(x, forbid)
+                if b and b not in out.violations:
+                    out.violations.append(b)
+            at.done = True
+            return
+
+
+def _reap(proc: _Child, fd: int, workdir: str | None, out: QuestionRun) -> str:
+    """End the child and close its pipe; in process mode also read its log (returned) and
+    remove its working directory."""
+    try:
+        proc.finish()
+    except (OSError, RuntimeError, ValueError) as e:
+        out.notes.append(f"the sandbox could not be reaped: {e}")
+    os.close(fd)
+    log = ""
+    if workdir:
+        try:
+            with open(os.path.join(workdir, ".output"), "rb") as f:
+                log = f.read(200_000).decode(errors="replace")
+        except OSError:
+            pass
+        shutil.rmtree(workdir, ignore_errors=True)
+    return log
+
+
+def _blame(at: _Progress, out: QuestionRun, remaining: list[dict], returncode: int | None,
+           log: str, *, limits: Limits, labels: dict, timeouts: dict,
+           skip_cells: dict[int, str]) -> bool:
+    """The child hung or died where ``at`` says: skip that cell (for the rest of the
+    submission too) or fail that case, and return True so a new child goes on; outside any
+    cell or case, fail every remaining case and return False."""
+    if at.budget_out:
+        what = "the time budget ran out"
+    elif at.timed_out:
+        what = (f"timed out after {limits.cell_timeout:g} s" if at.phase == "cell"
+                else f"timed out after {timeouts.get(at.key, limits.case_timeout):g} s"
+                if at.phase == "case" else "timed out")
+    else:
+        what = _death(returncode, log)
+    if at.phase == "cell" and at.key in labels:
+        skip_cells[at.key] = what
+        out.cells[at.key] = CellRun(at.key, labels[at.key], what)
+    elif at.phase == "case" and at.key in timeouts:
+        out.cases[at.key] = CaseRun(at.key, "timeout" if at.timed_out else "crash", error=what)
+    else:  # startup, tests loading or between events: nothing to skip, give up
+        _fail(out, remaining, "crash", f"the sandbox failed: {what}")
+        out.notes.append(f"sandbox failed outside any cell or case: {what}")
+        return False
+    return True
 
 
 def _key(value, kind: type):

@@ -17,6 +17,8 @@ import datetime as _dt
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
 from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
 from d2lcnn.grading.payload import pack, unpack
@@ -48,7 +50,7 @@ class Checker:
             public = unpack(path.read_bytes())
             registry = Registry()
             for i, src in enumerate(public["tests"]):
-                scope = {"case": registry.case, "checks": checks, "np": __import__("numpy"),
+                scope = {"case": registry.case, "checks": checks, "np": np,
                          "__name__": "tests"}
                 exec(compile(src, f"<public tests {i}>", "exec"), scope)
             self._public = (public, registry.cases)
@@ -56,8 +58,6 @@ class Checker:
 
     def check(self, question: str) -> None:
         """Run the public cases of ``question`` and print one line per case."""
-        import numpy as np
-
         loaded = self._load()
         if loaded is None:
             print(f"{question}: no public tests found ({self.assignment}.public.npz should be "
@@ -109,7 +109,7 @@ class Checker:
 
     def submit(self, notebook: str | Path | None = None) -> Path:
         """Write ``<assignment>.submission.ipynb`` (save the notebook first!) and return it."""
-        import nbformat
+        import nbformat  # here: ~1 s to import, and every homework and sandbox imports this module
 
         src = Path(notebook) if notebook else self.directory / f"{self.assignment}.ipynb"
         nb = nbformat.read(src, as_version=4)

@@ -34,9 +34,9 @@ def _isolation_default():
     if BWRAP:
         yield
         return
-    from d2lcnn.grading import grade
+    from d2lcnn.grading import bundle  # Bundle.load resolves the isolation mode there
 
-    original = grade.resolve_isolation
-    grade.resolve_isolation = lambda isolation: original(isolation or "process")
+    original = bundle.resolve_isolation
+    bundle.resolve_isolation = lambda isolation: original(isolation or "process")
     yield
-    grade.resolve_isolation = original
+    bundle.resolve_isolation = original

@@ -5,6 +5,7 @@ import csv
 
 import pytest
 
+from d2lcnn.grading import bundle as bundle_module
 from d2lcnn.grading import grade as grade_module
 from d2lcnn.grading.__main__ import main
 
@@ -16,7 +17,7 @@ def _argv(hw1, tmp_path, *extra):
 
 def test_grade_refuses_without_bwrap_and_says_how_to_install_it(hw1, tmp_path, monkeypatch,
                                                                  capsys):
-    monkeypatch.setattr(grade_module, "bwrap_status",
+    monkeypatch.setattr(bundle_module, "bwrap_status",
                         lambda: (False, "bwrap (bubblewrap) is not installed; install ..."))
     assert main(_argv(hw1, tmp_path)) == 2
     err = capsys.readouterr().err
@@ -27,7 +28,7 @@ def test_grade_refuses_without_bwrap_and_says_how_to_install_it(hw1, tmp_path, m
 
 
 def test_isolation_process_grades_with_a_warning(hw1, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(grade_module, "bwrap_status", lambda: (False, "no bwrap here"))
+    monkeypatch.setattr(bundle_module, "bwrap_status", lambda: (False, "no bwrap here"))
     assert main(_argv(hw1, tmp_path, "--isolation", "process")) == 0
     assert "trusted submissions only" in capsys.readouterr().err
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
