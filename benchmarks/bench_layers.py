@@ -86,9 +86,7 @@ def case_batch_norm(shape):
     rmt, rvt, doutt = torch.zeros(c), torch.ones(c), torch.tensor(dout)
 
     def run_numpy():
-        out, cache = batch_norm_forward(
-            x, gamma, beta, running_mean=rm, running_var=rv, training=True
-        )
+        out, cache = batch_norm_forward(x, rm, rv, gamma, beta, training=True)
         return out, batch_norm_backward(dout, cache)[0]
 
     def run_torch():

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 __all__ = [
     "pair",
     "conv2d_output_shape",
+    "conv2d_padding",
     "conv_transpose2d_output_shape",
     "interpolate_output_shape",
+    "max_unpool2d_output_shape",
     "pool2d_output_shape",
     "receptive_field",
 ]
@@ -133,6 +135,43 @@ def conv2d_output_shape(
     )
 
 
+def conv2d_padding(padding, kernel_size, *, stride=1, dilation=1) -> tuple[int, int, int, int]:
+    """A convolution's ``padding`` argument as zeros ``(top, bottom, left, right)``.
+
+    ``padding`` is what ``torch.nn.functional.conv2d`` accepts: an int, a pair of ints
+    (the same on both sides), ``"valid"`` (no padding) or ``"same"`` (the output has the
+    input's size; stride 1 only). ``"same"`` pads ``D (K - 1)`` per axis in total; when
+    that is odd the extra row or column goes at the bottom or right, as PyTorch does.
+
+    Raises:
+        ValueError: ``"same"`` with a stride other than 1, an unknown string, or a
+            negative padding.
+        TypeError: anything else that is not an int or a pair of ints.
+
+    Example:
+        >>> conv2d_padding("same", 4)
+        (1, 2, 1, 2)
+        >>> conv2d_padding((1, 0), 3)
+        (1, 1, 0, 0)
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(
+                f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}"
+            )
+        if pair(stride, "stride", minimum=1) != (1, 1):
+            raise ValueError(f"padding='same' needs stride=1, got stride={stride!r}")
+        (kh, kw), (dh, dw) = pair(kernel_size, "kernel_size", minimum=1), pair(
+            dilation, "dilation", minimum=1
+        )
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    ph, pw = pair(padding, "padding", minimum=0)
+    return (ph, ph, pw, pw)
+
+
 def conv_transpose2d_output_shape(
     input_size, kernel_size, *, stride=1, padding=0, output_padding=0, dilation=1
 ) -> tuple[int, int]:
@@ -204,6 +243,63 @@ def pool2d_output_shape(
         )
         for i, ax in enumerate("HW")
     )
+
+
+def max_unpool2d_output_shape(
+    input_size, kernel_size, *, stride=None, padding=0, output_size=None
+) -> tuple[int, int]:
+    """Spatial output size of max unpooling, checked as ``torch.nn.functional`` checks it.
+
+    The default inverts max pooling's size formula (without dilation or ceil_mode),
+    ``(H_in - 1) * S - 2P + K``. Pooling rounds down, so several input sizes pool to the same
+    size; ``output_size`` picks one, and must lie strictly within one stride of the default.
+    It is ``(H, W)`` or, as PyTorch allows, a full ``(N, C, H, W)`` shape (``N, C`` ignored).
+
+    Raises:
+        TypeError: ``output_size`` is not a sequence of ints, or a bad kernel/stride/padding.
+        ValueError: ``output_size`` outside the allowed range, or a negative output size.
+
+    Example:
+        >>> max_unpool2d_output_shape((3, 4), 2)
+        (6, 8)
+    """
+    hw_in = pair(input_size, "input_size", minimum=0)
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    s = k if stride is None else pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    default = tuple((size - 1) * s[i] - 2 * p[i] + k[i] for i, size in enumerate(hw_in))
+    if output_size is None:
+        hw = default
+    else:
+        if not isinstance(output_size, Sequence) or isinstance(output_size, str):
+            raise TypeError(
+                f"output_size must be a sequence (H, W) or (N, C, H, W) of ints, "
+                f"got {output_size!r}"
+            )
+        if len(output_size) not in (2, 4):
+            raise ValueError(
+                f"output_size must have 2 elements (H, W) or 4 (N, C, H, W), got "
+                f"{len(output_size)}: {tuple(output_size)!r}"
+            )
+        hw = tuple(output_size[-2:])
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in hw):
+            raise TypeError(f"output_size must hold ints, got {tuple(output_size)!r}")
+        for i, axis in enumerate("HW"):
+            low, high = default[i] - s[i], default[i] + s[i]
+            if not low < hw[i] < high:
+                raise ValueError(
+                    f"output_size {axis}={hw[i]} must lie strictly between {low} and "
+                    f"{high} (the default {default[i]} = (size - 1) * stride - 2 * padding + "
+                    f"kernel_size, plus or minus the stride {s[i]})"
+                )
+    for i, axis in enumerate("HW"):
+        if hw[i] < 0:
+            raise ValueError(
+                f"the output {axis} = (size - 1) * stride - 2 * padding + kernel_size "
+                f"must be >= 0, got {hw[i]} (input {axis} {hw_in[i]}, kernel_size {k[i]}, "
+                f"stride {s[i]}, padding {p[i]})"
+            )
+    return int(hw[0]), int(hw[1])
 
 
 def _positive_pair(value, name):

@@ -23,6 +23,8 @@ import bisect
 import math
 from collections.abc import Callable, Iterable
 
+from d2lcnn.checks import check_int, check_nonnegative, check_probability
+
 __all__ = [
     "step_lr",
     "multistep_lr",
@@ -33,27 +35,6 @@ __all__ = [
     "inverse_sqrt_lr",
     "warmup",
 ]
-
-
-def _check_step(step, fn: str) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"{fn}: step must be an int >= 0, got {step!r}")
-    return step
-
-
-def _check_real(value, name: str, fn: str, *, minimum: float = 0.0, strict=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{fn}: {name} must be a real number, got {value!r}")
-    ok = value > minimum if strict else value >= minimum
-    if not ok:  # also rejects NaN
-        raise ValueError(f"{fn}: {name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
-    return float(value)
-
-
-def _check_count(value, name: str, fn: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{fn}: {name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def step_lr(step: int, *, lr: float, step_size: int, gamma: float = 0.1) -> float:
@@ -67,10 +48,10 @@ def step_lr(step: int, *, lr: float, step_size: int, gamma: float = 0.1) -> floa
         step_size: steps between decays, >= 1.
         gamma: decay factor, >= 0. Default 0.1.
     """
-    _check_step(step, "step_lr")
-    lr = _check_real(lr, "lr", "step_lr")
-    _check_count(step_size, "step_size", "step_lr")
-    gamma = _check_real(gamma, "gamma", "step_lr")
+    step = check_int(step, "step", "step_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "step_lr")
+    step_size = check_int(step_size, "step_size", "step_lr", minimum=1)
+    gamma = check_nonnegative(gamma, "gamma", "step_lr")
     return lr * gamma ** (step // step_size)
 
 
@@ -86,9 +67,9 @@ def multistep_lr(step: int, *, lr: float, milestones: Iterable[int], gamma: floa
         milestones: steps at which to decay, ints >= 0 (a repeated milestone decays twice).
         gamma: decay factor, >= 0. Default 0.1.
     """
-    _check_step(step, "multistep_lr")
-    lr = _check_real(lr, "lr", "multistep_lr")
-    gamma = _check_real(gamma, "gamma", "multistep_lr")
+    step = check_int(step, "step", "multistep_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "multistep_lr")
+    gamma = check_nonnegative(gamma, "gamma", "multistep_lr")
     milestones = list(milestones)
     if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in milestones):
         raise ValueError(f"multistep_lr: milestones must be ints >= 0, got {milestones!r}")
@@ -105,9 +86,9 @@ def exponential_lr(step: int, *, lr: float, gamma: float) -> float:
         lr: initial learning rate, >= 0.
         gamma: decay factor per step, >= 0.
     """
-    _check_step(step, "exponential_lr")
-    lr = _check_real(lr, "lr", "exponential_lr")
-    gamma = _check_real(gamma, "gamma", "exponential_lr")
+    step = check_int(step, "step", "exponential_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "exponential_lr")
+    gamma = check_nonnegative(gamma, "gamma", "exponential_lr")
     return lr * gamma**step
 
 
@@ -119,9 +100,9 @@ def inverse_time_lr(step: int, *, lr: float, decay: float) -> float:
         lr: initial learning rate, >= 0.
         decay: the rate ``k``, >= 0.
     """
-    _check_step(step, "inverse_time_lr")
-    lr = _check_real(lr, "lr", "inverse_time_lr")
-    decay = _check_real(decay, "decay", "inverse_time_lr")
+    step = check_int(step, "step", "inverse_time_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "inverse_time_lr")
+    decay = check_nonnegative(decay, "decay", "inverse_time_lr")
     return lr / (1 + decay * step)
 
 
@@ -138,10 +119,10 @@ def cosine_lr(step: int, *, lr: float, total_steps: int, min_lr: float = 0.0) ->
         total_steps: ``T``, the length of the decay, >= 1.
         min_lr: final learning rate, >= 0. Default 0.
     """
-    _check_step(step, "cosine_lr")
-    lr = _check_real(lr, "lr", "cosine_lr")
-    total_steps = _check_count(total_steps, "total_steps", "cosine_lr")
-    min_lr = _check_real(min_lr, "min_lr", "cosine_lr")
+    step = check_int(step, "step", "cosine_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "cosine_lr")
+    total_steps = check_int(total_steps, "total_steps", "cosine_lr", minimum=1)
+    min_lr = check_nonnegative(min_lr, "min_lr", "cosine_lr")
     t = min(step, total_steps)
     return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * t / total_steps)) / 2
 
@@ -168,11 +149,11 @@ def linear_lr(
         end_factor: factor from ``t = T`` on, >= 0. Default 0.
     """
     fn = "linear_lr"
-    _check_step(step, fn)
-    lr = _check_real(lr, "lr", fn)
-    total_steps = _check_count(total_steps, "total_steps", fn)
-    start = _check_real(start_factor, "start_factor", fn)
-    end = _check_real(end_factor, "end_factor", fn)
+    step = check_int(step, "step", fn, minimum=0)
+    lr = check_nonnegative(lr, "lr", fn)
+    total_steps = check_int(total_steps, "total_steps", fn, minimum=1)
+    start = check_nonnegative(start_factor, "start_factor", fn)
+    end = check_nonnegative(end_factor, "end_factor", fn)
     return lr * (start + (end - start) * min(step, total_steps) / total_steps)
 
 
@@ -187,9 +168,9 @@ def inverse_sqrt_lr(step: int, *, lr: float, timescale: int = 1) -> float:
         lr: initial learning rate, >= 0.
         timescale: steps before the decay starts, >= 1. Default 1.
     """
-    _check_step(step, "inverse_sqrt_lr")
-    lr = _check_real(lr, "lr", "inverse_sqrt_lr")
-    timescale = _check_count(timescale, "timescale", "inverse_sqrt_lr")
+    step = check_int(step, "step", "inverse_sqrt_lr", minimum=0)
+    lr = check_nonnegative(lr, "lr", "inverse_sqrt_lr")
+    timescale = check_int(timescale, "timescale", "inverse_sqrt_lr", minimum=1)
     return lr * math.sqrt(timescale / max(step, timescale))
 
 
@@ -215,13 +196,11 @@ def warmup(
     """
     if not callable(schedule):
         raise TypeError(f"warmup: schedule must be a function of the step, got {schedule!r}")
-    warmup_steps = _check_count(warmup_steps, "warmup_steps", "warmup")
-    start_factor = _check_real(start_factor, "start_factor", "warmup")
-    if start_factor > 1:
-        raise ValueError(f"warmup: start_factor must be in [0, 1], got {start_factor!r}")
+    warmup_steps = check_int(warmup_steps, "warmup_steps", "warmup", minimum=1)
+    start_factor = check_probability(start_factor, "start_factor", "warmup")
 
     def warmed_up(step: int) -> float:
-        _check_step(step, "warmup")
+        step = check_int(step, "step", "warmup", minimum=0)
         if step >= warmup_steps:
             return schedule(step - warmup_steps)
         factor = start_factor + (1 - start_factor) * step / warmup_steps

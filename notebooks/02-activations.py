@@ -291,8 +291,12 @@ titles = {"leaky_relu": "Leaky ReLU (slope 0.1)", "prelu": "PReLU (a = 0.25)",
           "maxout": "Maxout: max(x, -0.5x - 1)"}
 order = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu",
          "mish", "softplus", "maxout"]
-fig, axes = plt.subplots(3, 4, figsize=(13, 8.5), sharex=True, layout="constrained")
-for ax, name in zip(axes.flat, order, strict=True):
+rows = -(-len(order) // 4)  # four per row: the grid grows with the list
+fig, axes = plt.subplots(rows, 4, figsize=(13, 2.85 * rows), sharex=True, layout="constrained",
+                         squeeze=False)
+for ax in axes.flat[len(order):]:
+    ax.set_axis_off()
+for ax, name in zip(axes.flat[: len(order)], order, strict=True):
     y, dy = curves[name]
     ax.plot(xs, y, label="f(x)")
     ax.plot(xs, dy, "--", label="f'(x)")

@@ -295,13 +295,9 @@ assert np.allclose(1 - Y.std(0), eps / (2 * var), rtol=1e-3)
 # which the cell measures too.)
 
 # %%
-out_id, _ = nd.batch_norm_forward(
-    X, np.sqrt(var + eps), mu, running_mean=None, running_var=None, training=True
-)
+out_id, _ = nd.batch_norm_forward(X, None, None, np.sqrt(var + eps), mu, training=True)
 assert np.allclose(out_id, X, rtol=0, atol=1e-12)
-out_sigma, _ = nd.batch_norm_forward(
-    X, np.sqrt(var), mu, running_mean=None, running_var=None, training=True
-)
+out_sigma, _ = nd.batch_norm_forward(X, None, None, np.sqrt(var), mu, training=True)
 rel = np.abs(out_sigma - X).max(0) / np.abs(X - mu).max(0)  # (D,) relative error per feature
 print("gamma = sqrt(var + eps): y == x to rounding error (max |y - x| < 1e-12)")
 print("gamma = sigma: relative error per feature", np.array2string(rel, precision=3))
@@ -317,9 +313,7 @@ assert np.allclose(rel, 1 - np.sqrt(var / (var + eps)))
 # %%
 g_, b_ = np.ones(3), np.zeros(3)
 for _ in range(200):
-    out, cache = nd.batch_norm_forward(
-        X, g_, b_, running_mean=None, running_var=None, training=True
-    )
+    out, cache = nd.batch_norm_forward(X, None, None, g_, b_, training=True)
     _, dg, db = nd.batch_norm_backward(2 * (out - X) / len(X), cache)  # d mean((y-x)^2)
     g_, b_ = g_ - 0.3 * dg, b_ - 0.3 * db
 print("learned gamma", np.round(g_, 4), "  sqrt(var + eps)", np.round(np.sqrt(var + eps), 4))
@@ -370,8 +364,7 @@ print("per-channel stats over", 4 * 5 * 5, "values each; both routes agree")
 
 # %%
 rm_nd, rv_nd = np.zeros(3), np.ones(3)
-y_nd, _ = nd.batch_norm_forward(x4, g4, b4, running_mean=rm_nd, running_var=rv_nd,
-                                training=True)
+y_nd, _ = nd.batch_norm_forward(x4, rm_nd, rv_nd, g4, b4, training=True)
 rm_td, rv_td = to64(np.zeros(3)), to64(np.ones(3))
 y_td = td.batch_norm(to64(x4), rm_td, rv_td, to64(g4), to64(b4), training=True)
 rm_f, rv_f = to64(np.zeros(3)), to64(np.ones(3))
@@ -396,8 +389,8 @@ print("this page, nd, td, F.batch_norm and nn.BatchNorm2d agree (outputs and run
 # `bias=False` when it adds a normalization layer.
 
 # %%
-shifted, _ = nd.batch_norm_forward(x4 + rng.normal(size=(1, 3, 1, 1)), g4, b4,
-                                   running_mean=None, running_var=None, training=True)
+shifted, _ = nd.batch_norm_forward(x4 + rng.normal(size=(1, 3, 1, 1)), None, None, g4, b4,
+                                   training=True)
 assert np.allclose(shifted, y_nd, atol=1e-12)
 print("a per-channel bias before BatchNorm changes nothing")
 
@@ -549,8 +542,7 @@ gamma_r, beta_r = rng.normal(1, 0.2, 3), rng.normal(0, 0.2, 3)
 y_st, cache_st = bn_forward_staged(X, gamma_r, beta_r)
 dx_st, dg_st, db_st = bn_backward_staged(dY, cache_st)
 dx_cp = bn_backward_compact(dY, cache_st[3], cache_st[2], gamma_r)
-y_pk, cache_pk = nd.batch_norm_forward(X, gamma_r, beta_r, running_mean=None,
-                                       running_var=None, training=True)
+y_pk, cache_pk = nd.batch_norm_forward(X, None, None, gamma_r, beta_r, training=True)
 dx_pk, dg_pk, db_pk = nd.batch_norm_backward(dY, cache_pk)
 
 xt_, gt_, bt_ = (to64(a).requires_grad_() for a in (X, gamma_r, beta_r))
@@ -590,9 +582,14 @@ for name, (xa, mode) in checks.items():
     stats = dict(running_mean=rng.normal(size=c), running_var=rng.uniform(0.5, 2, c))
     if mode["training"]:
         stats = dict(running_mean=None, running_var=None)
-    errors = check_backward(nd.batch_norm_forward, nd.batch_norm_backward,
-                            [xa.copy(), rng.normal(1, 0.2, c), rng.normal(0, 0.2, c)],
-                            kwargs={**stats, **mode}, h=1e-4)
+    errors = check_backward(
+        lambda x, g, b, stats=stats, mode=mode: nd.batch_norm_forward(
+            x, stats["running_mean"], stats["running_var"], g, b, **mode
+        ),
+        nd.batch_norm_backward,
+        [xa.copy(), rng.normal(1, 0.2, c), rng.normal(0, 0.2, c)],
+        h=1e-4,
+    )
     print(f"{name:24s} rel. errors dx {errors[0]:.0e}, dgamma {errors[1]:.0e}, "
           f"dbeta {errors[2]:.0e}")
     assert max(errors) < 1e-7
@@ -623,7 +620,7 @@ for name, (xa, mode) in checks.items():
 xb = rng.normal(3.0, 2.0, size=(16, 1))  # one batch, one feature
 rm, rv = np.zeros(1), np.ones(1)
 for _ in range(30):
-    nd.batch_norm_forward(xb, None, None, running_mean=rm, running_var=rv, training=True)
+    nd.batch_norm_forward(xb, rm, rv, training=True)
 w_new = 1 - 0.9**30
 assert np.allclose(rm, w_new * xb.mean()) and np.allclose(rv, 0.9**30 + w_new * xb.var(ddof=1))
 print(f"after 30 steps: running mean {rm[0]:.4f} = {w_new:.4f} x batch mean {xb.mean():.4f}")
@@ -635,11 +632,11 @@ print(f"after 30 steps: running mean {rm[0]:.4f} = {w_new:.4f} x batch mean {xb.
 
 # %%
 xa_, xb_ = x4[:2], np.concatenate([x4[:1], 5 + x4[2:3]])  # same first image, other partner
-run = dict(running_mean=rng.normal(size=3), running_var=rng.uniform(0.5, 2, 3))
-train_a = nd.batch_norm_forward(xa_, g4, b4, **copy.deepcopy(run), training=True)[0][0]
-train_b = nd.batch_norm_forward(xb_, g4, b4, **copy.deepcopy(run), training=True)[0][0]
-eval_a = nd.batch_norm_forward(xa_, g4, b4, **run, training=False)[0][0]
-eval_b = nd.batch_norm_forward(xb_, g4, b4, **run, training=False)[0][0]
+run = (rng.normal(size=3), rng.uniform(0.5, 2, 3))  # running mean and variance
+train_a = nd.batch_norm_forward(xa_, *copy.deepcopy(run), g4, b4, training=True)[0][0]
+train_b = nd.batch_norm_forward(xb_, *copy.deepcopy(run), g4, b4, training=True)[0][0]
+eval_a = nd.batch_norm_forward(xa_, *run, g4, b4, training=False)[0][0]
+eval_b = nd.batch_norm_forward(xb_, *run, g4, b4, training=False)[0][0]
 assert np.allclose(eval_a, eval_b) and not np.allclose(train_a, train_b)
 print("same image, different batch: training-mode outputs differ by up to",
       f"{np.abs(train_a - train_b).max():.2f}; eval-mode outputs identical")
@@ -655,8 +652,7 @@ print("same image, different batch: training-mode outputs differ by up to",
 # %%
 calls = {
     "PyTorch": lambda: nn.BatchNorm1d(4).train()(torch.zeros(1, 4)),
-    "d2lcnn": lambda: nd.batch_norm_forward(np.zeros((1, 4)), None, None,
-                                            running_mean=np.zeros(4), running_var=np.ones(4),
+    "d2lcnn": lambda: nd.batch_norm_forward(np.zeros((1, 4)), np.zeros(4), np.ones(4),
                                             training=True),
 }
 for name, call in calls.items():
@@ -880,11 +876,10 @@ wc_, bc_ = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
 gc_, betac_ = rng.normal(1, 0.2, 4), rng.normal(0, 0.2, 4)
 rmc_, rvc_ = rng.normal(size=4), rng.uniform(0.5, 2.0, 4)
 z, _ = nd.conv2d_forward(xc_, wc_, bc_, padding=1)
-two_layers, _ = nd.batch_norm_forward(z, gc_, betac_, running_mean=rmc_, running_var=rvc_,
-                                      training=False)
-w_f, b_f = nd.fuse_conv_bn(wc_, bc_, rmc_, rvc_, gc_, betac_)
+two_layers, _ = nd.batch_norm_forward(z, rmc_, rvc_, gc_, betac_, training=False)
+w_f, b_f = nd.fuse_conv_bn(wc_, bc_, rmc_, rvc_, 1e-5, gc_, betac_)
 one_layer, _ = nd.conv2d_forward(xc_, w_f, b_f, padding=1)
-w_ft, b_ft = td.fuse_conv_bn(to64(wc_), to64(bc_), to64(rmc_), to64(rvc_), to64(gc_),
+w_ft, b_ft = td.fuse_conv_bn(to64(wc_), to64(bc_), to64(rmc_), to64(rvc_), 1e-5, to64(gc_),
                              to64(betac_))
 assert np.allclose(one_layer, two_layers, atol=1e-12)
 assert np.allclose(w_ft.cpu().numpy(), w_f) and np.allclose(b_ft.cpu().numpy(), b_f)
@@ -905,7 +900,7 @@ def fuse_network(model):
         bn = mods[i + 1] if i + 1 < len(mods) else None
         if isinstance(m, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
             w, b = td.fuse_conv_bn(m.weight, m.bias, bn.running_mean, bn.running_var,
-                                   bn.weight, bn.bias, bn.eps)
+                                   bn.eps, bn.weight, bn.bias)
             conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size,
                              padding=m.padding).to(w.device)
             with torch.no_grad():
@@ -1183,7 +1178,7 @@ by_hand = {
 }
 package_nd = {
     "layer": nd.layer_norm_forward(xn, (6, 5, 5), gl, bl)[0],
-    "instance": nd.instance_norm_forward(xn, gc, bc)[0],
+    "instance": nd.instance_norm_forward(xn, None, None, gc, bc)[0],
     "group": nd.group_norm_forward(xn, 3, gc, bc)[0],
     "rms": nd.rms_norm_forward(xn, (6, 5, 5), gl, eps=eps)[0],
 }
@@ -1221,7 +1216,8 @@ small = rng.normal(size=(2, 4, 3, 3))
 grad_errors = {
     "layer": check_backward(lambda x: nd.layer_norm_forward(x, (4, 3, 3)),
                             lambda d, c: nd.layer_norm_backward(d, c)[0], [small.copy()]),
-    "instance": check_backward(nd.instance_norm_forward, nd.instance_norm_backward,
+    "instance": check_backward(lambda x, g, b: nd.instance_norm_forward(x, None, None, g, b),
+                               nd.instance_norm_backward,
                                [small.copy(), rng.normal(1, .2, 4), rng.normal(0, .2, 4)]),
     "group": check_backward(lambda x, g, b: nd.group_norm_forward(x, 2, g, b),
                             nd.group_norm_backward,
@@ -1246,10 +1242,8 @@ for name, f in [("layer", lambda x: nd.layer_norm_forward(x, (6, 5, 5))[0]),
                 ("group", lambda x: nd.group_norm_forward(x, 3)[0]),
                 ("rms", lambda x: nd.rms_norm_forward(x, (6, 5, 5))[0])]:
     assert np.allclose(f(batch_a)[0], f(batch_b)[0]), name
-bn_a = nd.batch_norm_forward(batch_a, None, None, running_mean=None, running_var=None,
-                             training=True)[0]
-bn_b = nd.batch_norm_forward(batch_b, None, None, running_mean=None, running_var=None,
-                             training=True)[0]
+bn_a = nd.batch_norm_forward(batch_a, None, None, training=True)[0]
+bn_b = nd.batch_norm_forward(batch_b, None, None, training=True)[0]
 assert not np.allclose(bn_a[0], bn_b[0])
 gn = nn.GroupNorm(3, 6).to(device64, torch.float64)
 assert torch.equal(gn.train()(t["x"]), gn.eval()(t["x"]))

@@ -287,7 +287,8 @@ for q in (0.5, 0.8):
     exact = sum(q ** (m0 + m1) * (1 - q) ** (2 - m0 - m1) * (w0 * m0 * x_in + w1 * m1 * y_in)
                 for m0 in (0, 1) for m1 in (0, 1))
     inputs = np.tile([x_in, y_in], (T_MC, 1))  # (T, 2): one row per random mask
-    dropped, _ = nd.vanilla_dropout_forward(inputs, p=1 - q, rng=np.random.default_rng(1))
+    dropped, _ = nd.vanilla_dropout_forward(inputs, p=1 - q,
+                                         generator=np.random.default_rng(1))
     a = dropped @ np.array([w0, w1])  # (T,)
     stderr = a.std() / np.sqrt(T_MC)
     print(f"q = {q}: test a = {a_test:.4f}, E[a] = q * a = {q * a_test:.4f} (enumerated "

@@ -39,3 +39,25 @@ def test_importing_d2lcnn_does_not_import_torch_or_touch_matplotlib():
         "assert 'matplotlib' not in sys.modules, 'd2lcnn imported matplotlib'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_package_exports_exactly_what_its_modules_list():
+    """``__all__`` is built from the modules' own lists (one place to add a name); every
+    public module of a backend contributes, and the lazily loaded optimizers are exactly
+    ``d2lcnn.numpy.optim.__all__``."""
+    import importlib
+    import pkgutil
+
+    from d2lcnn.numpy import optim
+
+    assert set(nd._LAZY) == set(optim.__all__)
+    for package, extra in ((nd, {"nn", *optim.__all__}), (td, set())):
+        public = [
+            m.name for m in pkgutil.iter_modules(package.__path__)
+            if not m.name.startswith("_") and m.name not in ("nn", "optim", "models")
+            or (package is td and m.name == "optim")
+        ]
+        listed = {f"{package.__name__}.{name}" for name in public} | {"d2lcnn.geometry"}
+        assert {m.__name__ for m in package._MODULES} == listed
+        expected = {n for name in listed for n in importlib.import_module(name).__all__}
+        assert set(package.__all__) == expected | extra

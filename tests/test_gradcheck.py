@@ -79,8 +79,7 @@ def test_check_backward_upstream_gradient_is_not_the_callers_first_draw():
     x = np.random.default_rng(0).standard_normal((8, 3))
 
     def forward(x):
-        return batch_norm_forward(x, None, None, running_mean=None, running_var=None,
-                                  training=True)
+        return batch_norm_forward(x, None, None, training=True)
 
     def backward(dout, cache):
         return batch_norm_backward(dout, cache)[0]

@@ -194,7 +194,6 @@ def test_as_torch_scheduler_errors():
     "call, match",
     [
         (lambda: step_lr(-1, lr=LR, step_size=1), "step must be an int >= 0, got -1"),
-        (lambda: step_lr(1.5, lr=LR, step_size=1), "step must be an int >= 0"),
         (lambda: step_lr(0, lr=-LR, step_size=1), "lr must be >= 0"),
         (lambda: step_lr(0, lr=LR, step_size=0), "step_size must be an int >= 1, got 0"),
         (lambda: step_lr(0, lr=LR, step_size=1, gamma=-0.1), "gamma must be >= 0"),
@@ -218,5 +217,7 @@ def test_bad_arguments(call, match):
 def test_bad_types():
     with pytest.raises(TypeError, match="lr must be a real number"):
         step_lr(0, lr="0.1", step_size=1)
+    with pytest.raises(TypeError, match="step_lr: step must be an int >= 0, got float 1.5"):
+        step_lr(1.5, lr=LR, step_size=1)
     with pytest.raises(TypeError, match="schedule must be a function"):
         warmup(0.1, warmup_steps=5)

@@ -25,6 +25,17 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import erf
 
+from d2lcnn.checks import (
+    SELU_ALPHA,
+    SELU_SCALE,
+    check_choice,
+    check_dim,
+    check_int,
+    check_positive,
+    check_real,
+)
+from d2lcnn.numpy._checks import check_array, check_dout
+
 __all__ = [
     "ElementwiseCache",
     "LeakyReluCache",
@@ -65,11 +76,6 @@ __all__ = [
     "log_softmax_forward",
     "log_softmax_backward",
 ]
-
-# The SELU constants of Klambauer et al. (2017), as in PyTorch.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
 
 class ElementwiseCache(NamedTuple):
     """Input and output of a hyperparameter-free elementwise activation."""
@@ -116,42 +122,7 @@ class SoftmaxCache(NamedTuple):
     dim: int
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _check_x(x, fn: str, min_ndim: int = 0) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}")
-    if x.ndim < min_ndim:
-        raise ValueError(f"{fn}: x must be at least {min_ndim}-D, got {x.ndim}-D shape {x.shape}")
-    return x
-
-
-def _check_dout(dout, shape, fn: str) -> np.ndarray:
-    dout = np.asarray(dout)
-    if dout.shape != tuple(shape):
-        raise ValueError(
-            f"{fn}: dout must have the forward output's shape {tuple(shape)}, got {dout.shape}"
-        )
-    return dout
-
-
-def _check_real(value, name: str, fn: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
-    if positive and not value > 0:
-        raise ValueError(f"{fn}: {name} must be > 0, got {value}")
-    return float(value)
-
-
-def _check_dim(dim, ndim: int, fn: str) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
-        raise TypeError(f"{fn}: dim must be an int, got {type(dim).__name__} {dim!r}")
-    if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ValueError(f"{fn}: dim must be in [{-ndim}, {ndim - 1}] for {ndim}-D x, got {dim}")
-    return int(dim) % max(ndim, 1)
+# --------------------------------------------------------------------------- helpers
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -168,78 +139,78 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- sigmoid, tanh
 
 
-def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+def sigmoid_forward(input: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """Logistic sigmoid, as ``torch.sigmoid``: :math:`\\sigma(x) = 1 / (1 + e^{-x})`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype, values in ``(0, 1)``.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype, values in ``(0, 1)``.
 
     Example:
         >>> sigmoid_forward(np.array([0.0]))[0]
         array([0.5])
     """
-    _check_x(x, "sigmoid_forward")
-    out = _sigmoid(x)
-    return out, ElementwiseCache(x, out)
+    check_array(input, "input", "sigmoid_forward")
+    out = _sigmoid(input)
+    return out, ElementwiseCache(input, out)
 
 
 def sigmoid_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
     """Backward of :func:`sigmoid_forward`: :math:`\\sigma'(x) = \\sigma(x)(1 - \\sigma(x))`."""
-    dout = _check_dout(dout, cache.out.shape, "sigmoid_backward")
+    dout = check_dout(dout, cache.out.shape, "sigmoid_backward")
     return dout * cache.out * (1 - cache.out)
 
 
-def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+def tanh_forward(input: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """Hyperbolic tangent, as ``torch.tanh``: :math:`\\tanh x = (e^x - e^{-x})/(e^x + e^{-x})`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype, values in ``(-1, 1)``.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype, values in ``(-1, 1)``.
     """
-    _check_x(x, "tanh_forward")
-    out = np.tanh(x)
-    return out, ElementwiseCache(x, out)
+    check_array(input, "input", "tanh_forward")
+    out = np.tanh(input)
+    return out, ElementwiseCache(input, out)
 
 
 def tanh_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
     """Backward of :func:`tanh_forward`: :math:`\\tanh'(x) = 1 - \\tanh^2 x`."""
-    dout = _check_dout(dout, cache.out.shape, "tanh_backward")
+    dout = check_dout(dout, cache.out.shape, "tanh_backward")
     return dout * (1 - cache.out**2)
 
 
 # --------------------------------------------------------------------------- ReLU family
 
 
-def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+def relu_forward(input: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """Rectified linear unit, as ``torch.relu``: :math:`\\max(x, 0)`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
 
     Example:
         >>> relu_forward(np.array([-1.0, 0.0, 2.0]))[0]
         array([0., 0., 2.])
     """
-    _check_x(x, "relu_forward")
+    check_array(input, "input", "relu_forward")
     # np.maximum, not np.where(x > 0, x, 0): ~8x faster (float32 (32, 6, 28, 28): ~75 us vs
     # ~620 us; np.where broadcasting a scalar is slow), and NaN propagates as in torch.relu.
     # (out=: a ufunc returns a scalar for a 0-d input.)
-    out = np.maximum(x, 0, out=np.empty_like(x))
-    return out, ElementwiseCache(x, out)
+    out = np.maximum(input, 0, out=np.empty_like(input))
+    return out, ElementwiseCache(input, out)
 
 
 def relu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
     """Backward of :func:`relu_forward`: the gradient passes unless ``x <= 0`` (so 0 at
     ``x = 0``, and it passes at NaN inputs), exactly as PyTorch's ``threshold_backward``."""
-    dout = _check_dout(dout, cache.x.shape, "relu_backward")
+    dout = check_dout(dout, cache.x.shape, "relu_backward")
     # `dout * mask` is ~7x faster than np.where (float32 (32, 6, 28, 28): ~90 us with the
     # isfinite check vs ~620 us), but gives inf * 0 = NaN where PyTorch (and np.where) give
     # 0: a non-finite dout keeps the exact route.
@@ -250,35 +221,35 @@ def relu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
 
 
 def leaky_relu_forward(
-    x: np.ndarray, *, negative_slope: float = 0.01
+    input: np.ndarray, *, negative_slope: float = 0.01
 ) -> tuple[np.ndarray, LeakyReluCache]:
-    """Leaky ReLU, as ``torch.nn.functional.leaky_relu``: ``x`` if ``x > 0`` else
+    """Leaky ReLU, as ``torch.nn.functional.leaky_relu``: ``input`` if ``x > 0`` else
     ``negative_slope * x``.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         negative_slope: slope for ``x <= 0``. Default 0.01.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "leaky_relu_forward")
-    slope = _check_real(negative_slope, "negative_slope", "leaky_relu_forward")
-    s = x.dtype.type(slope)
+    check_array(input, "input", "leaky_relu_forward")
+    slope = check_real(negative_slope, "negative_slope", "leaky_relu_forward")
+    s = input.dtype.type(slope)
     if 0 < s <= 1:
         # Then s*x >= x exactly where x <= 0 and s*x <= x where x > 0 (rounding is monotonic),
         # so the maximum picks np.where's branch, NaN and +-inf included (s = 0 would turn
         # inf into inf * 0 = NaN). ~15x faster: float32 (32, 6, 28, 28) ~37 us vs ~560 us.
-        out = np.maximum(x, x * s, out=np.empty_like(x))
+        out = np.maximum(input, input * s, out=np.empty_like(input))
     else:
         with np.errstate(invalid="ignore"):  # inf * 0 = NaN only in the branch np.where drops
-            out = np.where(x > 0, x, x * s)
-    return out, LeakyReluCache(x, slope)
+            out = np.where(input > 0, input, input * s)
+    return out, LeakyReluCache(input, slope)
 
 
 def leaky_relu_backward(dout: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
     """Backward of :func:`leaky_relu_forward`: 1 where ``x > 0``, ``negative_slope`` elsewhere."""
-    dout = _check_dout(dout, cache.x.shape, "leaky_relu_backward")
+    dout = check_dout(dout, cache.x.shape, "leaky_relu_backward")
     # dout times the local slope, looked up as [slope, 1][x > 0]: the same products as
     # np.where(x > 0, dout, dout * slope) bit for bit (inf and NaN included), ~3x faster
     # (float32 (32, 6, 28, 28): ~180 us vs ~560 us).
@@ -288,8 +259,7 @@ def leaky_relu_backward(dout: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
 
 def _prelu_weight_shape(x, weight, fn):
     """Shape ``(1, C, 1, ...)`` that broadcasts ``weight`` over channel dimension 1."""
-    if not isinstance(weight, np.ndarray) or not np.issubdtype(weight.dtype, np.floating):
-        raise TypeError(f"{fn}: weight must be a floating-point numpy array, got {weight!r}")
+    check_array(weight, "weight", fn)
     channels = x.shape[1] if x.ndim >= 2 else 1
     if weight.ndim != 1 or weight.shape[0] not in (1, channels):
         raise ValueError(
@@ -301,24 +271,24 @@ def _prelu_weight_shape(x, weight, fn):
     return (1, channels) + (1,) * (x.ndim - 2)
 
 
-def prelu_forward(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, PreluCache]:
-    """Parametric ReLU, as ``torch.nn.functional.prelu``: ``x`` if ``x > 0`` else
+def prelu_forward(input: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, PreluCache]:
+    """Parametric ReLU, as ``torch.nn.functional.prelu``: ``input`` if ``x > 0`` else
     ``weight[c] * x`` for an element of channel ``c`` (dimension 1).
 
     Args:
-        x: ``(N, C, *)``, floating point; with a single shared weight any shape.
+        input: ``(N, C, *)``, floating point; with a single shared weight any shape.
         weight: learned slopes, ``(C,)`` (one per channel) or ``(1,)`` (shared).
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
 
     Raises:
         ValueError: if ``weight`` is neither ``(1,)`` nor ``(C,)``.
     """
-    _check_x(x, "prelu_forward")
-    w = weight.reshape(_prelu_weight_shape(x, weight, "prelu_forward"))  # (1, C, 1, ...)
-    out = np.where(x > 0, x, w * x)
-    return out, PreluCache(x, weight)
+    check_array(input, "input", "prelu_forward")
+    w = weight.reshape(_prelu_weight_shape(input, weight, "prelu_forward"))  # (1, C, 1, ...)
+    out = np.where(input > 0, input, w * input)
+    return out, PreluCache(input, weight)
 
 
 def prelu_backward(dout: np.ndarray, cache: PreluCache) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +300,7 @@ def prelu_backward(dout: np.ndarray, cache: PreluCache) -> tuple[np.ndarray, np.
         (over all elements for a shared weight).
     """
     x, weight = cache
-    dout = _check_dout(dout, x.shape, "prelu_backward")
+    dout = check_dout(dout, x.shape, "prelu_backward")
     shape = _prelu_weight_shape(x, weight, "prelu_backward")
     dx = np.where(x > 0, dout, weight.reshape(shape) * dout)
     contrib = np.where(x > 0, 0, x * dout)  # (N, C, *)
@@ -353,46 +323,46 @@ def _elu_grad(dout, cache: EluCache):
     return (cache.scale * local * dout).astype(dout.dtype, copy=False)
 
 
-def elu_forward(x: np.ndarray, *, alpha: float = 1.0) -> tuple[np.ndarray, EluCache]:
+def elu_forward(input: np.ndarray, *, alpha: float = 1.0) -> tuple[np.ndarray, EluCache]:
     """Exponential linear unit, as ``torch.nn.functional.elu``:
-    ``x`` if ``x > 0`` else :math:`\\alpha (e^x - 1)`.
+    ``input`` if ``x > 0`` else :math:`\\alpha (e^x - 1)`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         alpha: the negative saturation value is ``-alpha``. Default 1.0.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "elu_forward")
-    alpha = _check_real(alpha, "alpha", "elu_forward")
-    return _elu(x, alpha, 1.0), EluCache(x, alpha, 1.0)
+    check_array(input, "input", "elu_forward")
+    alpha = check_real(alpha, "alpha", "elu_forward")
+    return _elu(input, alpha, 1.0), EluCache(input, alpha, 1.0)
 
 
 def elu_backward(dout: np.ndarray, cache: EluCache) -> np.ndarray:
     """Backward of :func:`elu_forward`: 1 where ``x > 0``, :math:`\\alpha e^x` elsewhere."""
-    return _elu_grad(_check_dout(dout, cache.x.shape, "elu_backward"), cache)
+    return _elu_grad(check_dout(dout, cache.x.shape, "elu_backward"), cache)
 
 
-def selu_forward(x: np.ndarray) -> tuple[np.ndarray, EluCache]:
+def selu_forward(input: np.ndarray) -> tuple[np.ndarray, EluCache]:
     """Scaled ELU, as ``torch.nn.functional.selu``: ``scale * elu(x, alpha)`` with the fixed
     constants ``alpha = 1.6732632...`` and ``scale = 1.0507009...`` that make activations
     self-normalising (Klambauer et al., 2017).
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "selu_forward")
-    return _elu(x, SELU_ALPHA, SELU_SCALE), EluCache(x, SELU_ALPHA, SELU_SCALE)
+    check_array(input, "input", "selu_forward")
+    return _elu(input, SELU_ALPHA, SELU_SCALE), EluCache(input, SELU_ALPHA, SELU_SCALE)
 
 
 def selu_backward(dout: np.ndarray, cache: EluCache) -> np.ndarray:
     """Backward of :func:`selu_forward`: ``scale`` where ``x > 0``, ``scale * alpha * e^x``
     elsewhere."""
-    return _elu_grad(_check_dout(dout, cache.x.shape, "selu_backward"), cache)
+    return _elu_grad(check_dout(dout, cache.x.shape, "selu_backward"), cache)
 
 
 # --------------------------------------------------------------------------- GELU, SiLU, Mish
@@ -401,7 +371,7 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_TANH_COEF = 0.044715
 
 
-def gelu_forward(x: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray, GeluCache]:
+def gelu_forward(input: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray, GeluCache]:
     """Gaussian error linear unit, as ``torch.nn.functional.gelu``:
     :math:`x \\Phi(x)`, with :math:`\\Phi` the standard normal CDF.
 
@@ -409,27 +379,26 @@ def gelu_forward(x: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarra
     - ``approximate="tanh"``: :math:`\\tfrac12 x (1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715 x^3)))`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         approximate: ``"none"`` or ``"tanh"``. Default ``"none"``.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "gelu_forward")
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu_forward: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_array(input, "input", "gelu_forward")
+    check_choice(approximate, "approximate", "gelu_forward", ("none", "tanh"))
     if approximate == "none":
-        out = 0.5 * x * (1 + erf(x / math.sqrt(2)))
+        out = 0.5 * input * (1 + erf(input / math.sqrt(2)))
     else:
-        out = 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_COEF * x**3)))
-    return out.astype(x.dtype, copy=False), GeluCache(x, approximate)
+        out = 0.5 * input * (1 + np.tanh(_SQRT_2_OVER_PI * (input + _GELU_TANH_COEF * input**3)))
+    return out.astype(input.dtype, copy=False), GeluCache(input, approximate)
 
 
 def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
     """Backward of :func:`gelu_forward`: :math:`\\Phi(x) + x \\varphi(x)` (exact), or the
     derivative of the tanh formula."""
     x = cache.x
-    dout = _check_dout(dout, x.shape, "gelu_backward")
+    dout = check_dout(dout, x.shape, "gelu_backward")
     if cache.approximate == "none":
         cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
         pdf = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
@@ -441,24 +410,24 @@ def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
     return (dout * local).astype(dout.dtype, copy=False)
 
 
-def silu_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+def silu_forward(input: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """Sigmoid linear unit (also called swish), as ``torch.nn.functional.silu``:
     :math:`x \\sigma(x)`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "silu_forward")
-    out = x * _sigmoid(x)
-    return out, ElementwiseCache(x, out)
+    check_array(input, "input", "silu_forward")
+    out = input * _sigmoid(input)
+    return out, ElementwiseCache(input, out)
 
 
 def silu_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
     """Backward of :func:`silu_forward`: :math:`\\sigma(x)(1 + x(1 - \\sigma(x)))`."""
-    dout = _check_dout(dout, cache.x.shape, "silu_backward")
+    dout = check_dout(dout, cache.x.shape, "silu_backward")
     s = _sigmoid(cache.x)
     return dout * s * (1 + cache.x * (1 - s))
 
@@ -468,57 +437,57 @@ swish_forward = silu_forward
 swish_backward = silu_backward
 
 
-def mish_forward(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
+def mish_forward(input: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """Mish, as ``torch.nn.functional.mish``: :math:`x \\tanh(\\mathrm{softplus}(x))`.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "mish_forward")
-    out = (x * np.tanh(_softplus(x))).astype(x.dtype, copy=False)
-    return out, ElementwiseCache(x, out)
+    check_array(input, "input", "mish_forward")
+    out = (input * np.tanh(_softplus(input))).astype(input.dtype, copy=False)
+    return out, ElementwiseCache(input, out)
 
 
 def mish_backward(dout: np.ndarray, cache: ElementwiseCache) -> np.ndarray:
     """Backward of :func:`mish_forward`: with :math:`t = \\tanh(\\mathrm{softplus}(x))`,
     :math:`t + x (1 - t^2) \\sigma(x)` (softplus' derivative is the sigmoid)."""
     x = cache.x
-    dout = _check_dout(dout, x.shape, "mish_backward")
+    dout = check_dout(dout, x.shape, "mish_backward")
     t = np.tanh(_softplus(x))
     return (dout * (t + x * (1 - t**2) * _sigmoid(x))).astype(dout.dtype, copy=False)
 
 
 def softplus_forward(
-    x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0
+    input: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0
 ) -> tuple[np.ndarray, SoftplusCache]:
     """Softplus, as ``torch.nn.functional.softplus``: :math:`\\tfrac1\\beta\\log(1+e^{\\beta x})`,
-    and exactly ``x`` where ``beta * x > threshold`` (there the two differ by less than
+    and exactly ``input`` where ``beta * x > threshold`` (there the two differ by less than
     ``exp(-threshold)``).
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         beta: sharpness, > 0. Default 1.0.
         threshold: above this value of ``beta * x`` the function is the identity.
             Default 20.0.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "softplus_forward")
-    beta = _check_real(beta, "beta", "softplus_forward", positive=True)
-    threshold = _check_real(threshold, "threshold", "softplus_forward")
-    z = x * beta
-    out = np.where(z > threshold, x, _softplus(z) / beta).astype(x.dtype, copy=False)
-    return out, SoftplusCache(x, beta, threshold)
+    check_array(input, "input", "softplus_forward")
+    beta = check_positive(beta, "beta", "softplus_forward")
+    threshold = check_real(threshold, "threshold", "softplus_forward")
+    z = input * beta
+    out = np.where(z > threshold, input, _softplus(z) / beta).astype(input.dtype, copy=False)
+    return out, SoftplusCache(input, beta, threshold)
 
 
 def softplus_backward(dout: np.ndarray, cache: SoftplusCache) -> np.ndarray:
     """Backward of :func:`softplus_forward`: :math:`\\sigma(\\beta x)`, and 1 above the
     threshold."""
-    dout = _check_dout(dout, cache.x.shape, "softplus_backward")
+    dout = check_dout(dout, cache.x.shape, "softplus_backward")
     z = cache.x * cache.beta
     return np.where(z > cache.threshold, dout, dout * _sigmoid(z)).astype(dout.dtype, copy=False)
 
@@ -526,7 +495,7 @@ def softplus_backward(dout: np.ndarray, cache: SoftplusCache) -> np.ndarray:
 # --------------------------------------------------------------------------- maxout
 
 
-def maxout_forward(x: np.ndarray, *, pieces: int) -> tuple[np.ndarray, MaxoutCache]:
+def maxout_forward(input: np.ndarray, *, pieces: int) -> tuple[np.ndarray, MaxoutCache]:
     """Maxout (Goodfellow et al., 2013): the maximum over groups of ``pieces`` consecutive
     channels.
 
@@ -538,34 +507,33 @@ def maxout_forward(x: np.ndarray, *, pieces: int) -> tuple[np.ndarray, MaxoutCac
     to the first maximal piece.
 
     Args:
-        x: ``(N, C, *)`` with ``C`` divisible by ``pieces``, floating point.
+        input: ``(N, C, *)`` with ``C`` divisible by ``pieces``, floating point.
         pieces: number of linear pieces ``k`` per output unit, >= 1.
 
     Returns:
-        ``(out, cache)``: ``out`` is ``(N, C / pieces, *)`` with ``x``'s dtype.
+        ``(out, cache)``: ``out`` is ``(N, C / pieces, *)`` with ``input``'s dtype.
 
     Example:
         >>> maxout_forward(np.array([[1.0, 3.0, -2.0, -5.0]]), pieces=2)[0]
         array([[ 3., -2.]])
     """
-    _check_x(x, "maxout_forward", min_ndim=2)
-    if isinstance(pieces, bool) or not isinstance(pieces, int | np.integer):
-        raise TypeError(f"maxout_forward: pieces must be an int, got {type(pieces).__name__}")
-    if pieces < 1 or x.shape[1] % pieces != 0:
+    check_array(input, "input", "maxout_forward", min_ndim=2, layout="(N, C, *)")
+    pieces = check_int(pieces, "pieces", "maxout_forward", minimum=1)
+    if input.shape[1] % pieces != 0:
         raise ValueError(
-            f"maxout_forward: pieces must be >= 1 and divide C = x.shape[1] = {x.shape[1]}, "
+            f"maxout_forward: pieces must divide C = input.shape[1] = {input.shape[1]}, "
             f"got {pieces}"
         )
-    n, c = x.shape[:2]
-    grouped = x.reshape(n, c // pieces, pieces, *x.shape[2:])  # (N, C/k, k, *)
+    n, c = input.shape[:2]
+    grouped = input.reshape(n, c // pieces, pieces, *input.shape[2:])  # (N, C/k, k, *)
     argmax = grouped.argmax(axis=2)  # (N, C/k, *): first maximum
     out = np.take_along_axis(grouped, np.expand_dims(argmax, 2), axis=2).squeeze(2)
-    return out, MaxoutCache(x.shape, argmax, int(pieces))
+    return out, MaxoutCache(input.shape, argmax, pieces)
 
 
 def maxout_backward(dout: np.ndarray, cache: MaxoutCache) -> np.ndarray:
     """Backward of :func:`maxout_forward`: each upstream gradient goes to the winning piece."""
-    dout = _check_dout(dout, cache.argmax.shape, "maxout_backward")
+    dout = check_dout(dout, cache.argmax.shape, "maxout_backward")
     n, c = cache.x_shape[:2]
     dgrouped = np.zeros((n, c // cache.pieces, cache.pieces, *cache.x_shape[2:]), dout.dtype)
     np.put_along_axis(dgrouped, np.expand_dims(cache.argmax, 2), np.expand_dims(dout, 2), axis=2)
@@ -575,7 +543,7 @@ def maxout_backward(dout: np.ndarray, cache: MaxoutCache) -> np.ndarray:
 # --------------------------------------------------------------------------- softmax
 
 
-def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
+def softmax_forward(input: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
     """Softmax along ``dim``, as ``torch.softmax``:
     :math:`\\mathrm{softmax}(x)_i = e^{x_i - m} / \\sum_j e^{x_j - m}` with
     :math:`m = \\max_j x_j` (the shift changes nothing but keeps every ``exp`` <= 1).
@@ -583,15 +551,15 @@ def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCach
     ``dim`` has no default: PyTorch's implicit choice is deprecated and easy to get wrong.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         dim: the dimension that sums to 1.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "softmax_forward")
-    dim = _check_dim(dim, x.ndim, "softmax_forward")
-    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    check_array(input, "input", "softmax_forward")
+    dim = check_dim(dim, input.ndim, "softmax_forward")
+    e = np.exp(input - input.max(axis=dim, keepdims=True))
     out = e / e.sum(axis=dim, keepdims=True)
     return out, SoftmaxCache(out, dim)
 
@@ -600,11 +568,11 @@ def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     """Backward of :func:`softmax_forward`, the Jacobian-vector product without the Jacobian:
     :math:`dx = y \\odot (dout - \\sum_j dout_j y_j)`."""
     y, dim = cache
-    dout = _check_dout(dout, y.shape, "softmax_backward")
+    dout = check_dout(dout, y.shape, "softmax_backward")
     return y * (dout - (dout * y).sum(axis=dim, keepdims=True))
 
 
-def log_softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
+def log_softmax_forward(input: np.ndarray, *, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
     """Log-softmax along ``dim``, as ``torch.log_softmax``:
     :math:`x_i - m - \\log \\sum_j e^{x_j - m}` with :math:`m = \\max_j x_j`.
 
@@ -612,15 +580,15 @@ def log_softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, Softmax
     logits.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         dim: the dimension to normalise over.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
-    _check_x(x, "log_softmax_forward")
-    dim = _check_dim(dim, x.ndim, "log_softmax_forward")
-    shifted = x - x.max(axis=dim, keepdims=True)
+    check_array(input, "input", "log_softmax_forward")
+    dim = check_dim(dim, input.ndim, "log_softmax_forward")
+    shifted = input - input.max(axis=dim, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
     return out, SoftmaxCache(out, dim)
 
@@ -629,5 +597,5 @@ def log_softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     """Backward of :func:`log_softmax_forward`:
     :math:`dx = dout - \\mathrm{softmax}(x) \\sum_j dout_j`."""
     out, dim = cache
-    dout = _check_dout(dout, out.shape, "log_softmax_backward")
+    dout = check_dout(dout, out.shape, "log_softmax_backward")
     return dout - np.exp(out) * dout.sum(axis=dim, keepdims=True)

@@ -24,6 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import check_size_pair
+from d2lcnn.numpy._checks import check_array, check_dout
+
 __all__ = [
     "AdaptiveAvgPool2dCache",
     "adaptive_pool_windows",
@@ -57,26 +60,6 @@ def adaptive_pool_windows(size: int, out_size: int) -> tuple[np.ndarray, np.ndar
     return start, end
 
 
-def _output_size(output_size, hw):
-    """Normalize ``output_size`` (an int, or a pair whose None entries keep the input size)."""
-    items = output_size if isinstance(output_size, tuple | list) else (output_size, output_size)
-    if len(items) != 2:
-        raise TypeError(f"output_size must be an int or a pair, got {output_size!r}")
-    out = []
-    for v, n in zip(items, hw, strict=True):
-        if v is None:
-            out.append(n)
-        elif isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise TypeError(
-                f"output_size must be an int or a pair of ints (or None), got {output_size!r}"
-            )
-        elif v < 1:
-            raise ValueError(f"output_size must be >= 1 in each dimension, got {output_size!r}")
-        else:
-            out.append(int(v))
-    return tuple(out)
-
-
 def _membership(size, out_size, dtype):
     """``(out_size, size)``: 1 where input index ``j`` is in output window ``i``."""
     start, end = adaptive_pool_windows(size, out_size)
@@ -85,17 +68,17 @@ def _membership(size, out_size, dtype):
     return m.astype(dtype), (end - start)
 
 
-def adaptive_avg_pool2d_forward(x, *, output_size) -> tuple[np.ndarray, AdaptiveAvgPool2dCache]:
+def adaptive_avg_pool2d_forward(input, *, output_size) -> tuple[np.ndarray, AdaptiveAvgPool2dCache]:
     """2-D adaptive average pooling over ``(N, C, H, W)``, as
     ``torch.nn.functional.adaptive_avg_pool2d``.
 
     Args:
-        x: input, ``(N, C, H, W)``, floating point.
+        input: ``(N, C, H, W)``, floating point.
         output_size: ``H_out`` or ``(H_out, W_out)``; a ``None`` entry keeps that input size.
             ``1`` is global average pooling.
 
     Returns:
-        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``x``'s dtype.
+        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``input``'s dtype.
 
     Shape:
         Window ``i`` along ``H`` is ``[floor(i H / H_out), ceil((i + 1) H / H_out))``; when
@@ -103,27 +86,23 @@ def adaptive_avg_pool2d_forward(x, *, output_size) -> tuple[np.ndarray, Adaptive
         ``H / H_out``.
 
     Raises:
-        ValueError: a non-4-D ``x`` or an ``output_size`` below 1.
-        TypeError: a non-float ``x`` or a non-int ``output_size``.
+        ValueError: a non-4-D ``input`` or an ``output_size`` below 1.
+        TypeError: a non-float ``input`` or a non-int ``output_size``.
 
     Example:
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
         >>> adaptive_avg_pool2d_forward(x, output_size=1)[0][0, 0]
         array([[7.5]])
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
-    h, w = x.shape[2:]
-    h_out, w_out = _output_size(output_size, (h, w))
-    rows, len_h = _membership(h, h_out, x.dtype)  # (H_out, H), (H_out,)
-    cols, len_w = _membership(w, w_out, x.dtype)  # (W_out, W), (W_out,)
-    divisor = np.outer(len_h, len_w).astype(x.dtype)  # (H_out, W_out)
-    sums = rows @ x @ cols.T  # (N, C, H_out, W_out): window sums
-    return sums / divisor, AdaptiveAvgPool2dCache(x.shape, rows, cols, divisor)
+    fn = "adaptive_avg_pool2d_forward"
+    check_array(input, "input", fn, ndim=4, layout="(N, C, H, W)")
+    h, w = input.shape[2:]
+    h_out, w_out = check_size_pair(output_size, "output_size", fn, default=(h, w))
+    rows, len_h = _membership(h, h_out, input.dtype)  # (H_out, H), (H_out,)
+    cols, len_w = _membership(w, w_out, input.dtype)  # (W_out, W), (W_out,)
+    divisor = np.outer(len_h, len_w).astype(input.dtype)  # (H_out, W_out)
+    sums = rows @ input @ cols.T  # (N, C, H_out, W_out): window sums
+    return sums / divisor, AdaptiveAvgPool2dCache(input.shape, rows, cols, divisor)
 
 
 def adaptive_avg_pool2d_backward(dout, cache: AdaptiveAvgPool2dCache) -> np.ndarray:
@@ -143,7 +122,5 @@ def adaptive_avg_pool2d_backward(dout, cache: AdaptiveAvgPool2dCache) -> np.ndar
         ValueError: if ``dout`` does not have the forward output's shape.
     """
     out_shape = (*cache.x_shape[:2], *cache.divisor.shape)
-    dout = np.asarray(dout)
-    if dout.shape != out_shape:
-        raise ValueError(f"dout must have the forward output's shape {out_shape}, got {dout.shape}")
+    dout = check_dout(dout, out_shape, "adaptive_avg_pool2d_backward")
     return cache.rows.T @ (dout / cache.divisor) @ cache.cols  # (N, C, H, W)

@@ -19,21 +19,12 @@ import math
 
 import numpy as np
 
+from d2lcnn.checks import check_nonnegative, check_positive
+from d2lcnn.numpy._checks import check_array_dict
+
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
 _EPS = 1e-6  # torch's: keeps the scale finite for zero gradients, and makes it just below 1
-
-
-def _check_grads(grads, fn: str) -> list[np.ndarray]:
-    if not isinstance(grads, dict):
-        raise TypeError(f"{fn}: grads must be a dict of numpy arrays, got {type(grads).__name__}")
-    for name, g in grads.items():
-        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
-            raise TypeError(
-                f"{fn}: grads[{name!r}] must be a floating-point numpy array, "
-                f"got {type(g).__name__} {getattr(g, 'dtype', '')}"
-            )
-    return list(grads.values())
 
 
 def _vector_norm(x: np.ndarray, p: float) -> float:
@@ -66,12 +57,10 @@ def clip_grad_norm(
         ValueError: for a negative ``max_norm`` or a bad ``norm_type``.
         RuntimeError: with ``error_if_nonfinite``, for a NaN or infinite total norm (as torch).
     """
-    arrays = _check_grads(grads, "clip_grad_norm")
-    if not max_norm >= 0:
-        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm!r}")
-    if not norm_type > 0:
-        raise ValueError(f"clip_grad_norm: norm_type must be > 0 or inf, got {norm_type!r}")
-    norm_type = float(norm_type)
+    fn = "clip_grad_norm"
+    arrays = list(check_array_dict(grads, "grads", fn).values())
+    max_norm = check_nonnegative(max_norm, "max_norm", fn)
+    norm_type = check_positive(norm_type, "norm_type", fn)  # math.inf included
     norms = np.array([_vector_norm(g, norm_type) for g in arrays])
     total = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
@@ -96,8 +85,7 @@ def clip_grad_value(grads: dict[str, np.ndarray], clip_value: float) -> None:
     Raises:
         ValueError: for a negative ``clip_value``.
     """
-    arrays = _check_grads(grads, "clip_grad_value")
-    if not clip_value >= 0:
-        raise ValueError(f"clip_grad_value: clip_value must be >= 0, got {clip_value!r}")
+    arrays = list(check_array_dict(grads, "grads", "clip_grad_value").values())
+    clip_value = check_nonnegative(clip_value, "clip_value", "clip_grad_value")
     for g in arrays:
         np.clip(g, -clip_value, clip_value, out=g)

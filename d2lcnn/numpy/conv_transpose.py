@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from d2lcnn.geometry import conv_transpose2d_output_shape, pair
-from d2lcnn.numpy.conv import _require_float_array
+from d2lcnn.numpy._checks import check_array, check_dout, check_input_and_weight
 
 __all__ = [
     "ConvTranspose2dCache",
@@ -58,49 +58,34 @@ class ConvTranspose2dCache(NamedTuple):
     out_shape: tuple[int, int, int, int]  # (N, C_out, H_out, W_out)
 
 
-def _check_args(x, w, b, stride, padding, output_padding, dilation, groups):
+def _check_args(input, weight, bias, stride, padding, output_padding, dilation, groups, fn):
     """Validate a forward call as ``F.conv_transpose2d`` would and build the cache."""
-    _require_float_array(x, "x")
-    _require_float_array(w, "w")
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C_in, H, W), got {x.ndim}-D shape {x.shape}")
-    if w.ndim != 4:
+    groups = check_input_and_weight(
+        input, weight, groups, fn, weight_layout="(C_in, C_out/groups, kH, kW)"
+    )
+    n, c_in, h, w_in = input.shape
+    if weight.shape[0] != c_in:
         raise ValueError(
-            f"w must be 4-D (C_in, C_out/groups, kH, kW), got {w.ndim}-D shape {w.shape}"
+            f"{fn}: weight.shape[0] must equal the channels of input, C_in = input.shape[1] = "
+            f"{c_in}, got weight of shape {weight.shape}"
         )
-    if w.dtype != x.dtype:
-        raise TypeError(f"w must have the same dtype as x ({x.dtype}), got {w.dtype}")
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer):
-        raise TypeError(f"groups must be an int, got {type(groups).__name__} {groups!r}")
-    groups = int(groups)
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    n, c_in, h, w_in = x.shape
-    if w.shape[0] != c_in:
-        raise ValueError(
-            f"w.shape[0] must equal x's channels C_in = x.shape[1] = {c_in}, got w of shape "
-            f"{w.shape}"
+    c_out = weight.shape[1] * groups
+    if bias is not None:
+        check_array(
+            bias, "bias", fn, dtype=input.dtype,
+            shape=(c_out,), shape_formula="(C_out,) = (weight.shape[1]*groups,)",
         )
-    if c_in % groups != 0:
-        raise ValueError(f"x: C_in = x.shape[1] = {c_in} must be divisible by groups = {groups}")
-    c_out = w.shape[1] * groups
-    if b is not None:
-        _require_float_array(b, "b")
-        if b.shape != (c_out,):
-            raise ValueError(
-                f"b must have shape (C_out,) = (w.shape[1]*groups,) = ({c_out},), got {b.shape}"
-            )
-        if b.dtype != x.dtype:
-            raise TypeError(f"b must have the same dtype as x ({x.dtype}), got {b.dtype}")
     s = pair(stride, "stride", minimum=1)
     p = pair(padding, "padding", minimum=0)
     op = pair(output_padding, "output_padding", minimum=0)
     d = pair(dilation, "dilation", minimum=1)
     # Raises a ValueError showing the formula for output_padding too large or an empty output.
     h_out, w_out = conv_transpose2d_output_shape(
-        (h, w_in), w.shape[2:], stride=s, padding=p, output_padding=op, dilation=d
+        (h, w_in), weight.shape[2:], stride=s, padding=p, output_padding=op, dilation=d
     )
-    return ConvTranspose2dCache(x, w, b is not None, s, p, op, d, groups, (n, c_out, h_out, w_out))
+    return ConvTranspose2dCache(
+        input, weight, bias is not None, s, p, op, d, groups, (n, c_out, h_out, w_out)
+    )
 
 
 def _full_shape(cache: ConvTranspose2dCache) -> tuple[int, int]:
@@ -122,7 +107,7 @@ def _tap(a, i, j, cache: ConvTranspose2dCache):
 
 
 def conv_transpose2d_forward(
-    x, w, b=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ) -> tuple[np.ndarray, ConvTranspose2dCache]:
     """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
 
@@ -133,10 +118,10 @@ def conv_transpose2d_forward(
     pixel adds ``x[n, c, h, w] * w[c, o]`` onto the output at ``(S h - P, S w - P)``.
 
     Args:
-        x: input, ``(N, C_in, H, W)``, float32 or float64.
-        w: weights, ``(C_in, C_out/groups, kH, kW)``, same dtype as ``x`` (note: ``C_in``
+        input: ``(N, C_in, H, W)``, float32 or float64.
+        weight: weights, ``(C_in, C_out/groups, kH, kW)``, same dtype as ``input`` (note: ``C_in``
             first, as in PyTorch).
-        b: bias ``(C_out,)`` or None. Default None.
+        bias: bias ``(C_out,)`` or None. Default None.
         stride: ``S`` or ``(sH, sW)``: spacing of the kernel copies. Default 1.
         padding: ``P`` or ``(pH, pW)``: rows/columns cropped from each side of the full
             result (``dilation * (kernel_size - 1) - padding`` of zero padding in the
@@ -147,7 +132,7 @@ def conv_transpose2d_forward(
         dilation: ``D`` or ``(dH, dW)``: spacing of the kernel taps. Default 1.
 
     Returns:
-        ``(out, cache)``: ``out`` is ``(N, C_out, H_out, W_out)`` with ``x``'s dtype.
+        ``(out, cache)``: ``out`` is ``(N, C_out, H_out, W_out)`` with ``input``'s dtype.
 
     Shape:
         .. math::
@@ -169,26 +154,29 @@ def conv_transpose2d_forward(
                [2., 4., 2.],
                [1., 2., 1.]])
     """
-    cache = _check_args(x, w, b, stride, padding, output_padding, dilation, groups)
-    n, c_in, h, w_in = x.shape
+    cache = _check_args(
+        input, weight, bias, stride, padding, output_padding, dilation, groups,
+        "conv_transpose2d_forward",
+    )
+    n, c_in, h, w_in = input.shape
     g = cache.groups
     c_out = cache.out_shape[1]
-    kh, kw = w.shape[2:]
+    kh, kw = weight.shape[2:]
     # One matmul per group: every input pixel times the whole kernel of its group.
-    xg = x.reshape(n, g, c_in // g, h * w_in)  # (N, G, C_in/G, H*W)
-    wg = w.reshape(g, c_in // g, -1)  # (G, C_in/G, C_out/G*kH*kW)
+    xg = input.reshape(n, g, c_in // g, h * w_in)  # (N, G, C_in/G, H*W)
+    wg = weight.reshape(g, c_in // g, -1)  # (G, C_in/G, C_out/G*kH*kW)
     cols = np.matmul(wg.transpose(0, 2, 1), xg)  # (N, G, C_out/G*kH*kW, H*W)
     cols = cols.reshape(n, c_out, kh, kw, h, w_in)  # (N, C_out, kH, kW, H, W)
     # col2im: add tap (i, j) of every kernel copy onto its strided grid of output pixels.
-    full = np.zeros((n, c_out, *_full_shape(cache)), dtype=x.dtype)  # (N, C_out, H_f, W_f)
+    full = np.zeros((n, c_out, *_full_shape(cache)), dtype=input.dtype)  # (N, C_out, H_f, W_f)
     for i in range(kh):
         for j in range(kw):
             _tap(full, i, j, cache)[...] += cols[:, :, i, j]
     (ph, pw), (h_out, w_out) = cache.padding, cache.out_shape[2:]
     out = full[:, :, ph : ph + h_out, pw : pw + w_out]  # (N, C_out, H_out, W_out)
     out = np.ascontiguousarray(out)
-    if b is not None:
-        out += b.reshape(1, c_out, 1, 1)
+    if bias is not None:
+        out += bias.reshape(1, c_out, 1, 1)
     return out, cache
 
 
@@ -211,11 +199,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     Raises:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
-    dout = np.asarray(dout)
-    if dout.shape != cache.out_shape:
-        raise ValueError(
-            f"dout must have the forward output's shape {cache.out_shape}, got {dout.shape}"
-        )
+    dout = check_dout(dout, cache.out_shape, "conv_transpose2d_backward")
     x, w, g = cache.x, cache.w, cache.groups
     n, c_in, h, w_in = x.shape
     c_out = cache.out_shape[1]
@@ -238,18 +222,22 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
 
 
 def conv_transpose2d_forward_naive(
-    x, w, b=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1
-) -> np.ndarray:
+    input, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> tuple[np.ndarray, ConvTranspose2dCache]:
     """The transposed convolution as taught: loop over input pixels, scatter kernel copies.
 
-    Same arguments and result as :func:`conv_transpose2d_forward` (the output only, no
-    cache); slow, for reading and for testing the vectorized version.
+    Same arguments and result as :func:`conv_transpose2d_forward`, ``(out, cache)`` with a
+    cache for :func:`conv_transpose2d_backward`; slow, for reading and for testing the
+    vectorized version.
     """
-    cache = _check_args(x, w, b, stride, padding, output_padding, dilation, groups)
-    n, c_in, h, w_in = x.shape
-    c_in_g, c_out_g, kh, kw = c_in // cache.groups, w.shape[1], w.shape[2], w.shape[3]
+    cache = _check_args(
+        input, weight, bias, stride, padding, output_padding, dilation, groups,
+        "conv_transpose2d_forward_naive",
+    )
+    n, c_in, h, w_in = input.shape
+    c_in_g, (c_out_g, kh, kw) = c_in // cache.groups, weight.shape[1:]
     (sh, sw), (dh, dw) = cache.stride, cache.dilation
-    full = np.zeros((n, cache.out_shape[1], *_full_shape(cache)), dtype=x.dtype)
+    full = np.zeros((n, cache.out_shape[1], *_full_shape(cache)), dtype=input.dtype)
     for c in range(c_in):
         group = c // c_in_g
         outs = slice(group * c_out_g, (group + 1) * c_out_g)  # this group's output channels
@@ -259,10 +247,10 @@ def conv_transpose2d_forward_naive(
                     for j in range(kw):
                         # (N, 1) * (C_out/G,) -> (N, C_out/G): pixel value times tap (i, j)
                         full[:, outs, r * sh + i * dh, q * sw + j * dw] += (
-                            x[:, c, r, q, None] * w[c, :, i, j]
+                            input[:, c, r, q, None] * weight[c, :, i, j]
                         )
     (ph, pw), (h_out, w_out) = cache.padding, cache.out_shape[2:]
     out = full[:, :, ph : ph + h_out, pw : pw + w_out].copy()
-    if b is not None:
-        out += b.reshape(1, -1, 1, 1)
-    return out
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out, cache

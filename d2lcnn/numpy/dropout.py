@@ -2,7 +2,7 @@
 the original "vanilla" dropout, and channel dropout (as ``torch.nn.functional.dropout2d``).
 
 ``p`` is the probability of *dropping* a unit, as in PyTorch (some older course code uses the
-keep probability instead). The keep mask is drawn as ``rng.random(shape) < 1 - p`` from an
+keep probability instead). The keep mask is drawn as ``generator.random(shape) < 1 - p`` from an
 explicit :class:`numpy.random.Generator`, or passed in as ``mask`` (``True`` = keep), so a
 test or a lecture can replay exactly the same units being dropped.
 
@@ -23,6 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import check_probability
+from d2lcnn.numpy._checks import check_array, check_dout, check_generator
+
 __all__ = [
     "DropoutCache",
     "dropout_forward",
@@ -41,25 +44,8 @@ class DropoutCache(NamedTuple):
     x_shape: tuple[int, ...]
 
 
-def _check_p(p, fn: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
-        raise TypeError(f"{fn}: p must be a real number in [0, 1], got {type(p).__name__}")
-    if not 0.0 <= p <= 1.0:  # also rejects NaN
-        raise ValueError(f"{fn}: p (the drop probability) must be in [0, 1], got {p}")
-    return float(p)
-
-
-def _check_x(x, fn: str, ndim: int | None = None) -> None:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{fn}: x must be {ndim}-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
-
-
-def _keep_mask(shape, p, rng, mask, fn) -> np.ndarray:
-    """The boolean keep mask: ``mask`` if given (checked), else drawn from ``rng``."""
+def _keep_mask(shape, p, generator, mask, fn) -> np.ndarray:
+    """The boolean keep mask: ``mask`` if given (checked), else drawn from ``generator``."""
     if mask is not None:
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
@@ -67,22 +53,17 @@ def _keep_mask(shape, p, rng, mask, fn) -> np.ndarray:
         if mask.shape != tuple(shape):
             raise ValueError(f"{fn}: mask must have shape {tuple(shape)}, got {mask.shape}")
         return mask
-    if rng is None:
+    if generator is None:
         # A fresh, unseeded generator: the layer never touches global random state.
-        rng = np.random.default_rng()
-    elif not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{fn}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng.random(shape) < 1 - p
+        generator = np.random.default_rng()
+    return check_generator(generator, fn).random(shape) < 1 - p
 
 
-def _inverted(x, p, training, rng, mask, mask_shape, fn):
-    p = _check_p(p, fn)
+def _inverted(x, p, training, generator, mask, mask_shape, fn):
+    p = check_probability(p, "p (the drop probability)", fn)
     if not training:
         return x.copy(), DropoutCache(1.0, x.shape)
-    keep = _keep_mask(mask_shape, p, rng, mask, fn)
+    keep = _keep_mask(mask_shape, p, generator, mask, fn)
     # p = 1 drops everything; the scale 1 / (1 - p) would be 1 / 0.
     scale = 0.0 if p == 1 else 1 / (1 - p)
     multiplier = (keep * scale).astype(x.dtype)  # mask_shape: x's shape or (N, C, 1, 1)
@@ -90,18 +71,16 @@ def _inverted(x, p, training, rng, mask, mask_shape, fn):
 
 
 def _backward(dout, cache: DropoutCache, fn: str) -> np.ndarray:
-    dout = np.asarray(dout)
-    if dout.shape != cache.x_shape:
-        raise ValueError(f"{fn}: dout must have x's shape {cache.x_shape}, got {dout.shape}")
+    dout = check_dout(dout, cache.x_shape, fn)
     return (dout * cache.multiplier).astype(dout.dtype, copy=False)
 
 
 def dropout_forward(
-    x: np.ndarray,
+    input: np.ndarray,
     *,
     p: float = 0.5,
     training: bool = True,
-    rng: np.random.Generator | None = None,
+    generator: np.random.Generator | None = None,
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, DropoutCache]:
     """Inverted dropout, as ``torch.nn.functional.dropout``: while training, zero each element
@@ -113,20 +92,20 @@ def dropout_forward(
         \\qquad \\mathbb{E}[\\text{out}] = x.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         p: probability of dropping an element, in ``[0, 1]``. Default 0.5.
-        training: apply dropout (True) or return ``x`` unchanged (False). Default True.
-        rng: where the mask comes from; ``None`` uses a fresh unseeded generator, so pass
+        training: apply dropout (True) or return ``input`` unchanged (False). Default True.
+        generator: where the mask comes from; ``None`` uses a fresh unseeded generator, so pass
             ``np.random.default_rng(seed)`` for reproducible masks. Default ``None``.
-        mask: an explicit boolean keep mask of ``x``'s shape (``True`` = keep) that replaces
+        mask: an explicit boolean keep mask of ``input``'s shape (``True`` = keep) that replaces
             the random draw. Default ``None``.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
 
     Raises:
         ValueError: ``p`` outside ``[0, 1]``, or a mask of the wrong shape.
-        TypeError: ``rng`` not a Generator, or a non-boolean mask.
+        TypeError: ``generator`` not a Generator, or a non-boolean mask.
 
     Example:
         >>> out, _ = dropout_forward(np.ones(4), p=0.5, mask=np.array([True, False, True, True]))
@@ -134,8 +113,8 @@ def dropout_forward(
         array([2., 0., 2., 2.])
     """
     fn = "dropout_forward"
-    _check_x(x, fn)
-    return _inverted(x, p, training, rng, mask, x.shape, fn)
+    check_array(input, "input", fn)
+    return _inverted(input, p, training, generator, mask, input.shape, fn)
 
 
 def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
@@ -145,11 +124,11 @@ def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
 
 
 def vanilla_dropout_forward(
-    x: np.ndarray,
+    input: np.ndarray,
     *,
     p: float = 0.5,
     training: bool = True,
-    rng: np.random.Generator | None = None,
+    generator: np.random.Generator | None = None,
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, DropoutCache]:
     """The original dropout of Srivastava et al. (2014): while training, zero each element
@@ -159,16 +138,16 @@ def vanilla_dropout_forward(
     Args: as :func:`dropout_forward`.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
     fn = "vanilla_dropout_forward"
-    _check_x(x, fn)
-    p = _check_p(p, fn)
+    check_array(input, "input", fn)
+    p = check_probability(p, "p (the drop probability)", fn)
     if not training:
-        keep_prob = x.dtype.type(1 - p)
-        return x * keep_prob, DropoutCache(keep_prob, x.shape)
-    multiplier = _keep_mask(x.shape, p, rng, mask, fn).astype(x.dtype)
-    return x * multiplier, DropoutCache(multiplier, x.shape)
+        keep_prob = input.dtype.type(1 - p)
+        return input * keep_prob, DropoutCache(keep_prob, input.shape)
+    multiplier = _keep_mask(input.shape, p, generator, mask, fn).astype(input.dtype)
+    return input * multiplier, DropoutCache(multiplier, input.shape)
 
 
 def vanilla_dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
@@ -178,11 +157,11 @@ def vanilla_dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarra
 
 
 def dropout2d_forward(
-    x: np.ndarray,
+    input: np.ndarray,
     *,
     p: float = 0.5,
     training: bool = True,
-    rng: np.random.Generator | None = None,
+    generator: np.random.Generator | None = None,
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, DropoutCache]:
     """Channel dropout, as ``torch.nn.functional.dropout2d``: zero whole feature maps
@@ -193,16 +172,16 @@ def dropout2d_forward(
     2015).
 
     Args:
-        x: ``(N, C, H, W)``, floating point.
-        p, training, rng: as :func:`dropout_forward`.
+        input: ``(N, C, H, W)``, floating point.
+        p, training, generator: as :func:`dropout_forward`.
         mask: an explicit boolean keep mask of shape ``(N, C, 1, 1)``. Default ``None``.
 
     Returns:
-        ``(out, cache)``: ``out`` has ``x``'s shape and dtype.
+        ``(out, cache)``: ``out`` has ``input``'s shape and dtype.
     """
     fn = "dropout2d_forward"
-    _check_x(x, fn, ndim=4)
-    return _inverted(x, p, training, rng, mask, (*x.shape[:2], 1, 1), fn)
+    check_array(input, "input", fn, ndim=4, layout="(N, C, H, W)")
+    return _inverted(input, p, training, generator, mask, (*input.shape[:2], 1, 1), fn)
 
 
 def dropout2d_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:

@@ -13,6 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import check_dim_span
+from d2lcnn.numpy._checks import check_array, check_dout
+
 __all__ = [
     "LinearCache",
     "FlattenCache",
@@ -35,23 +38,16 @@ class FlattenCache(NamedTuple):
     x_shape: tuple[int, ...]
 
 
-def _require_float_array(a, name: str, fn: str) -> None:
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{fn}: {name} must be a numpy array, got {type(a).__name__}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{fn}: {name} must be a floating-point array, got dtype {a.dtype}")
-
-
 def linear_forward(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+    input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
 ) -> tuple[np.ndarray, LinearCache]:
     """Affine map of the last dimension, as ``torch.nn.functional.linear``:
     :math:`y = x W^\\top + b`.
 
     Args:
-        x: ``(N, *, in_features)``, floating point (``*`` any number of extra dimensions,
+        input: ``(N, *, in_features)``, floating point (``*`` any number of extra dimensions,
             also none; a 1-D ``(in_features,)`` is one unbatched sample).
-        weight: ``(out_features, in_features)``, ``x``'s dtype.
+        weight: ``(out_features, in_features)``, ``input``'s dtype.
         bias: ``(out_features,)`` or ``None``. Default ``None``.
 
     Returns:
@@ -68,33 +64,23 @@ def linear_forward(
                [ 4., 13.]])
     """
     fn = "linear_forward"
-    _require_float_array(x, "x", fn)
-    _require_float_array(weight, "weight", fn)
-    if x.ndim < 1:
-        raise ValueError(f"{fn}: x must be at least 1-D (..., in_features), got a 0-D array")
-    if weight.ndim != 2:
+    check_array(input, "input", fn, min_ndim=1, layout="(..., in_features)")
+    check_array(
+        weight, "weight", fn, ndim=2, layout="(out_features, in_features)", dtype=input.dtype
+    )
+    if weight.shape[1] != input.shape[-1]:
         raise ValueError(
-            f"{fn}: weight must be 2-D (out_features, in_features), got shape {weight.shape}"
-        )
-    if weight.shape[1] != x.shape[-1]:
-        raise ValueError(
-            f"{fn}: weight must have in_features = x.shape[-1] = {x.shape[-1]} columns, "
+            f"{fn}: weight must have in_features = input.shape[-1] = {input.shape[-1]} columns, "
             f"got weight of shape {weight.shape}"
         )
-    if weight.dtype != x.dtype:
-        raise TypeError(f"{fn}: weight must have x's dtype {x.dtype}, got {weight.dtype}")
-    out = x @ weight.T  # (N, *, out_features)
+    out = input @ weight.T  # (N, *, out_features)
     if bias is not None:
-        _require_float_array(bias, "bias", fn)
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(
-                f"{fn}: bias must have shape (out_features,) = ({weight.shape[0]},), "
-                f"got {bias.shape}"
-            )
-        if bias.dtype != x.dtype:
-            raise TypeError(f"{fn}: bias must have x's dtype {x.dtype}, got {bias.dtype}")
+        check_array(
+            bias, "bias", fn, dtype=input.dtype,
+            shape=(weight.shape[0],), shape_formula="(out_features,)",
+        )
         out = out + bias
-    return out, LinearCache(x, weight, bias is not None)
+    return out, LinearCache(input, weight, bias is not None)
 
 
 def linear_backward(
@@ -117,12 +103,7 @@ def linear_backward(
     """
     x, weight, has_bias = cache
     out_shape = (*x.shape[:-1], weight.shape[0])
-    dout = np.asarray(dout)
-    if dout.shape != out_shape:
-        raise ValueError(
-            f"linear_backward: dout must have the forward output's shape {out_shape}, "
-            f"got {dout.shape}"
-        )
+    dout = check_dout(dout, out_shape, "linear_backward")
     dx = dout @ weight  # (N, *, in_features)
     rows = dout.reshape(-1, weight.shape[0])  # (M, out_features)
     dweight = rows.T @ x.reshape(-1, weight.shape[1])  # (out_features, in_features)
@@ -130,19 +111,8 @@ def linear_backward(
     return dx, dweight, dbias
 
 
-def _normalize_dim(dim, ndim, name, fn):
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
-        raise TypeError(f"{fn}: {name} must be an int, got {type(dim).__name__} {dim!r}")
-    size = max(ndim, 1)
-    if not -size <= dim < size:
-        raise ValueError(
-            f"{fn}: {name} must be in [{-size}, {size - 1}] for a {ndim}-D x, got {dim}"
-        )
-    return int(dim) % size
-
-
 def flatten_forward(
-    x: np.ndarray, *, start_dim: int = 1, end_dim: int = -1
+    input: np.ndarray, *, start_dim: int = 1, end_dim: int = -1
 ) -> tuple[np.ndarray, FlattenCache]:
     """Merge dimensions ``start_dim..end_dim`` (inclusive) into one, as
     ``torch.flatten(x, start_dim, end_dim)``.
@@ -151,12 +121,12 @@ def flatten_forward(
     (``torch.flatten`` itself defaults to 0).
 
     Args:
-        x: any array of at least ``start_dim + 1`` dimensions.
+        input: any array of at least ``start_dim + 1`` dimensions.
         start_dim: first dimension to merge. Default 1.
         end_dim: last dimension to merge. Default -1.
 
     Returns:
-        ``(out, cache)``: ``out`` is a view of ``x`` where possible, e.g. ``(N, C*H*W)`` for
+        ``(out, cache)``: ``out`` is a view of ``input`` where possible, e.g. ``(N, C*H*W)`` for
         an ``(N, C, H, W)`` input with the defaults.
 
     Example:
@@ -164,20 +134,13 @@ def flatten_forward(
         (2, 60)
     """
     fn = "flatten_forward"
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
-    start = _normalize_dim(start_dim, x.ndim, "start_dim", fn)
-    end = _normalize_dim(end_dim, x.ndim, "end_dim", fn)
-    if start > end:
-        raise ValueError(
-            f"{fn}: start_dim must not come after end_dim, got start_dim={start_dim}, "
-            f"end_dim={end_dim} for a {x.ndim}-D x"
-        )
-    if x.ndim == 0:
-        return x.reshape(1), FlattenCache(x.shape)
-    merged = int(np.prod(x.shape[start : end + 1]))
-    out = x.reshape(*x.shape[:start], merged, *x.shape[end + 1 :])
-    return out, FlattenCache(x.shape)
+    check_array(input, "input", fn, floating=False)
+    start, end = check_dim_span(start_dim, end_dim, input.ndim, fn)
+    if input.ndim == 0:
+        return input.reshape(1), FlattenCache(input.shape)
+    merged = int(np.prod(input.shape[start : end + 1]))
+    out = input.reshape(*input.shape[:start], merged, *input.shape[end + 1 :])
+    return out, FlattenCache(input.shape)
 
 
 def flatten_backward(dout: np.ndarray, cache: FlattenCache) -> np.ndarray:
@@ -186,6 +149,6 @@ def flatten_backward(dout: np.ndarray, cache: FlattenCache) -> np.ndarray:
     if dout.size != int(np.prod(cache.x_shape)):
         raise ValueError(
             f"flatten_backward: dout must have {int(np.prod(cache.x_shape))} elements "
-            f"(x's shape {cache.x_shape}), got shape {dout.shape}"
+            f"(the input's shape {cache.x_shape}), got shape {dout.shape}"
         )
     return dout.reshape(cache.x_shape)

@@ -18,6 +18,14 @@ which makes the gradient one line: :math:`\\partial \\ell_i / \\partial z_{ic} =
 Rows whose target is ``ignore_index`` contribute nothing. ``reduction="mean"`` divides the
 sum by :math:`\\sum_i w_{y_i}` over the rows not ignored (the number of such rows when there
 are no weights), exactly as PyTorch does.
+
+Cross-entropy also takes class *probabilities* ``t`` of the logits' shape (soft labels), with
+
+.. math::
+    q_{ic} = w_c \\big((1 - \\varepsilon)\\, t_{ic} + \\tfrac{\\varepsilon}{C}\\big);
+
+the loss and its gradient are the same formulas, and ``reduction="mean"`` divides by ``M``,
+the number of samples, whatever the weights (PyTorch's convention for probabilities).
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ class CrossEntropyCache(NamedTuple):
     q: np.ndarray  # (M, C): the smoothed, weighted target distribution (0 for ignored rows)
     reduction: str
     divisor: float  # what the summed loss was divided by (1 unless reduction="mean")
-    target_shape: tuple[int, ...]  # (N, *)
+    loss_shape: tuple[int, ...]  # (N, *): the per-sample losses of reduction="none"
 
 
 class NllLossCache(NamedTuple):
@@ -59,7 +67,7 @@ class NllLossCache(NamedTuple):
     row_weight: np.ndarray  # (M,) w[target], 0 for ignored rows
     reduction: str
     divisor: float
-    target_shape: tuple[int, ...]
+    loss_shape: tuple[int, ...]  # (N, *)
     dtype: np.dtype
 
 
@@ -71,9 +79,8 @@ class MseLossCache(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name):
-    """Validate the arguments; return ``x`` as ``(M, C)`` (class dimension last), the
-    flattened target ``(M,)``, the mask of rows not ignored, and the weights ``(C,)``."""
+def _check_input(x, fn, x_name="input"):
+    """A floating-point ``(N, C)`` or ``(N, C, d1, ...)`` array."""
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
         raise TypeError(f"{fn}: {x_name} must be a floating-point numpy array, got {got}")
@@ -81,11 +88,40 @@ def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name
         raise ValueError(
             f"{fn}: {x_name} must be (N, C) or (N, C, d1, ...), got {x.ndim}-D shape {x.shape}"
         )
+
+
+def _check_reduction(reduction, fn):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _check_weight(weight, x, fn):
+    """Per-class weights ``(C,)`` in ``x``'s dtype (all ones for ``None``)."""
+    n_classes = x.shape[1]
+    if weight is None:
+        return np.ones(n_classes, dtype=x.dtype)
+    if not isinstance(weight, np.ndarray) or weight.shape != (n_classes,):
+        got = weight.shape if isinstance(weight, np.ndarray) else type(weight).__name__
+        raise ValueError(f"{fn}: weight must be an array of shape (C,) = ({n_classes},), got {got}")
+    return weight.astype(x.dtype, copy=False)
+
+
+def _class_rows(x):
+    """Move the class dimension last and fold the others: ``(N, C, *) -> (M, C)``."""
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name):
+    """Validate the arguments; return ``x`` as ``(M, C)`` (class dimension last), the
+    flattened target ``(M,)``, the mask of rows not ignored, and the weights ``(C,)``."""
+    _check_input(x, fn, x_name)
     if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer):
         got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+        got_shape = f" of shape {target.shape}" if isinstance(target, np.ndarray) else ""
         raise TypeError(
-            f"{fn}: target must be an integer numpy array of class indices (class "
-            f"probabilities are not supported), got {got}"
+            f"{fn}: target must be an integer numpy array of class indices (N, d1, ...), "
+            f"or class probabilities with {x_name}'s shape {x.shape} (cross_entropy only), "
+            f"got {got}{got_shape}"
         )
     expected = (x.shape[0], *x.shape[2:])
     if target.shape != expected:
@@ -93,8 +129,7 @@ def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name
             f"{fn}: target must have shape (N, d1, ...) = {expected} for {x_name} of shape "
             f"{x.shape}, got {target.shape}"
         )
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction, fn)
     n_classes = x.shape[1]
     t = target.reshape(-1)  # (M,)
     valid = t != ignore_index
@@ -104,33 +139,51 @@ def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name
             f"{fn}: target values must be class indices in [0, {n_classes - 1}] (or "
             f"ignore_index={ignore_index}), got {t[bad][0]}"
         )
-    if weight is None:
-        weight = np.ones(n_classes, dtype=x.dtype)
-    elif not isinstance(weight, np.ndarray) or weight.shape != (n_classes,):
-        got = weight.shape if isinstance(weight, np.ndarray) else type(weight).__name__
-        raise ValueError(f"{fn}: weight must be an array of shape (C,) = ({n_classes},), got {got}")
-    rows = np.moveaxis(x, 1, -1).reshape(-1, n_classes)  # (M, C)
-    return rows, np.where(valid, t, 0), valid, weight.astype(x.dtype, copy=False)
+    w = _check_weight(weight, x, fn)
+    return _class_rows(x), np.where(valid, t, 0), valid, w
 
 
-def _reduce(losses, valid_weight, reduction, target_shape):
-    """Apply ``reduction`` to the per-row losses; return ``(out, divisor)``."""
+def _check_probabilities(x, target, weight, ignore_index, reduction, fn):
+    """Validate class-probability targets (``target.shape == x.shape``); return ``x`` and
+    ``target`` as ``(M, C)`` rows and the weights ``(C,)``."""
+    _check_input(x, fn)
+    if not np.issubdtype(target.dtype, np.floating):
+        raise TypeError(
+            f"{fn}: a target of input's shape {x.shape} holds class probabilities and must "
+            f"be floating point, got dtype {target.dtype} (class indices have shape "
+            f"(N, d1, ...) = {(x.shape[0], *x.shape[2:])})"
+        )
+    if target.dtype != x.dtype:
+        raise TypeError(
+            f"{fn}: class-probability target must have input's dtype {x.dtype}, "
+            f"got {target.dtype}"
+        )
+    if ignore_index >= 0:  # a negative one can never match, so PyTorch lets it pass
+        raise ValueError(
+            f"{fn}: ignore_index applies to class-index targets only, got "
+            f"ignore_index={ignore_index} with class probabilities"
+        )
+    _check_reduction(reduction, fn)
+    return _class_rows(x), _class_rows(target), _check_weight(weight, x, fn)
+
+
+def _reduce(losses, divisor, reduction, loss_shape):
+    """Apply ``reduction`` to the per-row losses; return ``(out, divisor used)``."""
     if reduction == "none":
-        return losses.reshape(target_shape), 1.0
+        return losses.reshape(loss_shape), 1.0
     total = losses.sum()
     if reduction == "sum":
         return total, 1.0
-    divisor = valid_weight.sum()  # 0 when every target is ignored: NaN, as in PyTorch
-    return total / divisor, float(divisor)
+    return total / divisor, float(divisor)  # divisor 0 (every target ignored): NaN, as PyTorch
 
 
 def _row_gradient_scale(dout, cache, fn):
     """The upstream gradient of each row's loss, ``(M, 1)``."""
     dout = np.asarray(dout)
     if cache.reduction == "none":
-        if dout.shape != cache.target_shape:
+        if dout.shape != cache.loss_shape:
             raise ValueError(
-                f"{fn}: dout must have the per-sample loss shape {cache.target_shape} for "
+                f"{fn}: dout must have the per-sample loss shape {cache.loss_shape} for "
                 f"reduction='none', got {dout.shape}"
             )
         return dout.reshape(-1, 1)
@@ -153,63 +206,102 @@ def _unfold_rows(grad_rows, input_shape):
 def cross_entropy_forward(
     input: np.ndarray,
     target: np.ndarray,
-    *,
     weight: np.ndarray | None = None,
+    *,
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> tuple[np.ndarray, CrossEntropyCache]:
-    """Cross-entropy between logits and class indices, as
-    ``torch.nn.functional.cross_entropy``: ``log_softmax`` over the classes, then the
-    (smoothed, weighted) negative log-likelihood of the targets (see the module docstring).
+    """Cross-entropy between logits and a target, as ``torch.nn.functional.cross_entropy``:
+    ``log_softmax`` over the classes, then :math:`\\ell_i = -\\sum_c q_{ic} \\log p_{ic}`
+    against a (smoothed, weighted) target distribution ``q``. The target is either
+
+    - class indices, ``(N,)`` or ``(N, d1, ...)``, integer: ``q`` as in the module docstring,
+      and ``reduction="mean"`` divides by the summed weight of the targets not ignored; or
+    - class probabilities, ``input``'s shape, floating point (soft labels, mixup, knowledge
+      distillation): :math:`q_{ic} = w_c ((1 - \\varepsilon)\\, t_{ic} + \\varepsilon / C)`,
+      and ``reduction="mean"`` divides by the number of samples ``M`` (``N`` times the
+      spatial size), not by a weight sum. ``ignore_index`` does not apply.
+
+    PyTorch tells them apart the same way: a target of ``input``'s shape is probabilities.
 
     Args:
         input: logits, ``(N, C)`` or ``(N, C, d1, ...)``, floating point.
-        target: class indices in ``[0, C)``, ``(N,)`` or ``(N, d1, ...)``, integer dtype.
+        target: class indices in ``[0, C)``, ``(N,)`` or ``(N, d1, ...)``, integer dtype; or
+            class probabilities, ``input``'s shape and dtype (rows need not sum to 1).
         weight: per-class weights ``(C,)``, or ``None`` for all ones. Default ``None``.
-        ignore_index: targets equal to this contribute no loss and no gradient.
-            Default -100.
-        reduction: ``"mean"`` (weighted mean over the targets not ignored), ``"sum"`` or
-            ``"none"`` (per-sample losses, shaped like ``target``). Default ``"mean"``.
-        label_smoothing: ``eps`` in ``[0, 1]``: the target distribution puts ``1 - eps`` on
-            the true class and spreads ``eps`` uniformly over all ``C``. Default 0.0.
+        ignore_index: class-index targets equal to this contribute no loss and no gradient.
+            Default -100. With probabilities it must stay negative (PyTorch: "not supported
+            for floating point target").
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-sample losses ``(N, d1, ...)``).
+            Default ``"mean"``.
+        label_smoothing: ``eps`` in ``[0, 1]``: the target distribution keeps ``1 - eps`` of
+            its mass and spreads ``eps`` uniformly over all ``C`` classes. Default 0.0.
 
     Returns:
         ``(loss, cache)``: ``loss`` is a 0-d array, or ``(N, d1, ...)`` for ``"none"``.
 
     Raises:
-        ValueError: wrong shapes, a target outside ``[0, C)``, an unknown ``reduction`` or a
-            ``label_smoothing`` outside ``[0, 1]``.
-        TypeError: a non-float ``input`` or a non-integer ``target``.
+        ValueError: wrong shapes, a target outside ``[0, C)``, an unknown ``reduction``, a
+            ``label_smoothing`` outside ``[0, 1]``, or ``ignore_index >= 0`` with
+            probabilities.
+        TypeError: a non-float ``input``, a class-index target that is not integer, or a
+            probability target that is not floating point with ``input``'s dtype.
 
     Example:
         >>> loss, _ = cross_entropy_forward(np.zeros((2, 4)), np.array([0, 3]))
         >>> float(loss)  # uniform prediction over 4 classes: log 4
         1.3862943611198906
+        >>> soft = np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+        >>> float(cross_entropy_forward(np.zeros((2, 4)), soft)[0])  # still log 4
+        1.3862943611198906
     """
     fn = "cross_entropy_forward"
-    rows, t, valid, w = _check_classification(
-        input, target, weight, ignore_index, reduction, fn, "input"
-    )
     eps = float(label_smoothing)
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    m, n_classes = rows.shape
+    if _holds_probabilities(input, target):
+        rows, t_rows, w = _check_probabilities(input, target, weight, ignore_index, reduction, fn)
+        q = w * ((1 - eps) * t_rows + eps / rows.shape[1])  # (M, C)
+        divisor = rows.shape[0]  # every sample counts once, whatever its weights
+    else:
+        rows, t, valid, w = _check_classification(
+            input, target, weight, ignore_index, reduction, fn, "input"
+        )
+        q = _index_target_distribution(t, valid, w, eps)  # (M, C)
+        divisor = np.where(valid, w[t], 0).sum()
     log_p, _ = log_softmax_forward(rows, dim=1)  # (M, C)
+    losses = -(q * log_p).sum(axis=1)  # (M,)
+    loss_shape = (input.shape[0], *input.shape[2:])
+    out, divisor = _reduce(losses, divisor, reduction, loss_shape)
+    cache = CrossEntropyCache(input.shape, np.exp(log_p), q, reduction, divisor, loss_shape)
+    return np.asarray(out, dtype=input.dtype), cache
+
+
+def _holds_probabilities(input, target) -> bool:
+    """PyTorch's rule: a target of the input's shape holds class probabilities."""
+    return (
+        isinstance(input, np.ndarray)
+        and isinstance(target, np.ndarray)
+        and target.shape == input.shape
+    )
+
+
+def _index_target_distribution(t, valid, w, eps):
+    """``q`` of the module docstring for class indices ``t`` ``(M,)``: ``(M, C)``."""
+    m, n_classes = t.size, w.size
     q = np.broadcast_to(w * (eps / n_classes), (m, n_classes)).copy()  # (M, C)
     q[np.arange(m), t] += (1 - eps) * w[t]
     q[~valid] = 0
-    losses = -(q * log_p).sum(axis=1)  # (M,)
-    out, divisor = _reduce(losses, np.where(valid, w[t], 0), reduction, target.shape)
-    cache = CrossEntropyCache(input.shape, np.exp(log_p), q, reduction, divisor, target.shape)
-    return np.asarray(out, dtype=input.dtype), cache
+    return q
 
 
 def cross_entropy_backward(dout: np.ndarray, cache: CrossEntropyCache) -> np.ndarray:
     """Backward of :func:`cross_entropy_forward`: with ``p = softmax(logits)`` and the target
     distribution ``q``, :math:`d\\,\\mathrm{logits} = g\\,((\\sum_c q_c)\\, p - q)` per row,
     where ``g`` is ``dout`` (``"sum"``), ``dout / divisor`` (``"mean"``) or that row's
-    ``dout`` (``"none"``).
+    ``dout`` (``"none"``). The same formula serves class indices and class probabilities:
+    only ``q`` and the divisor differ.
 
     Args:
         dout: a scalar for ``"mean"``/``"sum"``; ``(N, d1, ...)`` for ``"none"``.
@@ -217,6 +309,9 @@ def cross_entropy_backward(dout: np.ndarray, cache: CrossEntropyCache) -> np.nda
 
     Returns:
         ``dinput``, shaped like the logits.
+
+    Raises:
+        ValueError: if ``dout`` does not have the loss's shape.
     """
     g = _row_gradient_scale(dout, cache, "cross_entropy_backward")  # (M, 1) or (1, 1)
     q = cache.q
@@ -230,8 +325,8 @@ def cross_entropy_backward(dout: np.ndarray, cache: CrossEntropyCache) -> np.nda
 def nll_loss_forward(
     input: np.ndarray,
     target: np.ndarray,
-    *,
     weight: np.ndarray | None = None,
+    *,
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> tuple[np.ndarray, NllLossCache]:
@@ -242,7 +337,8 @@ def nll_loss_forward(
 
     Args:
         input: log-probabilities, ``(N, C)`` or ``(N, C, d1, ...)``, floating point.
-        target, weight, ignore_index, reduction: as in :func:`cross_entropy_forward`.
+        target, weight, ignore_index, reduction: as in :func:`cross_entropy_forward`, with
+            class-index targets only (``F.nll_loss`` takes no probabilities either).
 
     Returns:
         ``(loss, cache)``: ``loss`` is a 0-d array, or ``(N, d1, ...)`` for ``"none"``.
@@ -254,7 +350,7 @@ def nll_loss_forward(
     m = rows.shape[0]
     row_weight = np.where(valid, w[t], 0).astype(input.dtype)  # (M,)
     losses = -row_weight * rows[np.arange(m), t]  # (M,)
-    out, divisor = _reduce(losses, row_weight, reduction, target.shape)
+    out, divisor = _reduce(losses, row_weight.sum(), reduction, target.shape)
     cache = NllLossCache(
         input.shape, np.arange(m), t, row_weight, reduction, divisor, target.shape, input.dtype
     )

@@ -31,6 +31,15 @@ import math
 
 import numpy as np
 
+from d2lcnn.checks import (
+    check_adagrad,
+    check_adam,
+    check_momentum_velocity,
+    check_rmsprop,
+    check_sgd,
+)
+from d2lcnn.numpy._checks import check_array_dict
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -40,60 +49,6 @@ __all__ = [
     "Adam",
     "AdamW",
 ]
-
-
-# --------------------------------------------------------------------------- argument checks
-# Shared with d2lcnn.torch.optim, so both backends reject the same arguments the same way.
-
-
-def _check_nonnegative(value, name: str, cls: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{cls}: {name} must be a real number, got {value!r}")
-    if not value >= 0.0:  # also rejects NaN
-        raise ValueError(f"{cls}: {name} must be >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_fraction(value, name: str, cls: str) -> float:
-    """A decay rate in ``[0, 1)`` (``betas``, ``alpha``)."""
-    value = _check_nonnegative(value, name, cls)
-    if not value < 1.0:
-        raise ValueError(f"{cls}: {name} must be in [0, 1), got {value!r}")
-    return value
-
-
-def _check_betas(betas, cls: str) -> tuple[float, float]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{cls}: betas must be a pair (beta1, beta2), got {betas!r}")
-    return (
-        _check_fraction(betas[0], "betas[0]", cls),
-        _check_fraction(betas[1], "betas[1]", cls),
-    )
-
-
-def _check_sgd(lr, momentum, dampening, weight_decay, nesterov, cls: str) -> dict:
-    hyper = dict(
-        lr=_check_nonnegative(lr, "lr", cls),
-        momentum=_check_nonnegative(momentum, "momentum", cls),
-        dampening=_check_nonnegative(dampening, "dampening", cls),
-        weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-        nesterov=bool(nesterov),
-    )
-    if nesterov and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
-        raise ValueError(
-            f"{cls}: nesterov=True needs momentum > 0 and dampening = 0, got "
-            f"momentum={momentum!r}, dampening={dampening!r}"
-        )
-    return hyper
-
-
-def _check_adam(lr, betas, eps, weight_decay, cls: str) -> dict:
-    return dict(
-        lr=_check_nonnegative(lr, "lr", cls),
-        betas=_check_betas(betas, cls),
-        eps=_check_nonnegative(eps, "eps", cls),
-        weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-    )
 
 
 # --------------------------------------------------------------------------- base class
@@ -112,16 +67,7 @@ class Optimizer(abc.ABC):
     """
 
     def __init__(self, params: dict[str, np.ndarray], hyper: dict):
-        cls = type(self).__name__
-        if not isinstance(params, dict) or not params:
-            raise TypeError(f"{cls}: params must be a non-empty dict of arrays, got {params!r}")
-        for name, p in params.items():
-            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
-                raise TypeError(
-                    f"{cls}: params[{name!r}] must be a floating-point numpy array, "
-                    f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
-                )
-        self.params = params
+        self.params = check_array_dict(params, "params", type(self).__name__, nonempty=True)
         self._hyper_names = tuple(hyper)
         for key, value in hyper.items():
             setattr(self, key, value)
@@ -204,7 +150,7 @@ class SGD(Optimizer):
     def __init__(
         self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False
     ):
-        super().__init__(params, _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD"))
+        super().__init__(params, check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD"))
 
     def _update(self, p, g, state):
         if self.weight_decay:
@@ -245,8 +191,7 @@ class MomentumVelocity(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, nesterov=False):
-        hyper = _check_sgd(lr, momentum, 0.0, 0.0, nesterov, "MomentumVelocity")
-        del hyper["dampening"], hyper["weight_decay"]
+        hyper = check_momentum_velocity(lr, momentum, nesterov, "MomentumVelocity")
         super().__init__(params, hyper)
 
     def _update(self, p, g, state):
@@ -292,19 +237,8 @@ class Adagrad(Optimizer):
         initial_accumulator_value=0.0,
         eps=1e-10,
     ):
-        cls = "Adagrad"
-        super().__init__(
-            params,
-            dict(
-                lr=_check_nonnegative(lr, "lr", cls),
-                lr_decay=_check_nonnegative(lr_decay, "lr_decay", cls),
-                weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-                initial_accumulator_value=_check_nonnegative(
-                    initial_accumulator_value, "initial_accumulator_value", cls
-                ),
-                eps=_check_nonnegative(eps, "eps", cls),
-            ),
-        )
+        hyper = check_adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps, "Adagrad")
+        super().__init__(params, hyper)
 
     def _update(self, p, g, state):
         if not state:
@@ -345,18 +279,8 @@ class RMSprop(Optimizer):
     def __init__(
         self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
     ):
-        cls = "RMSprop"
-        super().__init__(
-            params,
-            dict(
-                lr=_check_nonnegative(lr, "lr", cls),
-                alpha=_check_fraction(alpha, "alpha", cls),
-                eps=_check_nonnegative(eps, "eps", cls),
-                weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-                momentum=_check_nonnegative(momentum, "momentum", cls),
-                centered=bool(centered),
-            ),
-        )
+        hyper = check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, "RMSprop")
+        super().__init__(params, hyper)
 
     def _update(self, p, g, state):
         if not state:
@@ -429,10 +353,10 @@ class Adam(Optimizer):
         *,
         bias_correction=True,
     ):
-        hyper = _check_adam(lr, betas, eps, weight_decay, type(self).__name__)
-        super().__init__(
-            params, dict(hyper, amsgrad=bool(amsgrad), bias_correction=bool(bias_correction))
+        hyper = check_adam(
+            lr, betas, eps, weight_decay, amsgrad, bias_correction, type(self).__name__
         )
+        super().__init__(params, hyper)
 
     def _update(self, p, g, state):
         if not state:

@@ -13,6 +13,9 @@ average pooling sums the taps (separably: the kH rows, then the kW columns). The
 passes add gradients back through the same slices, so overlapping windows accumulate correctly.
 This is a handful of whole-array operations for a small kernel (four for 2x2) and avoids the
 slow ``reshape(...).max(axis=...)`` over a window view.
+
+Max pooling can also return where each maximum came from (``return_indices=True``), the
+positions :func:`d2lcnn.numpy.unpool.max_unpool2d_forward` puts the values back to.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import check_int
 from d2lcnn.geometry import pair, pool2d_output_shape
 
 __all__ = [
@@ -44,7 +48,8 @@ class MaxPool2dCache(NamedTuple):
     padding: tuple[int, int]
     dilation: tuple[int, int]
     # (N, C, H_out, W_out): the winning tap of each window, found by the forward pass when the
-    # windows tile the input (see `_tiles`); None otherwise, and the backward finds it.
+    # windows tile the input (see `_tiles`) or when it returned the indices; None otherwise,
+    # and the backward finds it.
     argmax: np.ndarray | None = None
 
 
@@ -53,7 +58,7 @@ class AvgPool2dCache(NamedTuple):
 
     x_shape: tuple[int, int, int, int]  # (N, C, H, W)
     padded_shape: tuple[int, int, int, int]  # (N, C, H_pad, W_pad), incl. ceil_mode overhang
-    divisor: np.ndarray  # (H_out, W_out): how many elements each window's sum is divided by
+    divisor: np.ndarray  # (H_out, W_out): what each window's sum is divided by
     kernel_size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
@@ -64,11 +69,11 @@ class AvgPool2dCache(NamedTuple):
 
 def _check_input(x, fn: str) -> np.ndarray:
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: x must be a numpy array, got {type(x).__name__}")
+        raise TypeError(f"{fn}: input must be a numpy array, got {type(x).__name__}")
     if x.ndim != 4:
-        raise ValueError(f"{fn}: x must be 4-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
+        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
     if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}")
+        raise TypeError(f"{fn}: input must be a floating-point array, got dtype {x.dtype}")
     return x
 
 
@@ -133,18 +138,31 @@ def _unpad(dxp, x_shape, padding):
 
 
 def max_pool2d_forward(
-    x: np.ndarray, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False
-) -> tuple[np.ndarray, MaxPool2dCache]:
+    input: np.ndarray,
+    *,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[np.ndarray | tuple[np.ndarray, np.ndarray], MaxPool2dCache]:
     """2-D max pooling over an ``(N, C, H, W)`` input, as ``torch.nn.functional.max_pool2d``.
 
     Each output is the maximum of a ``kH x kW`` window (taps ``dilation`` apart). Padding is
     implicit ``-inf``, so it never wins. When the windows tile the input (stride equal to
     the kernel, no padding or dilation) the forward pass also records which element won each
     window; otherwise it only takes maxima and the backward pass works out the winners (see
-    :func:`max_pool2d_backward`).
+    :func:`max_pool2d_backward`), unless ``return_indices`` asks for them now.
+
+    The indices are those of ``F.max_pool2d(..., return_indices=True)``: the flat position
+    ``h * W + w`` of each window's maximum in its ``(n, c)`` plane of the *unpadded* input.
+    Ties go to the first maximum in row-major window order, a window holding NaNs to its last
+    NaN, and a window whose elements are all ``-inf`` to its first element inside the input,
+    as PyTorch does on the CPU.
 
     Args:
-        x: input, ``(N, C, H, W)``, floating point.
+        input: ``(N, C, H, W)``, floating point.
         kernel_size: window size ``K`` or ``(kH, kW)``.
         stride: step between windows ``S`` or ``(sH, sW)``. Default: ``kernel_size``.
         padding: implicit ``-inf`` padding ``P`` on each side, at most ``kernel_size / 2``.
@@ -152,10 +170,12 @@ def max_pool2d_forward(
         dilation: spacing ``D`` between the taps of a window. Default 1.
         ceil_mode: round the output size up instead of down, so a last partial window
             (that starts inside the input or the left padding) is kept. Default False.
+        return_indices: also return the position of each maximum. Default False.
 
     Returns:
-        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``x``'s dtype; ``cache`` is
-        a :class:`MaxPool2dCache` for :func:`max_pool2d_backward`.
+        ``(out, cache)``, or ``((out, indices), cache)`` with ``return_indices``: ``out`` is
+        ``(N, C, H_out, W_out)`` with ``input``'s dtype, ``indices`` the same shape in int64;
+        ``cache`` is a :class:`MaxPool2dCache` for :func:`max_pool2d_backward`.
 
     Shape:
         - Input: :math:`(N, C, H_{in}, W_{in})`
@@ -167,9 +187,9 @@ def max_pool2d_forward(
           (``ceil`` instead of ``floor`` with ``ceil_mode``), and likewise for ``W_out``.
 
     Raises:
-        ValueError: if ``x`` is not 4-D, or the geometry is invalid (see
+        ValueError: if ``input`` is not 4-D, or the geometry is invalid (see
             :func:`d2lcnn.geometry.pool2d_output_shape`).
-        TypeError: if ``x`` is not a floating-point array or an argument is not an int/pair.
+        TypeError: if ``input`` is not a floating-point array or an argument is not an int/pair.
 
     Example:
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
@@ -177,22 +197,58 @@ def max_pool2d_forward(
         >>> out[0, 0]
         array([[ 5.,  7.],
                [13., 15.]])
+        >>> (out, indices), cache = max_pool2d_forward(x, kernel_size=2, return_indices=True)
+        >>> indices[0, 0]
+        array([[ 5,  7],
+               [13, 15]])
     """
-    _check_input(x, "max_pool2d_forward")
+    _check_input(input, "max_pool2d_forward")
     k, s, p, d, out_hw, padded_shape = _geometry(
-        x.shape, kernel_size, stride, padding, dilation, ceil_mode
+        input.shape, kernel_size, stride, padding, dilation, ceil_mode
     )
-    if _tiles(x.shape, k, s, p, d, padded_shape):
-        out, argmax = _max_and_argmax_of_tiles(x, k)  # (N, C, H_out, W_out) each
-        return out, MaxPool2dCache(x.shape, x, None, k, s, p, d, argmax)
+    if _tiles(input.shape, k, s, p, d, padded_shape):
+        out, argmax = _max_and_argmax_of_tiles(input, k)  # (N, C, H_out, W_out) each
+        cache = MaxPool2dCache(input.shape, input, None, k, s, p, d, argmax)
+    else:
+        xp = _pad(input, padded_shape, p, -np.inf)  # (N, C, H_pad, W_pad)
+        out = _tap(xp, 0, 0, s, d, out_hw).copy()  # (N, C, H_out, W_out): running maximum
+        for t in range(1, k[0] * k[1]):
+            np.maximum(out, _tap(xp, *divmod(t, k[1]), s, d, out_hw), out=out)  # NaN propagates
+        # The backward finds the winners by comparing with `out`: cache a copy, so that a
+        # caller modifying the returned array in place (an in-place ReLU, say) cannot break it.
+        cache = MaxPool2dCache(input.shape, xp, out.copy(), k, s, p, d)
+        if return_indices:  # the winners are needed now: keep them for the backward too
+            cache = cache._replace(argmax=_window_argmax(cache))
+    if not return_indices:
+        return out, cache
+    return (out, _flat_indices(cache.argmax, input.shape[3], k, s, p, d)), cache
 
-    xp = _pad(x, padded_shape, p, -np.inf)  # (N, C, H_pad, W_pad)
-    out = _tap(xp, 0, 0, s, d, out_hw).copy()  # (N, C, H_out, W_out): running maximum
-    for t in range(1, k[0] * k[1]):
-        np.maximum(out, _tap(xp, *divmod(t, k[1]), s, d, out_hw), out=out)  # NaN propagates
-    # The backward finds the winners by comparing with `out`: cache a copy, so that a caller
-    # modifying the returned array in place (an in-place ReLU, say) cannot break it.
-    return out, MaxPool2dCache(x.shape, xp, out.copy(), k, s, p, d)
+
+def _flat_indices(argmax, width, k, s, p, d) -> np.ndarray:
+    """Position ``h * W + w`` in the unpadded input of each window's winning tap.
+
+    Window ``(oh, ow)`` starts at row ``oh*sH - pH`` and column ``ow*sW - pW``; its tap
+    ``t = i*kW + j`` lies ``i*dH`` rows and ``j*dW`` columns further.
+    """
+    h_out, w_out = argmax.shape[2:]
+    i, j = np.divmod(argmax.astype(np.int64), k[1])  # (N, C, H_out, W_out) each
+    rows = (np.arange(h_out) * s[0] - p[0])[:, None] + i * d[0]  # (N, C, H_out, W_out)
+    cols = np.arange(w_out) * s[1] - p[1] + j * d[1]  # (N, C, H_out, W_out)
+    return rows * width + cols
+
+
+def _first_tap_inside(hw, k, s, p, d, out_hw) -> np.ndarray:
+    """``(H_out, W_out)``: the first tap ``t = i*kW + j`` of each window inside the input.
+
+    A tap is inside when its row and its column are, so the first one pairs each axis's
+    first tap inside. (A window lying wholly in the padding gets tap 0; see
+    ``every_window_touches_input`` in the tests.)
+    """
+    first = []
+    for size, kk, ss, pp, dd, o in zip(hw, k, s, p, d, out_hw, strict=True):
+        pos = (np.arange(o) * ss - pp)[:, None] + np.arange(kk) * dd  # (out, k): tap positions
+        first.append(np.argmax((pos >= 0) & (pos < size), axis=1))  # first True
+    return first[0][:, None] * k[1] + first[1]
 
 
 def _tiles(x_shape, k, s, p, d, padded_shape) -> bool:
@@ -242,7 +298,9 @@ def _window_argmax(cache: MaxPool2dCache) -> np.ndarray:
     Ties go to the first winning tap in row-major window order, as PyTorch does on the CPU:
     visiting the taps last to first, each tap equal to the maximum overwrites the index, so
     the first one has the final word. A window holding NaNs has output NaN (which equals
-    nothing); PyTorch gives it to the *last* NaN, so we do too.
+    nothing); PyTorch gives it to the *last* NaN, so we do too. In a window whose elements
+    are all ``-inf`` the ``-inf`` padding ties with them; PyTorch never visits the padding
+    and keeps the first tap inside the input, so that one wins here too.
     """
     k, s, d, out = cache.kernel_size, cache.stride, cache.dilation, cache.out
     taps = [_tap(cache.x_padded, *divmod(t, k[1]), s, d, out.shape[2:]) for t in range(k[0] * k[1])]
@@ -250,6 +308,10 @@ def _window_argmax(cache: MaxPool2dCache) -> np.ndarray:
     argmax = np.zeros(out.shape, dtype=np.min_scalar_type(len(taps) - 1))
     for t in reversed(range(len(taps))):
         np.putmask(argmax, taps[t] == out, t)
+    neginf = np.isneginf(out)
+    if neginf.any():
+        first = _first_tap_inside(cache.x_shape[2:], k, s, cache.padding, d, out.shape[2:])
+        np.copyto(argmax, first.astype(argmax.dtype), where=neginf)  # (H_out, W_out) broadcast
     nan = np.isnan(out)
     if nan.any():
         for t, tap in enumerate(taps):
@@ -275,12 +337,12 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     Raises:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
-    if cache.argmax is not None:
+    if cache.out is None:  # the windows tile the input
         return _max_pool2d_backward_tiles(dout, cache)
     dout = _check_dout(dout, cache.out.shape, "max_pool2d_backward")
     k, s, d = cache.kernel_size, cache.stride, cache.dilation
     out_hw = dout.shape[2:]
-    argmax = _window_argmax(cache)  # (N, C, H_out, W_out)
+    argmax = _window_argmax(cache) if cache.argmax is None else cache.argmax  # (N,C,Ho,Wo)
     dxp = np.zeros(cache.x_padded.shape, dtype=dout.dtype)  # (N, C, H_pad, W_pad)
     for t in range(k[0] * k[1]):
         # Within one tap the windows hit distinct positions, so `+=` on the view is safe.
@@ -335,13 +397,14 @@ def _window_counts(size, kernel, stride, padding, out_size, count_include_pad):
 
 
 def avg_pool2d_forward(
-    x: np.ndarray,
+    input: np.ndarray,
     *,
     kernel_size,
     stride=None,
     padding=0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> tuple[np.ndarray, AvgPool2dCache]:
     """2-D average pooling over an ``(N, C, H, W)`` input, as
     ``torch.nn.functional.avg_pool2d``.
@@ -350,19 +413,23 @@ def avg_pool2d_forward(
 
     - ``count_include_pad=True``: the number of window positions inside the *padded* input
       (``kH * kW`` except for a ``ceil_mode`` window hanging past the padding);
-    - ``count_include_pad=False``: the number of window positions inside the input itself.
+    - ``count_include_pad=False``: the number of window positions inside the input itself;
+    - ``divisor_override``, when given, for every window (``count_include_pad`` is then
+      ignored): ``divisor_override=1`` gives the window sums (sum pooling).
 
     Args:
-        x: input, ``(N, C, H, W)``, floating point.
+        input: ``(N, C, H, W)``, floating point.
         kernel_size: window size ``K`` or ``(kH, kW)``.
         stride: step between windows ``S`` or ``(sH, sW)``. Default: ``kernel_size``.
         padding: implicit zero padding ``P`` on each side, at most ``kernel_size / 2``.
             Default 0.
         ceil_mode: round the output size up instead of down. Default False.
         count_include_pad: count the zero padding in the divisor. Default True.
+        divisor_override: a positive int to divide every window's sum by. Default None
+            (the window size, as counted above).
 
     Returns:
-        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``x``'s dtype; ``cache`` is
+        ``(out, cache)``: ``out`` is ``(N, C, H_out, W_out)`` with ``input``'s dtype; ``cache`` is
         an :class:`AvgPool2dCache` for :func:`avg_pool2d_backward`.
 
     Shape:
@@ -375,9 +442,11 @@ def avg_pool2d_forward(
           (``ceil`` instead of ``floor`` with ``ceil_mode``), and likewise for ``W_out``.
 
     Raises:
-        ValueError: if ``x`` is not 4-D, or the geometry is invalid (see
-            :func:`d2lcnn.geometry.pool2d_output_shape`).
-        TypeError: if ``x`` is not a floating-point array or an argument is not an int/pair.
+        ValueError: if ``input`` is not 4-D, the geometry is invalid (see
+            :func:`d2lcnn.geometry.pool2d_output_shape`), or ``divisor_override`` is not
+            positive.
+        TypeError: if ``input`` is not a floating-point array, an argument is not an int/pair,
+            or ``divisor_override`` is not an int.
 
     Example:
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
@@ -385,33 +454,42 @@ def avg_pool2d_forward(
         >>> out[0, 0]
         array([[ 2.5,  4.5],
                [10.5, 12.5]])
+        >>> avg_pool2d_forward(x, kernel_size=2, divisor_override=1)[0][0, 0]  # window sums
+        array([[10., 18.],
+               [42., 50.]])
     """
-    _check_input(x, "avg_pool2d_forward")
+    _check_input(input, "avg_pool2d_forward")
+    if divisor_override is not None:  # PyTorch also divides by a negative int; not here
+        check_int(divisor_override, "divisor_override", "avg_pool2d_forward", minimum=1)
     k, s, p, _, out_hw, padded_shape = _geometry(
-        x.shape, kernel_size, stride, padding, 1, ceil_mode
+        input.shape, kernel_size, stride, padding, 1, ceil_mode
     )
-    h, w = x.shape[2:]
-    count_h = _window_counts(h, k[0], s[0], p[0], out_hw[0], count_include_pad)  # (H_out,)
-    count_w = _window_counts(w, k[1], s[1], p[1], out_hw[1], count_include_pad)  # (W_out,)
-    divisor = np.outer(count_h, count_w).astype(x.dtype)  # (H_out, W_out)
+    h, w = input.shape[2:]
+    if divisor_override is not None:
+        divisor = np.full(out_hw, divisor_override, dtype=input.dtype)  # (H_out, W_out)
+    else:
+        count_h = _window_counts(h, k[0], s[0], p[0], out_hw[0], count_include_pad)  # (H_out,)
+        count_w = _window_counts(w, k[1], s[1], p[1], out_hw[1], count_include_pad)  # (W_out,)
+        divisor = np.outer(count_h, count_w).astype(input.dtype)  # (H_out, W_out)
 
-    xp = _pad(x, padded_shape, p, 0)  # (N, C, H_pad, W_pad)
+    xp = _pad(input, padded_shape, p, 0)  # (N, C, H_pad, W_pad)
     # A window sum is separable: add the kH rows of each window, then the kW columns.
-    row_sums = np.zeros((*x.shape[:2], out_hw[0], padded_shape[3]), dtype=x.dtype)
+    row_sums = np.zeros((*input.shape[:2], out_hw[0], padded_shape[3]), dtype=input.dtype)
     for i in range(k[0]):
         row_sums += xp[:, :, i : i + s[0] * (out_hw[0] - 1) + 1 : s[0], :]  # (N,C,H_out,W_pad)
-    out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)  # (N, C, H_out, W_out)
+    out = np.zeros((*input.shape[:2], *out_hw), dtype=input.dtype)  # (N, C, H_out, W_out)
     for j in range(k[1]):
         out += row_sums[:, :, :, j : j + s[1] * (out_hw[1] - 1) + 1 : s[1]]
     out /= divisor
-    return out, AvgPool2dCache(x.shape, padded_shape, divisor, k, s, p)
+    return out, AvgPool2dCache(input.shape, padded_shape, divisor, k, s, p)
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
     """Backward pass of :func:`avg_pool2d_forward`.
 
-    Every element of a window receives ``dout / divisor`` of that window; overlapping
-    windows add up. (Padding receives gradient too, and is then cropped away.)
+    Every element of a window receives ``dout / divisor`` of that window (its size as counted
+    by the forward pass, or ``divisor_override``); overlapping windows add up. (Padding
+    receives gradient too, and is then cropped away.)
 
     Args:
         dout: upstream gradient, ``(N, C, H_out, W_out)``.

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from d2lcnn.checks import check_size_pair
+from d2lcnn.torch._checks import check_tensor
+
 __all__ = ["adaptive_avg_pool2d"]
 
 
@@ -23,64 +26,38 @@ def _membership(size, out_size, dtype, device):
     return m.to(dtype), (end - start).to(dtype)
 
 
-def _output_size(output_size, hw):
-    items = output_size if isinstance(output_size, tuple | list) else (output_size, output_size)
-    if len(items) != 2:
-        raise TypeError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
-                        f"{output_size!r}")
-    out = []
-    for v, n in zip(items, hw, strict=True):
-        if v is None:
-            out.append(int(n))
-        elif isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(
-                f"adaptive_avg_pool2d: output_size must be an int or a pair of ints (or None), "
-                f"got {output_size!r}"
-            )
-        elif v < 1:
-            raise ValueError(
-                f"adaptive_avg_pool2d: output_size must be >= 1 in each dimension, got "
-                f"{output_size!r}"
-            )
-        else:
-            out.append(v)
-    return tuple(out)
-
-
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(input, output_size):
     """2-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
     ``out = (M_H x M_W^T) / (|h-window| |w-window|)`` with ``M_H`` the ``(H_out, H)`` 0/1
     matrix whose row ``i`` marks window ``i``'s input rows.
 
     Args:
-        x: ``(N, C, H, W)`` or ``(C, H, W)``, floating point.
+        input: ``(N, C, H, W)`` or ``(C, H, W)``, floating point.
         output_size: ``H_out`` or ``(H_out, W_out)``; a None entry keeps that input size.
             ``1`` is global average pooling.
 
     Returns:
-        ``(N, C, H_out, W_out)`` (or ``(C, H_out, W_out)``), on ``x``'s device and dtype.
+        ``(N, C, H_out, W_out)`` (or ``(C, H_out, W_out)``), on ``input``'s device and dtype.
 
     Raises:
-        ValueError: ``x`` not 3-D or 4-D, or an ``output_size`` below 1.
-        TypeError: a non-tensor or non-float ``x``, or a non-int ``output_size``.
+        ValueError: ``input`` not 3-D or 4-D, or an ``output_size`` below 1.
+        TypeError: a non-tensor or non-float ``input``, or a non-int ``output_size``.
 
     Example:
         >>> adaptive_avg_pool2d(torch.arange(16.0).reshape(1, 1, 4, 4), 1)
         tensor([[[[7.5000]]]])
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"adaptive_avg_pool2d: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (3, 4):
+    fn = "adaptive_avg_pool2d"
+    check_tensor(input, "input", fn)
+    if input.dim() not in (3, 4):
         raise ValueError(
-            f"adaptive_avg_pool2d: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape "
-            f"{tuple(x.shape)}"
+            f"{fn}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape "
+            f"{tuple(input.shape)}"
         )
-    if not x.is_floating_point():
-        raise TypeError(f"adaptive_avg_pool2d: x must be floating point, got dtype {x.dtype}")
-    h, w = x.shape[-2:]
-    h_out, w_out = _output_size(output_size, (h, w))
-    rows, len_h = _membership(h, h_out, x.dtype, x.device)  # (H_out, H), (H_out,)
-    cols, len_w = _membership(w, w_out, x.dtype, x.device)  # (W_out, W), (W_out,)
-    sums = rows @ x @ cols.T  # (..., H_out, W_out): window sums
+    h, w = input.shape[-2:]
+    h_out, w_out = check_size_pair(output_size, "output_size", fn, default=(h, w))
+    rows, len_h = _membership(h, h_out, input.dtype, input.device)  # (H_out, H), (H_out,)
+    cols, len_w = _membership(w, w_out, input.dtype, input.device)  # (W_out, W), (W_out,)
+    sums = rows @ input @ cols.T  # (..., H_out, W_out): window sums
     return sums / torch.outer(len_h, len_w)

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 import torch
 
+from d2lcnn.checks import check_nonnegative, check_positive
+
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
 _EPS = 1e-6  # torch's
@@ -46,13 +48,10 @@ def clip_grad_norm(
         RuntimeError: with ``error_if_nonfinite``, for a NaN or infinite total norm (as torch).
     """
     grads = _grads(parameters)
-    if not max_norm >= 0:
-        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm!r}")
-    if not norm_type > 0:
-        raise ValueError(f"clip_grad_norm: norm_type must be > 0 or inf, got {norm_type!r}")
+    max_norm = check_nonnegative(max_norm, "max_norm", "clip_grad_norm")
+    norm_type = check_positive(norm_type, "norm_type", "clip_grad_norm")  # math.inf included
     if not grads:
         return torch.tensor(0.0)
-    norm_type = float(norm_type)
     norms = [torch.linalg.vector_norm(g, norm_type) for g in grads]
     total = torch.linalg.vector_norm(torch.stack(norms), norm_type)
     if error_if_nonfinite and not math.isfinite(total.item()):
@@ -77,7 +76,6 @@ def clip_grad_value(parameters: torch.Tensor | Iterable[torch.Tensor], clip_valu
     Raises:
         ValueError: for a negative ``clip_value``.
     """
-    if not clip_value >= 0:
-        raise ValueError(f"clip_grad_value: clip_value must be >= 0, got {clip_value!r}")
+    clip_value = check_nonnegative(clip_value, "clip_value", "clip_grad_value")
     for g in _grads(parameters):
         g.clamp_(min=-clip_value, max=clip_value)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from d2lcnn.geometry import conv2d_output_shape, pair
+from d2lcnn.geometry import conv2d_output_shape, conv2d_padding, pair
 from d2lcnn.torch._checks import check_bias, check_input_and_weight
 
 __all__ = ["conv2d", "conv2d_manual", "Conv2dFunction"]
@@ -45,47 +45,33 @@ class _Geometry(NamedTuple):
 
 def _check(x, weight, bias, stride, padding, dilation, groups, fn: str) -> _Geometry:
     """Validate the arguments as ``F.conv2d`` would, with messages that name them."""
-    check_input_and_weight(x, weight, groups, fn, weight_layout="(C_out, C_in/groups, kH, kW)")
+    groups = check_input_and_weight(
+        x, weight, groups, fn, weight_layout="(C_out, C_in/groups, kH, kW)"
+    )
     n, c_in, h, w = x.shape
     c_out, c_in_g, kh, kw = weight.shape
-    if c_in % groups:
-        raise ValueError(
-            f"{fn}: x's channels C_in=x.shape[1]={c_in} must be divisible by groups={groups}"
-        )
     if c_out % groups:
         raise ValueError(
-            f"{fn}: weight's out_channels (weight.shape[0]={c_out}) must be divisible by "
-            f"groups={groups}"
+            f"{fn}: C_out = weight.shape[0] = {c_out} must be divisible by groups = {groups}"
         )
     if c_in_g * groups != c_in:
         raise ValueError(
             f"{fn}: weight.shape[1] must be C_in/groups = {c_in}/{groups} = {c_in // groups}, "
-            f"got weight of shape {tuple(weight.shape)} for x of shape {tuple(x.shape)}"
+            f"got weight of shape {tuple(weight.shape)} for input of shape {tuple(x.shape)}"
         )
     check_bias(bias, x, c_out, fn)
 
     k = (kh, kw)
-    d = pair(dilation, "dilation", minimum=1)
-    if isinstance(padding, str):
-        if padding == "valid":
-            padding = 0
-        elif padding == "same":
-            s = pair(stride, "stride", minimum=1)
-            if s != (1, 1):
-                raise ValueError(f"{fn}: padding='same' needs stride=1, got stride={stride!r}")
-            # Total padding D*(K-1) per axis; an odd total puts the extra row/column at the
-            # bottom/right, as PyTorch does.
-            th, tw = d[0] * (kh - 1), d[1] * (kw - 1)
-            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-            return _Geometry(k, s, pads, d, groups, (h, w))
-        else:
-            raise ValueError(
-                f"{fn}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}"
-            )
-    s = pair(stride, "stride", minimum=1)
-    p = pair(padding, "padding", minimum=0)
-    out_hw = conv2d_output_shape((h, w), k, stride=s, padding=p, dilation=d)
-    return _Geometry(k, s, (p[0], p[0], p[1], p[1]), d, groups, out_hw)
+    s, d = pair(stride, "stride", minimum=1), pair(dilation, "dilation", minimum=1)
+    try:
+        pads = conv2d_padding(padding, k, stride=stride, dilation=dilation)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None
+    top, bottom, left, right = pads
+    if top != bottom or left != right:  # 'same' with an even kernel: the output is the input's size
+        return _Geometry(k, s, pads, d, groups, (h, w))
+    out_hw = conv2d_output_shape((h, w), k, stride=s, padding=(top, left), dilation=d)
+    return _Geometry(k, s, pads, d, groups, out_hw)
 
 
 def _im2col(x: torch.Tensor, g: _Geometry) -> torch.Tensor:
@@ -130,7 +116,7 @@ def _forward(x, weight, bias, g: _Geometry) -> torch.Tensor:
     return out
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) over an ``(N, C_in, H, W)`` input, as
     ``torch.nn.functional.conv2d``, built from ``F.unfold`` and ``torch.matmul``.
 
@@ -143,7 +129,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     autograd; see :func:`conv2d_manual` for the hand-written backward.
 
     Args:
-        x: input, ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, floating point.
+        input: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, floating point.
         weight: ``(C_out, C_in / groups, kH, kW)``.
         bias: ``(C_out,)`` or None. Default None.
         stride: ``S`` or ``(sH, sW)``. Default 1.
@@ -154,8 +140,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             Default 1.
 
     Returns:
-        ``(N, C_out, H_out, W_out)`` (``(C_out, H_out, W_out)`` for unbatched ``x``), on
-        ``x``'s device with its dtype.
+        ``(N, C_out, H_out, W_out)`` (``(C_out, H_out, W_out)`` for unbatched ``input``), on
+        ``input``'s device with its dtype.
 
     Shape:
         .. math::
@@ -175,10 +161,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv2d(x, w, padding=2).shape
         torch.Size([8, 16, 32, 32])
     """
-    unbatched = isinstance(x, torch.Tensor) and x.dim() == 3
-    x = x.unsqueeze(0) if unbatched else x  # (N, C_in, H, W)
-    g = _check(x, weight, bias, stride, padding, dilation, groups, "conv2d")
-    out = _forward(x, weight, bias, g)
+    unbatched = isinstance(input, torch.Tensor) and input.dim() == 3
+    input = input.unsqueeze(0) if unbatched else input  # (N, C_in, H, W)
+    g = _check(input, weight, bias, stride, padding, dilation, groups, "conv2d")
+    out = _forward(input, weight, bias, g)
     return out.squeeze(0) if unbatched else out
 
 
@@ -226,7 +212,7 @@ class Conv2dFunction(torch.autograd.Function):
         return dx, dw, db, None, None, None, None
 
 
-def conv2d_manual(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_manual(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """:func:`conv2d` with the hand-written backward of :class:`Conv2dFunction`.
 
     Same arguments, shapes, errors and results as :func:`conv2d` (and
@@ -239,7 +225,7 @@ def conv2d_manual(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=
         >>> x.grad.shape, w.grad.shape
         (torch.Size([2, 4, 9, 9]), torch.Size([6, 2, 3, 3]))
     """
-    unbatched = isinstance(x, torch.Tensor) and x.dim() == 3
-    x = x.unsqueeze(0) if unbatched else x  # (N, C_in, H, W)
-    out = Conv2dFunction.apply(x, weight, bias, stride, padding, dilation, groups)
+    unbatched = isinstance(input, torch.Tensor) and input.dim() == 3
+    input = input.unsqueeze(0) if unbatched else input  # (N, C_in, H, W)
+    out = Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
     return out.squeeze(0) if unbatched else out

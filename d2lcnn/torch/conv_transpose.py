@@ -20,22 +20,20 @@ __all__ = ["conv_transpose2d"]
 
 
 def _check(x, weight, bias, groups, fn: str) -> None:
-    check_input_and_weight(x, weight, groups, fn, weight_layout="(C_in, C_out/groups, kH, kW)")
+    groups = check_input_and_weight(
+        x, weight, groups, fn, weight_layout="(C_in, C_out/groups, kH, kW)"
+    )
     c_in = x.shape[1]
     if weight.shape[0] != c_in:
         raise ValueError(
-            f"{fn}: weight.shape[0] must equal x's channels C_in = x.shape[1] = {c_in}, got "
-            f"weight of shape {tuple(weight.shape)}"
-        )
-    if c_in % groups:
-        raise ValueError(
-            f"{fn}: x's channels C_in = x.shape[1] = {c_in} must be divisible by groups={groups}"
+            f"{fn}: weight.shape[0] must equal the channels of input, C_in = input.shape[1] = "
+            f"{c_in}, got weight of shape {tuple(weight.shape)}"
         )
     check_bias(bias, x, weight.shape[1] * groups, fn, c_out_formula="weight.shape[1]*groups")
 
 
 def conv_transpose2d(
-    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
     """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``, from
     ``torch.matmul`` and ``F.fold``.
@@ -46,7 +44,7 @@ def conv_transpose2d(
     :func:`d2lcnn.torch.conv2d` with respect to its input.
 
     Args:
-        x: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, floating point.
+        input: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, floating point.
         weight: ``(C_in, C_out/groups, kH, kW)`` (``C_in`` first, as in PyTorch).
         bias: ``(C_out,)`` or None. Default None.
         stride: ``S`` or ``(sH, sW)``. Default 1.
@@ -57,7 +55,7 @@ def conv_transpose2d(
         dilation: ``D`` or ``(dH, dW)``. Default 1.
 
     Returns:
-        ``(N, C_out, H_out, W_out)`` (or ``(C_out, H_out, W_out)``), on ``x``'s device and
+        ``(N, C_out, H_out, W_out)`` (or ``(C_out, H_out, W_out)``), on ``input``'s device and
         dtype.
 
     Shape:
@@ -74,10 +72,10 @@ def conv_transpose2d(
         >>> conv_transpose2d(x, torch.ones(1, 1, 2, 2), stride=2).shape
         torch.Size([1, 1, 4, 4])
     """
-    unbatched = isinstance(x, torch.Tensor) and x.dim() == 3
-    x = x.unsqueeze(0) if unbatched else x  # (N, C_in, H, W)
-    _check(x, weight, bias, groups, "conv_transpose2d")
-    n, c_in, h, w = x.shape
+    unbatched = isinstance(input, torch.Tensor) and input.dim() == 3
+    input = input.unsqueeze(0) if unbatched else input  # (N, C_in, H, W)
+    _check(input, weight, bias, groups, "conv_transpose2d")
+    n, c_in, h, w = input.shape
     _, c_out_g, kh, kw = weight.shape
     c_out = c_out_g * groups
     s = pair(stride, "stride", minimum=1)
@@ -87,7 +85,7 @@ def conv_transpose2d(
     h_out, w_out = conv_transpose2d_output_shape(
         (h, w), (kh, kw), stride=s, padding=p, output_padding=op, dilation=d
     )
-    xg = x.reshape(n, groups, c_in // groups, h * w)  # (N, G, C_in/G, H*W)
+    xg = input.reshape(n, groups, c_in // groups, h * w)  # (N, G, C_in/G, H*W)
     wg = weight.reshape(groups, c_in // groups, -1)  # (G, C_in/G, C_out/G*kH*kW)
     cols = torch.matmul(wg.transpose(1, 2), xg)  # (N, G, C_out/G*kH*kW, H*W)
     cols = cols.reshape(n, c_out * kh * kw, h * w)  # (N, C_out*kH*kW, L), fold's layout

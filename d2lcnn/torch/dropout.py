@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import torch
 
+from d2lcnn.checks import check_probability
+from d2lcnn.torch._checks import check_generator, check_tensor
+
 __all__ = ["dropout", "vanilla_dropout", "dropout2d"]
 
 
-def _check(x, p, fn, ndim=None) -> float:
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{fn}: x must be a floating-point torch.Tensor, got {got}")
-    if ndim is not None and x.dim() != ndim:
-        raise ValueError(
-            f"{fn}: x must be {ndim}-D (N, C, H, W), got {x.dim()}-D shape {tuple(x.shape)}"
-        )
-    if isinstance(p, bool) or not isinstance(p, int | float):
-        raise TypeError(f"{fn}: p must be a real number in [0, 1], got {type(p).__name__}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{fn}: p (the drop probability) must be in [0, 1], got {p}")
-    return float(p)
+def _check(x, p, fn, **shape) -> float:
+    """``x`` a floating-point tensor (of the ``shape`` arguments of :func:`check_tensor`),
+    ``p`` a probability; returns ``p``."""
+    check_tensor(x, "input", fn, **shape)
+    return check_probability(p, "p (the drop probability)", fn)
 
 
 def _keep_mask(x, shape, p, generator, mask, fn) -> torch.Tensor:
@@ -38,10 +33,7 @@ def _keep_mask(x, shape, p, generator, mask, fn) -> torch.Tensor:
         if tuple(mask.shape) != tuple(shape):
             raise ValueError(f"{fn}: mask must have shape {tuple(shape)}, got {tuple(mask.shape)}")
         return mask.to(x.device)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"{fn}: generator must be a torch.Generator, got {type(generator).__name__}"
-        )
+    generator = check_generator(generator, fn, optional=True)
     u = torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
     return u < 1 - p
 
@@ -55,7 +47,7 @@ def _inverted(x, p, training, generator, mask, shape, fn):
 
 
 def dropout(
-    x: torch.Tensor,
+    input: torch.Tensor,
     p: float = 0.5,
     training: bool = True,
     generator: torch.Generator | None = None,
@@ -66,23 +58,23 @@ def dropout(
     evaluation, the identity.
 
     Args:
-        x: any shape, floating point.
+        input: any shape, floating point.
         p: probability of dropping, in ``[0, 1]``. Default 0.5.
-        training: apply dropout or return ``x``. Default True.
-        generator: a :class:`torch.Generator` on ``x``'s device for the mask; ``None`` uses
+        training: apply dropout or return ``input``. Default True.
+        generator: a :class:`torch.Generator` on ``input``'s device for the mask; ``None`` uses
             PyTorch's default generator. Default ``None``.
-        mask: an explicit boolean keep mask of ``x``'s shape (``True`` = keep).
+        mask: an explicit boolean keep mask of ``input``'s shape (``True`` = keep).
             Default ``None``.
 
     Returns:
-        ``x``'s shape, dtype and device.
+        ``input``'s shape, dtype and device.
     """
-    p = _check(x, p, "dropout")
-    return _inverted(x, p, training, generator, mask, x.shape, "dropout")
+    p = _check(input, p, "dropout")
+    return _inverted(input, p, training, generator, mask, input.shape, "dropout")
 
 
 def vanilla_dropout(
-    x: torch.Tensor,
+    input: torch.Tensor,
     p: float = 0.5,
     training: bool = True,
     generator: torch.Generator | None = None,
@@ -94,16 +86,17 @@ def vanilla_dropout(
     Args: as :func:`dropout`.
 
     Returns:
-        ``x``'s shape, dtype and device.
+        ``input``'s shape, dtype and device.
     """
-    p = _check(x, p, "vanilla_dropout")
+    p = _check(input, p, "vanilla_dropout")
     if not training:
-        return x * (1 - p)
-    return x * _keep_mask(x, x.shape, p, generator, mask, "vanilla_dropout").to(x.dtype)
+        return input * (1 - p)
+    keep = _keep_mask(input, input.shape, p, generator, mask, "vanilla_dropout")
+    return input * keep.to(input.dtype)
 
 
 def dropout2d(
-    x: torch.Tensor,
+    input: torch.Tensor,
     p: float = 0.5,
     training: bool = True,
     generator: torch.Generator | None = None,
@@ -113,12 +106,12 @@ def dropout2d(
     ``x[n, c]`` with probability ``p`` and scale the kept ones by ``1 / (1 - p)``.
 
     Args:
-        x: ``(N, C, H, W)``, floating point.
+        input: ``(N, C, H, W)``, floating point.
         p, training, generator: as :func:`dropout`.
         mask: an explicit boolean keep mask of shape ``(N, C, 1, 1)``. Default ``None``.
 
     Returns:
-        ``x``'s shape, dtype and device.
+        ``input``'s shape, dtype and device.
     """
-    p = _check(x, p, "dropout2d", ndim=4)
-    return _inverted(x, p, training, generator, mask, (*x.shape[:2], 1, 1), "dropout2d")
+    p = _check(input, p, "dropout2d", ndim=4, layout="(N, C, H, W)")
+    return _inverted(input, p, training, generator, mask, (*input.shape[:2], 1, 1), "dropout2d")

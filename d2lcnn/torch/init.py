@@ -1,10 +1,11 @@
 """Weight initializers for tensors, filling in place from an explicit ``torch.Generator``.
 
-The formulas are those of :mod:`d2lcnn.numpy.init` (see its docstring); the names are the
-same, without ``torch.nn.init``'s trailing underscore, and each function fills ``tensor`` in
-place and returns it. Given the same generator state every function draws exactly what
-``torch.nn.init`` draws (same bound/std arithmetic, same sampling call), bit for bit;
-``tests/torch/test_init.py`` checks it. ``orthogonal`` follows torch's algorithm (QR of a
+The formulas are those of :mod:`d2lcnn.numpy.init` (see its docstring), computed by the same
+functions of :mod:`d2lcnn.checks`; the names are the same, without ``torch.nn.init``'s
+trailing underscore, and each function fills ``tensor`` in place and returns it. Given the
+same generator state every function draws exactly what ``torch.nn.init`` draws (same
+bound/std arithmetic, same sampling call), bit for bit; ``tests/torch/test_init.py`` checks
+it. ``orthogonal`` follows torch's algorithm (QR of a
 Gaussian with the sign fix), so it matches too, up to the QR backend's rounding.
 """
 
@@ -14,12 +15,14 @@ import math
 
 import torch
 
-from d2lcnn.numpy.init import (
-    _check_nonnegative,
-    _kaiming_std,
+from d2lcnn.checks import (
     calculate_gain,
+    check_nonnegative,
     fan_in_fan_out,
+    kaiming_std,
+    xavier_std,
 )
+from d2lcnn.torch._checks import check_generator, check_tensor
 
 __all__ = [
     "fan_in_fan_out",
@@ -36,13 +39,8 @@ __all__ = [
 
 
 def _check(tensor, generator, fn):
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{fn}: tensor must be a torch.Tensor, got {type(tensor).__name__}")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"{fn}: generator must be a torch.Generator (torch.Generator().manual_seed(s)), "
-            f"got {type(generator).__name__}"
-        )
+    check_tensor(tensor, "tensor", fn, floating=False)
+    check_generator(generator, fn)
 
 
 def zeros(tensor: torch.Tensor) -> torch.Tensor:
@@ -54,7 +52,7 @@ def zeros(tensor: torch.Tensor) -> torch.Tensor:
 def normal(tensor, mean=0.0, std=1.0, *, generator: torch.Generator) -> torch.Tensor:
     """Fill with samples of ``N(mean, std^2)``, in place."""
     _check(tensor, generator, "normal")
-    std = _check_nonnegative(std, "std", "normal")
+    std = check_nonnegative(std, "std", "normal")
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
 
@@ -71,8 +69,7 @@ def uniform(tensor, a=0.0, b=1.0, *, generator: torch.Generator) -> torch.Tensor
 def xavier_uniform(tensor, gain=1.0, *, generator: torch.Generator) -> torch.Tensor:
     """Xavier uniform, ``bound = gain * sqrt(6 / (fan_in + fan_out))``, in place."""
     _check(tensor, generator, "xavier_uniform")
-    fan_in, fan_out = fan_in_fan_out(tensor.shape)
-    std = _check_nonnegative(gain, "gain", "xavier_uniform") * math.sqrt(2.0 / (fan_in + fan_out))
+    std = xavier_std(tensor.shape, gain, "xavier_uniform")
     bound = math.sqrt(3.0) * std
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
@@ -81,8 +78,7 @@ def xavier_uniform(tensor, gain=1.0, *, generator: torch.Generator) -> torch.Ten
 def xavier_normal(tensor, gain=1.0, *, generator: torch.Generator) -> torch.Tensor:
     """Xavier normal, ``std = gain * sqrt(2 / (fan_in + fan_out))``, in place."""
     _check(tensor, generator, "xavier_normal")
-    fan_in, fan_out = fan_in_fan_out(tensor.shape)
-    std = _check_nonnegative(gain, "gain", "xavier_normal") * math.sqrt(2.0 / (fan_in + fan_out))
+    std = xavier_std(tensor.shape, gain, "xavier_normal")
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -92,7 +88,7 @@ def kaiming_uniform(
 ) -> torch.Tensor:
     """Kaiming uniform, ``bound = gain(nonlinearity, a) * sqrt(3 / fan)``, in place."""
     _check(tensor, generator, "kaiming_uniform")
-    bound = math.sqrt(3.0) * _kaiming_std(tensor.shape, a, mode, nonlinearity, "kaiming_uniform")
+    bound = math.sqrt(3.0) * kaiming_std(tensor.shape, a, mode, nonlinearity, "kaiming_uniform")
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
 
@@ -102,7 +98,7 @@ def kaiming_normal(
 ) -> torch.Tensor:
     """Kaiming normal, ``std = gain(nonlinearity, a) / sqrt(fan)``, in place."""
     _check(tensor, generator, "kaiming_normal")
-    std = _kaiming_std(tensor.shape, a, mode, nonlinearity, "kaiming_normal")
+    std = kaiming_std(tensor.shape, a, mode, nonlinearity, "kaiming_normal")
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -115,7 +111,7 @@ def orthogonal(tensor, gain=1.0, *, generator: torch.Generator) -> torch.Tensor:
         raise ValueError(
             f"orthogonal: tensor must have at least 2 dimensions, got shape {tuple(tensor.shape)}"
         )
-    gain = _check_nonnegative(gain, "gain", "orthogonal")
+    gain = check_nonnegative(gain, "gain", "orthogonal")
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]

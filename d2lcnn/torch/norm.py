@@ -5,8 +5,9 @@ normalization, local response normalization, and conv-BatchNorm folding.
 Batch, layer, group and instance norm are one computation,
 ``(x - mean) * rsqrt(var + eps) * weight + bias`` with the biased variance, over different
 sets of elements; autograd differentiates through the statistics (the NumPy reference layers
-in :mod:`d2lcnn.numpy.norm` write that backward pass by hand). None of these functions calls
-a normalization op, so they run on any device autograd does.
+in :mod:`d2lcnn.numpy.norm` and :mod:`d2lcnn.numpy.batch_norm` write that backward pass by
+hand). None of these functions calls a normalization op, so they run on any device autograd
+does.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ __all__ = [
 
 def _check_input(x, fn: str, min_dim: int) -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{fn}: x must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise TypeError(f"{fn}: x must be floating point, got dtype {x.dtype}")
+        raise TypeError(f"{fn}: input must be floating point, got dtype {x.dtype}")
     if x.dim() < min_dim:
         raise ValueError(
-            f"{fn}: x must be at least {min_dim}-D, got {x.dim()}-D shape {tuple(x.shape)}"
+            f"{fn}: input must be at least {min_dim}-D, got {x.dim()}-D shape {tuple(x.shape)}"
         )
 
 
@@ -65,7 +66,7 @@ def _normalized_shape(normalized_shape, x, fn: str) -> tuple[int, ...]:
     if not shape or len(shape) > x.dim() or shape != tuple(x.shape[x.dim() - len(shape) :]):
         raise ValueError(
             f"{fn}: normalized_shape must be non-empty and equal the trailing dimensions of "
-            f"x, got normalized_shape {shape} for x of shape {tuple(x.shape)}"
+            f"input, got normalized_shape {shape} for input of shape {tuple(x.shape)}"
         )
     return shape
 
@@ -87,7 +88,7 @@ def _affine(y, weight, bias, shape):
 
 
 def batch_norm(
-    x,
+    input,
     running_mean,
     running_var,
     weight=None,
@@ -107,7 +108,7 @@ def batch_norm(
     statistics are used. Gradients flow through the batch statistics in training.
 
     Args:
-        x: ``(N, C, *)``, floating point.
+        input: ``(N, C, *)``, floating point.
         running_mean, running_var: ``(C,)`` (start at 0 and 1), or ``None`` in training.
         weight, bias: ``(C,)`` affine parameters, or ``None``.
         training: use batch statistics (and update the running ones). Default False.
@@ -118,10 +119,10 @@ def batch_norm(
             not in ``torch.nn.functional.batch_norm``).
 
     Returns:
-        A tensor like ``x``.
+        A tensor like ``input``.
 
     Raises:
-        ValueError: if ``x`` has fewer than 2 dimensions, a vector is not ``(C,)``, running
+        ValueError: if ``input`` has fewer than 2 dimensions, a vector is not ``(C,)``, running
             statistics are missing in eval, or a channel has one value in training
             ("Expected more than 1 value per channel when training").
 
@@ -135,8 +136,8 @@ def batch_norm(
         (tensor([0.2000, 2.0000]), tensor([ 1.1000, 20.9000]))
     """
     fn = "batch_norm"
-    _check_input(x, fn, 2)
-    c = x.shape[1]
+    _check_input(input, fn, 2)
+    c = input.shape[1]
     for name, a in (
         ("running_mean", running_mean),
         ("running_var", running_var),
@@ -146,18 +147,18 @@ def batch_norm(
         _check_param(a, name, (c,), fn)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{fn}: running_mean and running_var must both be given or both None")
-    shape = _channel_shape(x)
-    dims = (0, *range(2, x.dim()))
+    shape = _channel_shape(input)
+    dims = (0, *range(2, input.dim()))
     if training:
-        m = x.numel() // c
+        m = input.numel() // c
         if m <= 1:
             raise ValueError(
                 f"{fn}: Expected more than 1 value per channel when training, got input of "
-                f"shape {tuple(x.shape)}"
+                f"shape {tuple(input.shape)}"
             )
         factor = _momentum_factor(momentum, num_batches_tracked, fn)
-        mean = x.mean(dims)  # (C,)
-        xc = x - mean.reshape(shape)  # (N, C, *)
+        mean = input.mean(dims)  # (C,)
+        xc = input - mean.reshape(shape)  # (N, C, *)
         var = (xc * xc).mean(dims)  # (C,), biased
         if running_mean is not None:
             with torch.no_grad():
@@ -166,7 +167,7 @@ def batch_norm(
     else:
         if running_mean is None:
             raise ValueError(f"{fn}: running_mean and running_var are required in eval mode")
-        xc = x - running_mean.reshape(shape)
+        xc = input - running_mean.reshape(shape)
         var = running_var
     y = xc * torch.rsqrt(var + eps).reshape(shape)
     return _affine(y, weight, bias, shape)
@@ -184,8 +185,12 @@ def _momentum_factor(momentum, num_batches_tracked, fn: str) -> float:
         if num_batches_tracked < 0:
             raise ValueError(f"{fn}: num_batches_tracked must be >= 0, got {num_batches_tracked}")
         return 1.0 / (num_batches_tracked + 1)
+    return _check_momentum(momentum, fn, expected="a float or None")
+
+
+def _check_momentum(momentum, fn: str, *, expected: str = "a float") -> float:
     if isinstance(momentum, bool) or not isinstance(momentum, int | float):
-        raise TypeError(f"{fn}: momentum must be a float or None, got {momentum!r}")
+        raise TypeError(f"{fn}: momentum must be {expected}, got {momentum!r}")
     if not 0 <= momentum <= 1:
         raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum!r}")
     return float(momentum)
@@ -200,25 +205,25 @@ def _standardize(x, dims, eps):
     return xc * torch.rsqrt((xc * xc).mean(dims, keepdim=True) + eps)
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalization, as ``torch.nn.functional.layer_norm``: each sample normalized
     over its trailing ``normalized_shape`` dimensions; ``weight``/``bias`` elementwise of
     shape ``normalized_shape``.
 
     Raises:
-        ValueError: if ``normalized_shape`` is not the trailing shape of ``x`` or
+        ValueError: if ``normalized_shape`` is not the trailing shape of ``input`` or
             ``weight``/``bias`` do not have that shape.
     """
     fn = "layer_norm"
-    _check_input(x, fn, 1)
-    shape = _normalized_shape(normalized_shape, x, fn)
+    _check_input(input, fn, 1)
+    shape = _normalized_shape(normalized_shape, input, fn)
     _check_param(weight, "weight", shape, fn)
     _check_param(bias, "bias", shape, fn)
-    y = _standardize(x, tuple(range(x.dim() - len(shape), x.dim())), eps)
+    y = _standardize(input, tuple(range(input.dim() - len(shape), input.dim())), eps)
     return _affine(y, weight, bias, shape)
 
 
-def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Group normalization, as ``torch.nn.functional.group_norm``: the channels of
     ``(N, C, *)`` split into ``num_groups`` consecutive groups, each (sample, group)
     normalized over its channels and positions; ``weight``/``bias`` per channel ``(C,)``.
@@ -228,10 +233,10 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
         TypeError: if ``num_groups`` is not an int.
     """
     fn = "group_norm"
-    _check_input(x, fn, 2)
+    _check_input(input, fn, 2)
     if isinstance(num_groups, bool) or not isinstance(num_groups, int):
         raise TypeError(f"{fn}: num_groups must be an int, got {type(num_groups).__name__}")
-    n, c = x.shape[:2]
+    n, c = input.shape[:2]
     if num_groups < 1 or c % num_groups:
         raise ValueError(
             f"{fn}: num_groups must be a positive divisor of the number of channels "
@@ -239,12 +244,12 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
         )
     _check_param(weight, "weight", (c,), fn)
     _check_param(bias, "bias", (c,), fn)
-    y = _standardize(x.reshape(n, num_groups, -1), 2, eps).reshape(x.shape)  # (N, C, *)
-    return _affine(y, weight, bias, _channel_shape(x))
+    y = _standardize(input.reshape(n, num_groups, -1), 2, eps).reshape(input.shape)  # (N, C, *)
+    return _affine(y, weight, bias, _channel_shape(input))
 
 
 def instance_norm(
-    x,
+    input,
     running_mean=None,
     running_var=None,
     weight=None,
@@ -253,59 +258,95 @@ def instance_norm(
     momentum=0.1,
     eps=1e-5,
 ):
-    """Instance normalization, as ``torch.nn.functional.instance_norm`` with input
-    statistics: each (sample, channel) of ``(N, C, *)`` normalized over its positions;
-    ``weight``/``bias`` per channel. Running statistics are not supported (``momentum`` is
-    accepted for signature compatibility and unused).
+    """Instance normalization, as ``torch.nn.functional.instance_norm``: each (sample,
+    channel) of ``(N, C, *)`` normalized over its positions; ``weight``/``bias`` per channel.
+
+    With ``use_input_stats`` (the default) each instance's own mean and biased variance are
+    used, and the running statistics, if given, are updated in place with the batch
+    average of the per-instance mean and *unbiased* variance, ``momentum`` weighting the
+    new value. Without it, ``running_mean``/``running_var`` (required) normalize every
+    instance, and are left unchanged. See :func:`d2lcnn.numpy.norm.instance_norm_forward`.
+
+    Args:
+        input: ``(N, C, *)`` with at least one spatial dimension, floating point.
+        running_mean, running_var: ``(C,)`` (start at 0 and 1), or ``None``.
+        weight, bias: ``(C,)`` affine parameters, or ``None``.
+        use_input_stats: normalize with each instance's statistics. Default True.
+        momentum: weight of the new statistics in the running averages. Default 0.1.
+        eps: added to the variance. Default 1e-5.
+
+    Returns:
+        A tensor like ``input``.
 
     Raises:
-        ValueError: if ``x`` has fewer than 3 dimensions or one spatial element, running
-            statistics are passed or ``use_input_stats`` is False, or a vector is not
-            ``(C,)``.
+        ValueError: if ``input`` has fewer than 3 dimensions, one spatial element with
+            ``use_input_stats``, a vector is not ``(C,)``, only one running statistic is
+            given or none without ``use_input_stats``, or ``momentum`` is not in ``[0, 1]``.
+        TypeError: if ``momentum`` is not a float.
     """
     fn = "instance_norm"
-    _check_input(x, fn, 3)
-    if running_mean is not None or running_var is not None or not use_input_stats:
+    _check_input(input, fn, 3)
+    c = input.shape[1]
+    for name, a in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        _check_param(a, name, (c,), fn)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: running_mean and running_var must both be given or both None")
+    momentum = _check_momentum(momentum, fn)
+    shape = _channel_shape(input)
+    if not use_input_stats:
+        if running_mean is None:
+            raise ValueError(
+                f"{fn}: running_mean and running_var are required when use_input_stats=False"
+            )
+        y = (input - running_mean.reshape(shape)) * torch.rsqrt(running_var + eps).reshape(shape)
+        return _affine(y, weight, bias, shape)
+    length = math.prod(input.shape[2:])
+    if length <= 1:
         raise ValueError(
-            f"{fn}: only use_input_stats=True without running_mean/running_var is "
-            f"supported, got use_input_stats={use_input_stats!r}"
+            f"{fn}: Expected more than 1 spatial element when training, got input of shape "
+            f"{tuple(input.shape)}"
         )
-    if math.prod(x.shape[2:]) <= 1:
-        raise ValueError(
-            f"{fn}: Expected more than 1 spatial element when training, got x of shape "
-            f"{tuple(x.shape)}"
-        )
-    c = x.shape[1]
-    _check_param(weight, "weight", (c,), fn)
-    _check_param(bias, "bias", (c,), fn)
-    y = _standardize(x, tuple(range(2, x.dim())), eps)
-    return _affine(y, weight, bias, _channel_shape(x))
+    dims = tuple(range(2, input.dim()))
+    if running_mean is not None:
+        with torch.no_grad():
+            mean = input.mean(dims, keepdim=True)  # (N, C, 1, ..., 1)
+            xc = input - mean
+            unbiased_var = (xc * xc).sum(dims) / (length - 1)  # (N, C)
+            running_mean.mul_(1 - momentum).add_(mean.flatten(1).mean(0), alpha=momentum)
+            running_var.mul_(1 - momentum).add_(unbiased_var.mean(0), alpha=momentum)
+    y = _standardize(input, dims, eps)
+    return _affine(y, weight, bias, shape)
 
 
-def rms_norm(x, normalized_shape, weight=None, eps=None):
+def rms_norm(input, normalized_shape, weight=None, eps=None):
     """RMS normalization, as ``torch.nn.functional.rms_norm``:
     ``x * rsqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``;
     ``eps=None`` means ``torch.finfo(x.dtype).eps``.
 
     Raises:
-        ValueError: if ``normalized_shape`` is not the trailing shape of ``x`` or
+        ValueError: if ``normalized_shape`` is not the trailing shape of ``input`` or
             ``weight`` does not have that shape.
     """
     fn = "rms_norm"
-    _check_input(x, fn, 1)
-    shape = _normalized_shape(normalized_shape, x, fn)
+    _check_input(input, fn, 1)
+    shape = _normalized_shape(normalized_shape, input, fn)
     _check_param(weight, "weight", shape, fn)
     if eps is None:
-        eps = torch.finfo(x.dtype).eps
-    dims = tuple(range(x.dim() - len(shape), x.dim()))
-    y = x * torch.rsqrt((x * x).mean(dims, keepdim=True) + eps)
+        eps = torch.finfo(input.dtype).eps
+    dims = tuple(range(input.dim() - len(shape), input.dim()))
+    y = input * torch.rsqrt((input * input).mean(dims, keepdim=True) + eps)
     return _affine(y, weight, None, shape)
 
 
 # --------------------------------------------------------------------------- LRN
 
 
-def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """Local response normalization across channels, as
     ``torch.nn.functional.local_response_norm``:
     ``x_c / (k + alpha/size * sum_{c'} x_{c'}^2) ** beta`` with ``c'`` from
@@ -313,59 +354,60 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     divided by ``size``, as in PyTorch.
 
     Raises:
-        ValueError: if ``x`` has fewer than 3 dimensions or ``size`` < 1.
+        ValueError: if ``input`` has fewer than 3 dimensions or ``size`` < 1.
         TypeError: if ``size`` is not an int.
     """
     fn = "local_response_norm"
-    _check_input(x, fn, 3)
+    _check_input(input, fn, 3)
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"{fn}: size must be an int, got {type(size).__name__} {size!r}")
     if size < 1:
         raise ValueError(f"{fn}: size must be >= 1, got {size}")
-    n, c = x.shape[:2]
-    rest = tuple(x.shape[2:])
+    n, c = input.shape[:2]
+    rest = tuple(input.shape[2:])
     before, after = size // 2, (size - 1) // 2
-    sq = torch.cat(
-        [x.new_zeros((n, before, *rest)), x * x, x.new_zeros((n, after, *rest))], dim=1
-    )  # (N, C + size - 1, *)
+    pad_before, pad_after = input.new_zeros((n, before, *rest)), input.new_zeros((n, after, *rest))
+    sq = torch.cat([pad_before, input * input, pad_after], dim=1)  # (N, C + size - 1, *)
     window_sum = sum(sq.narrow(1, t, c) for t in range(size))  # (N, C, *)
-    return x / (k + (alpha / size) * window_sum) ** beta
+    return input / (k + (alpha / size) * window_sum) ** beta
 
 
 # --------------------------------------------------------------------------- conv-BN folding
 
 
-def fuse_conv_bn(w, b, running_mean, running_var, gamma, beta, eps=1e-5):
+def fuse_conv_bn(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b):
     """Fold an eval-mode BatchNorm into the convolution before it:
     ``w' = s w``, ``b' = s (b - running_mean) + beta`` per output channel, with
-    ``s = gamma / sqrt(running_var + eps)`` (see :func:`d2lcnn.numpy.norm.fuse_conv_bn`).
+    ``s = gamma / sqrt(running_var + eps)`` (see :func:`d2lcnn.numpy.batch_norm.fuse_conv_bn`).
 
-    Args:
-        w: ``(C_out, C_in/groups, kH, kW)``; b: ``(C_out,)`` or ``None``;
-        running_mean, running_var: ``(C_out,)``; gamma, beta: ``(C_out,)`` or ``None``.
+    Args (those of ``torch.nn.utils.fusion.fuse_conv_bn_weights``, in its order):
+        conv_w: ``(C_out, C_in/groups, kH, kW)``; conv_b: ``(C_out,)`` or ``None``;
+        bn_rm, bn_rv: running mean and variance ``(C_out,)``; bn_eps: BatchNorm's eps;
+        bn_w, bn_b: BatchNorm's weight (gamma) and bias (beta), ``(C_out,)`` or ``None``.
 
     Returns:
         ``(w_fused, b_fused)``.
     """
     fn = "fuse_conv_bn"
-    if not isinstance(w, torch.Tensor):
-        raise TypeError(f"{fn}: w must be a torch.Tensor, got {type(w).__name__}")
-    if w.dim() != 4:
+    if not isinstance(conv_w, torch.Tensor):
+        raise TypeError(f"{fn}: conv_w must be a torch.Tensor, got {type(conv_w).__name__}")
+    if conv_w.dim() != 4:
         raise ValueError(
-            f"{fn}: w must be 4-D (C_out, C_in/groups, kH, kW), got shape {tuple(w.shape)}"
+            f"{fn}: conv_w must be 4-D (C_out, C_in/groups, kH, kW), got shape "
+            f"{tuple(conv_w.shape)}"
         )
-    c = (w.shape[0],)
-    for name, a in (("b", b), ("gamma", gamma), ("beta", beta)):
+    c = (conv_w.shape[0],)
+    for name, a in (("conv_b", conv_b), ("bn_w", bn_w), ("bn_b", bn_b)):
         _check_param(a, name, c, fn)
-    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+    for name, a in (("bn_rm", bn_rm), ("bn_rv", bn_rv)):
         if a is None:
             raise TypeError(f"{fn}: {name} must be a torch.Tensor, got None")
         _check_param(a, name, c, fn)
-    scale = torch.rsqrt(running_var + eps)  # (C_out,)
-    if gamma is not None:
-        scale = gamma * scale
-    w_fused = w * scale.reshape(-1, 1, 1, 1)
-    b_fused = (-running_mean if b is None else b - running_mean) * scale
-    if beta is not None:
-        b_fused = b_fused + beta
+    scale = torch.rsqrt(bn_rv + bn_eps)  # (C_out,)
+    if bn_w is not None:
+        scale = bn_w * scale
+    w_fused = conv_w * scale.reshape(-1, 1, 1, 1)
+    b_fused = (-bn_rm if conv_b is None else conv_b - bn_rm) * scale
+    if bn_b is not None:
+        b_fused = b_fused + bn_b
     return w_fused, b_fused

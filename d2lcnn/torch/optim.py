@@ -13,7 +13,13 @@ import math
 
 import torch
 
-from d2lcnn.numpy.optim import _check_adam, _check_fraction, _check_nonnegative, _check_sgd
+from d2lcnn.checks import (
+    check_adagrad,
+    check_adam,
+    check_momentum_velocity,
+    check_rmsprop,
+    check_sgd,
+)
 
 __all__ = ["SGD", "MomentumVelocity", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -60,7 +66,7 @@ class SGD(_Optimizer):
     def __init__(
         self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False
     ):
-        super().__init__(params, _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD"))
+        super().__init__(params, check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD"))
 
     def _update(self, p, g, state, group):
         mu = group["momentum"]
@@ -88,8 +94,7 @@ class MomentumVelocity(_Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, nesterov=False):
-        hyper = _check_sgd(lr, momentum, 0.0, 0.0, nesterov, "MomentumVelocity")
-        del hyper["dampening"], hyper["weight_decay"]
+        hyper = check_momentum_velocity(lr, momentum, nesterov, "MomentumVelocity")
         super().__init__(params, hyper)
 
     def _update(self, p, g, state, group):
@@ -123,19 +128,8 @@ class Adagrad(_Optimizer):
         initial_accumulator_value=0.0,
         eps=1e-10,
     ):
-        cls = "Adagrad"
-        super().__init__(
-            params,
-            dict(
-                lr=_check_nonnegative(lr, "lr", cls),
-                lr_decay=_check_nonnegative(lr_decay, "lr_decay", cls),
-                weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-                initial_accumulator_value=_check_nonnegative(
-                    initial_accumulator_value, "initial_accumulator_value", cls
-                ),
-                eps=_check_nonnegative(eps, "eps", cls),
-            ),
-        )
+        hyper = check_adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps, "Adagrad")
+        super().__init__(params, hyper)
 
     def _update(self, p, g, state, group):
         if not state:
@@ -172,18 +166,8 @@ class RMSprop(_Optimizer):
         momentum=0.0,
         centered=False,
     ):
-        cls = "RMSprop"
-        super().__init__(
-            params,
-            dict(
-                lr=_check_nonnegative(lr, "lr", cls),
-                alpha=_check_fraction(alpha, "alpha", cls),
-                eps=_check_nonnegative(eps, "eps", cls),
-                weight_decay=_check_nonnegative(weight_decay, "weight_decay", cls),
-                momentum=_check_nonnegative(momentum, "momentum", cls),
-                centered=bool(centered),
-            ),
-        )
+        hyper = check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, "RMSprop")
+        super().__init__(params, hyper)
 
     def _update(self, p, g, state, group):
         alpha = group["alpha"]
@@ -238,8 +222,9 @@ class Adam(_Optimizer):
         *,
         bias_correction=True,
     ):
-        hyper = _check_adam(lr, betas, eps, weight_decay, type(self).__name__)
-        hyper.update(amsgrad=bool(amsgrad), bias_correction=bool(bias_correction))
+        hyper = check_adam(
+            lr, betas, eps, weight_decay, amsgrad, bias_correction, type(self).__name__
+        )
         super().__init__(params, hyper)
 
     def _update(self, p, g, state, group):

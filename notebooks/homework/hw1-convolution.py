@@ -18,18 +18,19 @@
 # | question | what you write | points |
 # | --- | --- | --- |
 # | q1 | `conv_output_size`: the output-size formula, and when to refuse | 5 |
-# | q2 | `conv_forward_naive`: a convolution layer with stride and padding | 8 |
-# | q3 | `conv_backward_naive`: its gradients `dx`, `dw`, `db` | 9 |
-# | q4 | `max_pool_forward_naive` / `max_pool_backward_naive` | 8 |
+# | q2 | `conv2d_forward_naive`: a convolution layer with stride and padding | 8 |
+# | q3 | `conv2d_backward_naive`: its gradients `dx`, `dw`, `db` | 9 |
+# | q4 | `max_pool2d_forward_naive` / `max_pool2d_backward_naive` | 8 |
 # | q5 | `numerical_gradient`: a centred-difference gradient checker | 6 |
 #
 # **Rules.** Use NumPy only: `torch`, `scipy` and the package's reference modules
 # (`d2lcnn.numpy`, `d2lcnn.torch`, `d2lcnn.geometry`, `d2lcnn.gradcheck`) are blocked when
 # your notebook is graded. Write your code where it says `# YOUR CODE HERE`; do not rename the
-# functions or change their arguments. Run `check("qN")` after each answer: it runs the
-# public tests. The grade also uses hidden tests (other shapes, strides and paddings), so
-# pass the public ones for the right reasons. When you are done, save the notebook and run
-# `submit()` at the end.
+# functions or change their arguments (they are those of `d2lcnn.numpy` and
+# `torch.nn.functional`, so your layers can be swapped for the package's). Run
+# `check("qN")` after each answer: it runs the public tests. The grade also uses hidden tests
+# (other shapes, strides and paddings), so pass the public ones for the right reasons. When
+# you are done, save the notebook and run `submit()` at the end.
 
 # %%
 import numpy as np
@@ -53,15 +54,17 @@ check, submit = grader.check, grader.submit
 # or a window larger than the padded input ($K > N + 2P$).
 
 # %% tags=["answer", "q1"]
-def conv_output_size(n, k, *, stride=1, pad=0):
-    """Output size along one axis for input size ``n``, kernel ``k``, ``stride``, ``pad``."""
+def conv_output_size(input_size, kernel_size, *, stride=1, padding=0):
+    """Output size along one axis for an input of ``input_size``, a kernel of
+    ``kernel_size``, ``stride`` and ``padding`` zeros on each side."""
     ### BEGIN SOLUTION
-    if k < 1 or stride < 1 or pad < 0:
-        raise ValueError(f"need k >= 1, stride >= 1, pad >= 0; got k={k}, stride={stride}, "
-                         f"pad={pad}")
-    if k > n + 2 * pad:
-        raise ValueError(f"kernel {k} is larger than the padded input {n} + 2*{pad}")
-    return (n + 2 * pad - k) // stride + 1
+    n, k = input_size, kernel_size
+    if k < 1 or stride < 1 or padding < 0:
+        raise ValueError(f"need kernel_size >= 1, stride >= 1, padding >= 0; got kernel_size={k}, "
+                         f"stride={stride}, padding={padding}")
+    if k > n + 2 * padding:
+        raise ValueError(f"kernel {k} is larger than the padded input {n} + 2*{padding}")
+    return (n + 2 * padding - k) // stride + 1
     ### END SOLUTION
 
 
@@ -71,8 +74,10 @@ check("q1")
 # %% [markdown]
 # ## q2. Convolution, forward
 #
-# `x` has shape `(N, C, H, W)`, the filters `w` shape `(F, C, HH, WW)`, the bias `b` shape
-# `(F,)`. Zero-pad `x` by `pad` on each side of H and W, then for every image `n`, filter
+# `input` ($x$) has shape `(N, C, H, W)`, the filters `weight` ($w$) shape `(F, C, HH, WW)`,
+# the bias `bias` ($b$) shape `(F,)`: the names and layout of `torch.nn.functional.conv2d`
+# and `nd.conv2d_forward`. Zero-pad $x$ by `padding` on each side of H and W, then for every
+# image `n`, filter
 # `f` and output position `(i, j)`:
 #
 # $$out[n, f, i, j] = b[f] + \sum_{c, p, q} x_{pad}[n, c, iS + p, jS + q] \, w[f, c, p, q].$$
@@ -81,22 +86,23 @@ check("q1")
 # pass needs. Loops are fine (four nested loops, or three and an `np.sum`).
 
 # %% tags=["answer", "q2"]
-def conv_forward_naive(x, w, b, *, stride=1, pad=0):
-    """Naive convolution: ``out, cache = conv_forward_naive(x, w, b, stride=1, pad=0)``."""
+def conv2d_forward_naive(input, weight, bias, *, stride=1, padding=0):
+    """Naive convolution: ``out, cache = conv2d_forward_naive(input, weight, bias, stride=1,
+    padding=0)``, the arguments of ``nd.conv2d_forward`` and ``F.conv2d``."""
     ### BEGIN SOLUTION
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    H_out = conv_output_size(H, HH, stride=stride, pad=pad)
-    W_out = conv_output_size(W, WW, stride=stride, pad=pad)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)  # (N, F, H_out, W_out)
+    N, C, H, W = input.shape
+    F, _, HH, WW = weight.shape
+    H_out = conv_output_size(H, HH, stride=stride, padding=padding)
+    W_out = conv_output_size(W, WW, stride=stride, padding=padding)
+    xp = np.pad(input, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, F, H_out, W_out), dtype=input.dtype)  # (N, F, H_out, W_out)
     for n in range(N):
         for f in range(F):
             for i in range(H_out):
                 for j in range(W_out):
                     window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
-    cache = (x, w, b, stride, pad)
+                    out[n, f, i, j] = np.sum(window * weight[f]) + bias[f]
+    cache = (input, weight, bias, stride, padding)
     ### END SOLUTION
     return out, cache
 
@@ -114,8 +120,9 @@ check("q2")
 # `dout[n, f, i, j] * window` into `dw[f]`, and sum `dout` for `db`. Crop the padding at the end.
 
 # %% tags=["answer", "q3"]
-def conv_backward_naive(dout, cache):
-    """Gradients of ``conv_forward_naive``: ``dx, dw, db = conv_backward_naive(dout, cache)``."""
+def conv2d_backward_naive(dout, cache):
+    """Gradients of ``conv2d_forward_naive``: ``dx, dw, db = conv2d_backward_naive(dout,
+    cache)``, shaped like ``input``, ``weight`` and ``bias``."""
     ### BEGIN SOLUTION
     x, w, b, stride, pad = cache
     N, C, H, W = x.shape
@@ -143,30 +150,33 @@ check("q3")
 # %% [markdown]
 # ## q4. Max pooling, forward and backward
 #
-# `max_pool_forward_naive(x, size=2, stride=2)` takes the maximum of every `size x size`
-# window (no padding; floor like q1) and returns `out, cache`. The backward pass routes each
-# `dout` value to the position of its window's maximum; when windows overlap
-# (`stride < size`) a position can receive several contributions, so add them.
+# `max_pool2d_forward_naive(input, kernel_size=2, stride=2)` takes the maximum of every
+# `kernel_size x kernel_size` window (no padding; floor like q1) and returns `out, cache`.
+# The backward pass routes each `dout` value to the position of its window's maximum; when
+# windows overlap (`stride < kernel_size`) a position can receive several contributions, so
+# add them.
 
 # %% tags=["answer", "q4"]
-def max_pool_forward_naive(x, *, size=2, stride=2):
-    """Max pooling: ``out, cache = max_pool_forward_naive(x, size=2, stride=2)``."""
+def max_pool2d_forward_naive(input, *, kernel_size=2, stride=2):
+    """Max pooling: ``out, cache = max_pool2d_forward_naive(input, kernel_size=2,
+    stride=2)``."""
     ### BEGIN SOLUTION
-    N, C, H, W = x.shape
-    H_out = conv_output_size(H, size, stride=stride)
-    W_out = conv_output_size(W, size, stride=stride)
-    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)  # (N, C, H_out, W_out)
+    N, C, H, W = input.shape
+    k = kernel_size
+    H_out = conv_output_size(H, k, stride=stride)
+    W_out = conv_output_size(W, k, stride=stride)
+    out = np.zeros((N, C, H_out, W_out), dtype=input.dtype)  # (N, C, H_out, W_out)
     for i in range(H_out):
         for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            window = input[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
             out[:, :, i, j] = window.max(axis=(2, 3))
-    cache = (x, size, stride)
+    cache = (input, k, stride)
     ### END SOLUTION
     return out, cache
 
 
-def max_pool_backward_naive(dout, cache):
-    """Gradient of max pooling with respect to its input: ``dx`` shaped like ``x``."""
+def max_pool2d_backward_naive(dout, cache):
+    """Gradient of max pooling with respect to its input: ``dx`` shaped like ``input``."""
     ### BEGIN SOLUTION
     x, size, stride = cache
     N, C, _, _ = x.shape
@@ -236,10 +246,10 @@ try:
     w = rng.standard_normal((3, 2, 3, 3))
     b = rng.standard_normal(3)
     dout = rng.standard_normal((1, 3, 2, 2))
-    out, cache = conv_forward_naive(x, w, b, stride=2, pad=1)
-    dx, dw, db = conv_backward_naive(dout, cache)
+    out, cache = conv2d_forward_naive(x, w, b, stride=2, padding=1)
+    dx, dw, db = conv2d_backward_naive(dout, cache)
     dx_num = numerical_gradient(
-        lambda: np.sum(conv_forward_naive(x, w, b, stride=2, pad=1)[0] * dout), x)
+        lambda: np.sum(conv2d_forward_naive(x, w, b, stride=2, padding=1)[0] * dout), x)
     print(f"dx relative error: {rel_error(dx, dx_num):.1e}")
 except NotImplementedError:
     print("finish q2, q3 and q5 first")
@@ -259,52 +269,53 @@ def _conv_problem(rng, n, c, h, w, f, k):
     return x, wt, rng.standard_normal(f)
 
 
-def _conv_grads(ns, rng, problem, *, stride, pad):
+def _conv_grads(ns, rng, problem, *, stride, padding):
     """The student's (dx, dw, db) for a random problem and a random upstream gradient."""
-    out, cache = ns.conv_forward_naive(*problem, stride=stride, pad=pad)
-    return ns.conv_backward_naive(rng.standard_normal(out.shape), cache)
+    out, cache = ns.conv2d_forward_naive(*problem, stride=stride, padding=padding)
+    return ns.conv2d_backward_naive(rng.standard_normal(out.shape), cache)
 
 
 @case("q1", "padding 2: 34, k=7", points=1)  # not 32, k=5: returning n must not pass
 def _(ns, rng):
-    return ns.conv_output_size(34, 7, stride=1, pad=2)
+    return ns.conv_output_size(34, 7, stride=1, padding=2)
 
 
 @case("q1", "stride 2: 7, k=3", points=1, hint="(N + 2P - K) // S + 1")
 def _(ns, rng):
-    return ns.conv_output_size(7, 3, stride=2, pad=0)
+    return ns.conv_output_size(7, 3, stride=2, padding=0)
 
 
 @case("q2", "1 image, 1 channel, 4x4, 3x3 filter", points=1)
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 1, 1, 4, 4, 1, (3, 3))
-    return ns.conv_forward_naive(x, w, b, stride=1, pad=0)[0]
+    return ns.conv2d_forward_naive(x, w, b, stride=1, padding=0)[0]
 
 
-@case("q2", "stride 2, pad 1", points=2,
+@case("q2", "stride 2, padding 1", points=2,
       hint="pad x with np.pad on H and W only; the window starts at i * stride")
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 2, 3, 5, 5, 4, (3, 3))
-    return ns.conv_forward_naive(x, w, b, stride=2, pad=1)[0]
+    return ns.conv2d_forward_naive(x, w, b, stride=2, padding=1)[0]
 
 
-@case("q3", "dx, dw, db: stride 1, pad 0", points=2)
+@case("q3", "dx, dw, db: stride 1, padding 0", points=2)
 def _(ns, rng):
     dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 2, 2, 5, 5, 3, (3, 3)), stride=1,
-                             pad=0)
+                             padding=0)
     return {"dx": dx, "dw": dw, "db": db}
 
 
 @case("q4", "forward 2x2, stride 2", points=1)
 def _(ns, rng):
-    return ns.max_pool_forward_naive(rng.standard_normal((2, 3, 4, 6)), size=2, stride=2)[0]
+    return ns.max_pool2d_forward_naive(rng.standard_normal((2, 3, 4, 6)), kernel_size=2,
+                                       stride=2)[0]
 
 
 @case("q4", "backward 2x2, stride 2", points=2, hint="only the max of each window gets dout")
 def _(ns, rng):
     x = rng.standard_normal((2, 3, 4, 6))
-    out, cache = ns.max_pool_forward_naive(x, size=2, stride=2)
-    return ns.max_pool_backward_naive(rng.standard_normal(out.shape), cache)
+    out, cache = ns.max_pool2d_forward_naive(x, kernel_size=2, stride=2)
+    return ns.max_pool2d_backward_naive(rng.standard_normal(out.shape), cache)
 
 
 @case("q5", "gradient of sum(x**2)", points=2, hint="(f(x + h) - f(x - h)) / (2h)")
@@ -316,73 +327,73 @@ def _(ns, rng):
 # %% tags=["tests", "hidden"]
 @case("q1", "floors when the stride does not fit", points=1)
 def _(ns, rng):
-    return [ns.conv_output_size(7, 3, stride=3, pad=0), ns.conv_output_size(10, 4, stride=3,
-                                                                             pad=1)]
+    return [ns.conv_output_size(7, 3, stride=3, padding=0), ns.conv_output_size(10, 4, stride=3,
+                                                                             padding=1)]
 
 
 # A refusal is only worth points together with right answers in the same case: an answer
 # that always raises ValueError must not score.
 @case("q1", "refuses a kernel larger than the padded input, accepts one that fits", points=1)
 def _(ns, rng):
-    return [checks.raised(lambda: ns.conv_output_size(4, 7, stride=1, pad=1)),
-            ns.conv_output_size(4, 6, stride=1, pad=1)]
+    return [checks.raised(lambda: ns.conv_output_size(4, 7, stride=1, padding=1)),
+            ns.conv_output_size(4, 6, stride=1, padding=1)]
 
 
-@case("q1", "refuses stride 0 and negative padding, accepts stride 2 and pad 1", points=1)
+@case("q1", "refuses stride 0 and negative padding, accepts stride 2 and padding 1", points=1)
 def _(ns, rng):
-    return [checks.raised(lambda: ns.conv_output_size(8, 3, stride=0, pad=0)),
-            checks.raised(lambda: ns.conv_output_size(8, 3, stride=1, pad=-1)),
-            ns.conv_output_size(9, 3, stride=2, pad=1)]
+    return [checks.raised(lambda: ns.conv_output_size(8, 3, stride=0, padding=0)),
+            checks.raised(lambda: ns.conv_output_size(8, 3, stride=1, padding=-1)),
+            ns.conv_output_size(9, 3, stride=2, padding=1)]
 
 
 @case("q2", "rectangular input and kernel, stride 3 that does not tile", points=2)
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 2, 2, 8, 11, 3, (2, 4))
-    return ns.conv_forward_naive(x, w, b, stride=3, pad=1)[0]
+    return ns.conv2d_forward_naive(x, w, b, stride=3, padding=1)[0]
 
 
-@case("q2", "pad 2, 1x1 and 5x5 kernels", points=2)
+@case("q2", "padding 2, 1x1 and 5x5 kernels", points=2)
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 1, 3, 6, 6, 2, (1, 1))
     x5, w5, b5 = _conv_problem(rng, 2, 1, 5, 7, 2, (5, 5))
-    return [ns.conv_forward_naive(x, w, b, stride=1, pad=2)[0],
-            ns.conv_forward_naive(x5, w5, b5, stride=1, pad=2)[0]]
+    return [ns.conv2d_forward_naive(x, w, b, stride=1, padding=2)[0],
+            ns.conv2d_forward_naive(x5, w5, b5, stride=1, padding=2)[0]]
 
 
 @case("q2", "returns (out, cache)", points=1)
 def _(ns, rng):
     x, w, b = _conv_problem(rng, 1, 2, 4, 4, 2, (3, 3))
-    res = ns.conv_forward_naive(x, w, b, stride=1, pad=0)
+    res = ns.conv2d_forward_naive(x, w, b, stride=1, padding=0)
     return {"a pair": isinstance(res, tuple) and len(res) == 2, "out": res[0]}
 
 
-@case("q3", "dx, dw, db: stride 2, pad 1 (overlapping windows)", points=3,
+@case("q3", "dx, dw, db: stride 2, padding 1 (overlapping windows)", points=3,
       checker=checks.rel_error_below(1e-7))
 def _(ns, rng):
     dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 2, 3, 7, 7, 4, (3, 3)), stride=2,
-                             pad=1)
+                             padding=1)
     return np.concatenate([np.ravel(dx), np.ravel(dw), np.ravel(db)])
 
 
-@case("q3", "dx, dw, db: rectangular kernel, stride 3, pad 2", points=4)
+@case("q3", "dx, dw, db: rectangular kernel, stride 3, padding 2", points=4)
 def _(ns, rng):
     dx, dw, db = _conv_grads(ns, rng, _conv_problem(rng, 1, 2, 9, 8, 3, (4, 2)), stride=3,
-                             pad=2)
+                             padding=2)
     return {"dx": dx, "dw": dw, "db": db}
 
 
 @case("q4", "forward and backward, overlapping 3x3 windows, stride 2", points=3)
 def _(ns, rng):
     x = rng.standard_normal((2, 2, 7, 9))
-    out, cache = ns.max_pool_forward_naive(x, size=3, stride=2)
-    return [out, ns.max_pool_backward_naive(rng.standard_normal(out.shape), cache)]
+    out, cache = ns.max_pool2d_forward_naive(x, kernel_size=3, stride=2)
+    return [out, ns.max_pool2d_backward_naive(rng.standard_normal(out.shape), cache)]
 
 
 @case("q4", "odd input that the stride does not tile", points=2)
 def _(ns, rng):
     x = rng.standard_normal((1, 3, 5, 7))
-    out, cache = ns.max_pool_forward_naive(x, size=2, stride=2)
-    return [out, ns.max_pool_backward_naive(np.ones_like(out), cache)]
+    out, cache = ns.max_pool2d_forward_naive(x, kernel_size=2, stride=2)
+    return [out, ns.max_pool2d_backward_naive(np.ones_like(out), cache)]
 
 
 @case("q5", "agrees with the analytic gradient on a 3-D array", points=2,

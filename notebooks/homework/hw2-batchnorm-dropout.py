@@ -18,18 +18,19 @@
 #
 # | question | what you write | points |
 # | --- | --- | --- |
-# | q1 | `batchnorm_forward`: batch statistics in training, running statistics in evaluation | 9 |
-# | q2 | `batchnorm_backward`: `dx`, `dgamma`, `dbeta` with the compact formula | 8 |
-# | q3 | `spatial_batchnorm_forward` / `_backward` for `(N, C, H, W)` feature maps | 5 |
+# | q1 | `batch_norm_forward`: batch statistics in training, running statistics in evaluation | 9 |
+# | q2 | `batch_norm_backward`: `dx`, `dgamma`, `dbeta` with the compact formula | 8 |
+# | q3 | `spatial_batch_norm_forward` / `_backward` for `(N, C, H, W)` feature maps | 5 |
 # | q4 | `population_statistics`: exact inference statistics from one extra pass | 4 |
 # | q5 | `dropout_forward` / `dropout_backward`: inverted dropout, PyTorch's convention | 7 |
 #
 # **Rules.** Use NumPy only: `torch`, `scipy` and the package (`d2lcnn.numpy`,
 # `d2lcnn.torch`, `d2lcnn.gradcheck`) are blocked when your notebook is graded. Write your
 # code where it says `# YOUR CODE HERE`; do not rename the functions or change their
-# arguments. Run `check("qN")` after each answer: it runs the public tests. The grade also uses
-# hidden tests (other shapes, momenta, dropout rates, and evaluation-mode traps), so pass the
-# public ones for the right reasons. When you are done, save the notebook and run `submit()`.
+# arguments (they are those of `d2lcnn.numpy` and `torch.nn.functional`). Run `check("qN")`
+# after each answer: it runs the public tests. The grade also uses hidden tests (other
+# shapes, momenta, dropout rates, and evaluation-mode traps), so pass the public ones for the
+# right reasons. When you are done, save the notebook and run `submit()`.
 
 # %%
 import numpy as np
@@ -67,7 +68,9 @@ def numerical_gradient(f, x, h=1e-6):
 # %% [markdown]
 # ## q1. Batch normalization, forward
 #
-# `x` has shape `(N, D)`. In **training** mode, normalize each feature with the mean and the
+# The arguments are those of `torch.nn.functional.batch_norm` (and `nd.batch_norm_forward`):
+# `input` ($x$) has shape `(N, D)`, `weight` is the scale $\gamma$ and `bias` the shift
+# $\beta$, each `(D,)`. In **training** mode, normalize each feature with the mean and the
 # *biased* variance of the batch, then scale and shift:
 #
 # $$\mu_d = \frac1N \sum_n x_{nd}, \qquad \sigma^2_d = \frac1N \sum_n (x_{nd} - \mu_d)^2,
@@ -89,11 +92,13 @@ def numerical_gradient(f, x, h=1e-6):
 # Return `out` and a `cache` for q2.
 
 # %% tags=["answer", "q1"]
-def batchnorm_forward(x, gamma, beta, *, running_mean, running_var, training,
-                      momentum=0.1, eps=1e-5):
-    """``out, cache = batchnorm_forward(x, gamma, beta, running_mean=..., running_var=...,
-    training=...)`` for ``x`` of shape ``(N, D)``."""
+def batch_norm_forward(input, running_mean, running_var, weight, bias, *, training=False,
+                       momentum=0.1, eps=1e-5):
+    """``out, cache = batch_norm_forward(x, running_mean, running_var, gamma, beta,
+    training=...)`` for ``x`` of shape ``(N, D)``: the arguments of ``nd.batch_norm_forward``
+    and ``F.batch_norm`` (``weight`` is gamma, ``bias`` is beta)."""
     ### BEGIN SOLUTION
+    x, gamma, beta = input, weight, bias
     if training:
         n = x.shape[0]
         mu = x.mean(axis=0)  # (D,)
@@ -129,8 +134,8 @@ check("q1")
 # `numerical_gradient` before you run `check("q2")`.
 
 # %% tags=["answer", "q2"]
-def batchnorm_backward(dout, cache):
-    """``dx, dgamma, dbeta = batchnorm_backward(dout, cache)`` for the training-mode forward."""
+def batch_norm_backward(dout, cache):
+    """``dx, dgamma, dbeta = batch_norm_backward(dout, cache)`` for the training-mode forward."""
     ### BEGIN SOLUTION
     x_hat, gamma, inv_std = cache
     n = dout.shape[0]
@@ -154,26 +159,25 @@ check("q2")
 # unbiased correction uses $m = N H W$.
 
 # %% tags=["answer", "q3"]
-def spatial_batchnorm_forward(x, gamma, beta, *, running_mean, running_var, training,
-                              momentum=0.1, eps=1e-5):
-    """``out, cache`` for ``x`` of shape ``(N, C, H, W)``; statistics per channel."""
+def spatial_batch_norm_forward(input, running_mean, running_var, weight, bias, *,
+                               training=False, momentum=0.1, eps=1e-5):
+    """``out, cache`` for ``input`` of shape ``(N, C, H, W)``; statistics per channel."""
     ### BEGIN SOLUTION
-    N, C, H, W = x.shape
-    x2 = x.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
-    out2, cache = batchnorm_forward(x2, gamma, beta, running_mean=running_mean,
-                                    running_var=running_var, training=training,
-                                    momentum=momentum, eps=eps)
+    N, C, H, W = input.shape
+    x2 = input.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
+    out2, cache = batch_norm_forward(x2, running_mean, running_var, weight, bias,
+                                     training=training, momentum=momentum, eps=eps)
     out = out2.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W)
     ### END SOLUTION
     return out, cache
 
 
-def spatial_batchnorm_backward(dout, cache):
-    """``dx, dgamma, dbeta`` for :func:`spatial_batchnorm_forward` in training mode."""
+def spatial_batch_norm_backward(dout, cache):
+    """``dx, dgamma, dbeta`` for :func:`spatial_batch_norm_forward` in training mode."""
     ### BEGIN SOLUTION
     N, C, H, W = dout.shape
     d2 = dout.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
-    dx2, dgamma, dbeta = batchnorm_backward(d2, cache)
+    dx2, dgamma, dbeta = batch_norm_backward(d2, cache)
     dx = dx2.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     ### END SOLUTION
     return dx, dgamma, dbeta
@@ -217,23 +221,25 @@ check("q4")
 #
 # PyTorch's convention: `p` is the probability of DROPPING a unit (the lecture's vanilla
 # dropout used the keep probability; here keep $= 1 - p$). In training, keep each element
-# where `rng.random(x.shape) >= p` (draw exactly this, once, so that your mask matches the
-# tests'), zero the others, and scale the survivors by $1/(1-p)$ so that the expected output
-# equals the input; in evaluation return `x` unchanged, so the test-time network needs no
+# where `generator.random(input.shape) >= p` (draw exactly this, once, so that your mask
+# matches the tests'), zero the others, and scale the survivors by $1/(1-p)$ so that the
+# expected output equals the input; in evaluation return `input` unchanged, so the test-time
+# network needs no
 # rescaling. Raise `ValueError` unless `0 <= p < 1`. The backward pass applies the same mask
 # and scale to `dout`.
 
 # %% tags=["answer", "q5"]
-def dropout_forward(x, *, p, training, rng):
-    """``out, cache = dropout_forward(x, p=0.5, training=True, rng=np.random.default_rng(0))``."""
+def dropout_forward(input, *, p=0.5, training=True, generator):
+    """``out, cache = dropout_forward(x, p=0.5, training=True,
+    generator=np.random.default_rng(0))``."""
     ### BEGIN SOLUTION
     if not 0 <= p < 1:
         raise ValueError(f"p must be in [0, 1), got {p}")
     if not training:
-        return x, (None, 1.0)
-    mask = rng.random(x.shape) >= p
+        return input, (None, 1.0)
+    mask = generator.random(input.shape) >= p
     scale = 1.0 / (1.0 - p)
-    out = x * mask * scale
+    out = input * mask * scale
     cache = (mask, scale)
     ### END SOLUTION
     return out, cache
@@ -265,13 +271,11 @@ try:
     dout = rng.standard_normal((5, 3))
 
     def loss():
-        out, _ = batchnorm_forward(x, gamma, beta, running_mean=np.zeros(3),
-                                   running_var=np.ones(3), training=True)
+        out, _ = batch_norm_forward(x, np.zeros(3), np.ones(3), gamma, beta, training=True)
         return float(np.sum(out * dout))
 
-    _, cache = batchnorm_forward(x, gamma, beta, running_mean=np.zeros(3),
-                                 running_var=np.ones(3), training=True)
-    dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+    _, cache = batch_norm_forward(x, np.zeros(3), np.ones(3), gamma, beta, training=True)
+    dx, dgamma, dbeta = batch_norm_backward(dout, cache)
     print(f"dx relative error:     {rel_error(dx, numerical_gradient(loss, x)):.1e}")
     print(f"dgamma relative error: {rel_error(dgamma, numerical_gradient(loss, gamma)):.1e}")
 except NotImplementedError:
@@ -294,7 +298,7 @@ def _bn_problem(rng, n, d, *, scale=3.0, shift=2.0):
 def _bn_train(ns, x, gamma, beta, momentum=0.1, *, steps=1):
     rm, rv = np.zeros(x.shape[1]), np.ones(x.shape[1])
     for _ in range(steps):
-        out, cache = ns.batchnorm_forward(x, gamma, beta, running_mean=rm, running_var=rv,
+        out, cache = ns.batch_norm_forward(x, rm, rv, gamma, beta,
                                           training=True, momentum=momentum)
     return out, cache, rm, rv
 
@@ -303,7 +307,7 @@ def _bn_train(ns, x, gamma, beta, momentum=0.1, *, steps=1):
       hint="mean and var over axis 0; var is the biased one (np.var's default)")
 def _(ns, rng):
     x, gamma, beta = _bn_problem(rng, 8, 4)
-    return ns.batchnorm_forward(x, gamma, beta, running_mean=np.zeros(4), running_var=np.ones(4),
+    return ns.batch_norm_forward(x, np.zeros(4), np.ones(4), gamma, beta,
                                 training=True)[0]
 
 
@@ -320,7 +324,7 @@ def _(ns, rng):
 def _(ns, rng):
     x, gamma, beta = _bn_problem(rng, 6, 5)
     out, cache, _, _ = _bn_train(ns, x, gamma, beta)
-    dx, dgamma, dbeta = ns.batchnorm_backward(rng.standard_normal(out.shape), cache)
+    dx, dgamma, dbeta = ns.batch_norm_backward(rng.standard_normal(out.shape), cache)
     return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
@@ -329,8 +333,8 @@ def _(ns, rng):
 def _(ns, rng):
     x = rng.standard_normal((2, 3, 4, 5)) * 2 - 1
     rm, rv = np.zeros(3), np.ones(3)
-    out, _ = ns.spatial_batchnorm_forward(x, rng.standard_normal(3), rng.standard_normal(3),
-                                          running_mean=rm, running_var=rv, training=True)
+    out, _ = ns.spatial_batch_norm_forward(x, rm, rv, rng.standard_normal(3),
+                                           rng.standard_normal(3), training=True)
     return {"out": out, "running_mean": rm, "running_var": rv}
 
 
@@ -342,10 +346,10 @@ def _(ns, rng):
 
 
 @case("q5", "training, p = 0.5", points=1,
-      hint="draw the keep mask once, from rng.random(x.shape), and scale by 1 / (1 - p)")
+      hint="draw the keep mask once, from generator.random(input.shape); scale by 1 / (1 - p)")
 def _(ns, rng):
     x = rng.standard_normal((4, 6))
-    return ns.dropout_forward(x, p=0.5, training=True, rng=np.random.default_rng(7))[0]
+    return ns.dropout_forward(x, p=0.5, training=True, generator=np.random.default_rng(7))[0]
 
 
 @case("q5", "evaluation is the identity, training is not", points=1,
@@ -353,9 +357,9 @@ def _(ns, rng):
 def _(ns, rng):
     x = rng.standard_normal((3, 5))
     return {"evaluation": ns.dropout_forward(x, p=0.3, training=False,
-                                             rng=np.random.default_rng(7))[0],
+                                             generator=np.random.default_rng(7))[0],
             "training": ns.dropout_forward(x, p=0.3, training=True,
-                                           rng=np.random.default_rng(7))[0]}
+                                           generator=np.random.default_rng(7))[0]}
 
 
 # %% tags=["tests", "hidden"]
@@ -365,7 +369,7 @@ def _(ns, rng):
     outs = []
     for _ in range(4):
         x, gamma, beta = _bn_problem(rng, 10, 3, scale=0.5, shift=-4.0)
-        outs.append(ns.batchnorm_forward(x, gamma, beta, running_mean=rm, running_var=rv,
+        outs.append(ns.batch_norm_forward(x, rm, rv, gamma, beta,
                                          training=True, momentum=0.3, eps=1e-3)[0])
     return {"outs": outs, "running_mean": rm, "running_var": rv}
 
@@ -376,7 +380,7 @@ def _(ns, rng):
     rm = rng.standard_normal(4)
     rv = rng.random(4) + 0.5
     rm0, rv0 = rm.copy(), rv.copy()
-    out = ns.batchnorm_forward(x, gamma, beta, running_mean=rm, running_var=rv,
+    out = ns.batch_norm_forward(x, rm, rv, gamma, beta,
                                training=False)[0]
     return {"out": out, "unchanged": bool(np.array_equal(rm, rm0) and np.array_equal(rv, rv0))}
 
@@ -386,8 +390,8 @@ def _(ns, rng):
     x, gamma, beta = _bn_problem(rng, 16, 5)
     rm, rv = np.zeros(5), np.ones(5)
     for _ in range(20):  # train until the running statistics are close to the data's
-        ns.batchnorm_forward(x, gamma, beta, running_mean=rm, running_var=rv, training=True)
-    return ns.batchnorm_forward(x[:1], gamma, beta, running_mean=rm, running_var=rv,
+        ns.batch_norm_forward(x, rm, rv, gamma, beta, training=True)
+    return ns.batch_norm_forward(x[:1], rm, rv, gamma, beta,
                                 training=False)[0]
 
 
@@ -396,7 +400,7 @@ def _(ns, rng):
 def _(ns, rng):
     x, gamma, beta = _bn_problem(rng, 2, 7, scale=0.1)
     out, cache, _, _ = _bn_train(ns, x, gamma, beta)
-    dx, dgamma, dbeta = ns.batchnorm_backward(rng.standard_normal(out.shape), cache)
+    dx, dgamma, dbeta = ns.batch_norm_backward(rng.standard_normal(out.shape), cache)
     return np.concatenate([dx.ravel(), dgamma.ravel(), dbeta.ravel()])
 
 
@@ -405,9 +409,9 @@ def _(ns, rng):
 def _(ns, rng):
     x = rng.standard_normal((32, 4)) * 5
     gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
-    out, cache = ns.batchnorm_forward(x, gamma, beta, running_mean=np.zeros(4),
-                                      running_var=np.ones(4), training=True, eps=1e-2)
-    dx, dgamma, dbeta = ns.batchnorm_backward(rng.standard_normal(out.shape), cache)
+    out, cache = ns.batch_norm_forward(x, np.zeros(4), np.ones(4), gamma, beta, training=True,
+                                       eps=1e-2)
+    dx, dgamma, dbeta = ns.batch_norm_backward(rng.standard_normal(out.shape), cache)
     return np.concatenate([dx.ravel(), dgamma.ravel(), dbeta.ravel()])
 
 
@@ -416,11 +420,10 @@ def _(ns, rng):
     x = rng.standard_normal((3, 2, 5, 3)) * 3 + 1
     gamma, beta = rng.standard_normal(2), rng.standard_normal(2)
     rm, rv = np.zeros(2), np.ones(2)
-    out, cache = ns.spatial_batchnorm_forward(x, gamma, beta, running_mean=rm, running_var=rv,
+    out, cache = ns.spatial_batch_norm_forward(x, rm, rv, gamma, beta,
                                               training=True, momentum=0.2)
-    dx, dgamma, dbeta = ns.spatial_batchnorm_backward(rng.standard_normal(out.shape), cache)
-    out_eval, _ = ns.spatial_batchnorm_forward(x[:1], gamma, beta, running_mean=rm,
-                                               running_var=rv, training=False)
+    dx, dgamma, dbeta = ns.spatial_batch_norm_backward(rng.standard_normal(out.shape), cache)
+    out_eval, _ = ns.spatial_batch_norm_forward(x[:1], rm, rv, gamma, beta, training=False)
     return {"out": out, "running_mean": rm, "running_var": rv, "dx": dx, "dgamma": dgamma,
             "dbeta": dbeta, "out_eval": out_eval}
 
@@ -436,7 +439,7 @@ def _(ns, rng):
 @case("q5", "training and backward, p = 0.2, 3-D input", points=2)
 def _(ns, rng):
     x = rng.standard_normal((2, 3, 4))
-    out, cache = ns.dropout_forward(x, p=0.2, training=True, rng=np.random.default_rng(11))
+    out, cache = ns.dropout_forward(x, p=0.2, training=True, generator=np.random.default_rng(11))
     return {"out": out, "dx": ns.dropout_backward(rng.standard_normal(x.shape), cache)}
 
 
@@ -444,7 +447,7 @@ def _(ns, rng):
       checker=checks.close(rtol=0.0, atol=0.02))
 def _(ns, rng):
     out, _ = ns.dropout_forward(np.ones(200_000), p=0.75, training=True,
-                                rng=np.random.default_rng(3))
+                                generator=np.random.default_rng(3))
     out = np.asarray(out)  # the identity keeps the mean too: the dropped fraction must be p
     return {"mean": float(np.mean(out)), "dropped": float(np.mean(out == 0))}
 
@@ -455,12 +458,12 @@ def _(ns, rng):
       points=2)
 def _(ns, rng):
     x = rng.standard_normal(10)
-    same = ns.dropout_forward(x, p=0.0, training=True, rng=np.random.default_rng(0))[0]
-    half = ns.dropout_forward(x, p=0.5, training=True, rng=np.random.default_rng(0))[0]
+    same = ns.dropout_forward(x, p=0.0, training=True, generator=np.random.default_rng(0))[0]
+    half = ns.dropout_forward(x, p=0.5, training=True, generator=np.random.default_rng(0))[0]
     return [same, half, checks.raised(lambda: ns.dropout_forward(
-        x, p=1.0, training=True, rng=np.random.default_rng(0))),
+        x, p=1.0, training=True, generator=np.random.default_rng(0))),
         checks.raised(lambda: ns.dropout_forward(
-            x, p=-0.1, training=True, rng=np.random.default_rng(0)))]
+            x, p=-0.1, training=True, generator=np.random.default_rng(0)))]
 
 
 # %% tags=["autograder"]

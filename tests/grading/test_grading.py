@@ -85,9 +85,9 @@ def _adversaries(hw1, out):
             # lives under /tmp and the hook refuses the writes: neither reaches the grader)
             FULL, ["cell 4: FileNotFoundError (line "] if ISOLATION == "bwrap" else
             ["blocked: writing outside", "blocked: reading"]),
-        "imports-reference": (_replace(s(), "q2-answer", "def conv_forward_naive",
+        "imports-reference": (_replace(s(), "q2-answer", "def conv2d_forward_naive",
                                        "from d2lcnn.numpy.conv import conv2d_forward\n\n\n"
-                                       "def conv_forward_naive"),
+                                       "def conv2d_forward_naive"),
                               {**FULL, "q2": 0, "q3": 0},
                               ["imports d2lcnn.numpy, which this assignment forbids",
                                "blocked: import of d2lcnn.numpy"]),

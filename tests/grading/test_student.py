@@ -39,16 +39,16 @@ def test_check_reports_each_public_case_with_expected_and_got(hw1, capsys):
 
     ns = {}
     grader = Checker("hw1-convolution", ns, directory=hw1["student"])
-    ns["conv_output_size"] = lambda n, k, *, stride=1, pad=0: (n + pad - k) // stride
+    ns["conv_output_size"] = lambda n, k, *, stride=1, padding=0: (n + padding - k) // stride
     grader.check("q1")
     out = capsys.readouterr().out
     assert "q1: 0/2 public tests passed" in out
     assert "expected 32, got 29" in out and "hint: (N + 2P - K) // S + 1" in out
 
-    def forward(x, w, b, *, stride=1, pad=0):
-        return np.zeros((x.shape[0], w.shape[0], 2, 2)), None
+    def forward(input, weight, bias, *, stride=1, padding=0):
+        return np.zeros((input.shape[0], weight.shape[0], 2, 2)), None
 
-    ns["conv_forward_naive"] = forward
+    ns["conv2d_forward_naive"] = forward
     grader.check("q2")
     out = capsys.readouterr().out
     assert "expected shape (1, 1, 2, 2)" not in out  # right shape for the first case...
@@ -62,7 +62,9 @@ def test_check_reports_each_public_case_with_expected_and_got(hw1, capsys):
     grader.check("q5")
     assert "raised TypeError: oops" in capsys.readouterr().out
 
-    ns["conv_output_size"] = lambda n, k, *, stride=1, pad=0: (n + 2 * pad - k) // stride + 1
+    ns["conv_output_size"] = lambda n, k, *, stride=1, padding=0: (
+        (n + 2 * padding - k) // stride + 1
+    )
     grader.check("q1")
     assert "q1: all public tests passed" in capsys.readouterr().out
 

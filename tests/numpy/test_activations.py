@@ -294,7 +294,7 @@ def test_relu_keeps_dtype_and_propagates_nan_like_torch():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: A.relu_forward([1.0]), TypeError, "x must be a numpy array"),
+        (lambda: A.relu_forward([1.0]), TypeError, "input must be a numpy array"),
         (lambda: A.sigmoid_forward(np.arange(3)), TypeError, "floating"),
         (lambda: A.prelu_forward(np.zeros((2, 3)), np.zeros(2)), ValueError, "weight"),
         (lambda: A.prelu_forward(np.zeros((2, 3)), np.zeros((3, 1))), ValueError, "weight"),

@@ -75,8 +75,8 @@ def test_matches_torch(shape, output_size, double, seed):
 
 X = np.zeros((1, 1, 4, 4))
 BAD = [
-    (np.zeros((4, 4)), 2, ValueError, "x must be 4-D"),
-    (X.tolist(), 2, TypeError, "x must be a numpy array"),
+    (np.zeros((4, 4)), 2, ValueError, "input must be 4-D"),
+    (X.tolist(), 2, TypeError, "input must be a numpy array"),
     (X.astype(int), 2, TypeError, "floating-point"),
     (X, 0, ValueError, "output_size must be >= 1"),
     (X, 2.0, TypeError, "output_size must be an int"),

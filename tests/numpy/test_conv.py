@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from d2lcnn.geometry import conv2d_output_shape
 from d2lcnn.gradcheck import check_backward
-from d2lcnn.numpy import conv as conv_module
+from d2lcnn.numpy import _im2col
 from d2lcnn.numpy.conv import ConvCache, conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 FORWARDS = [conv2d_forward, conv2d_forward_naive]
@@ -172,7 +172,7 @@ def test_matches_torch_float32(x_shape, w_shape, kwargs):
 def test_matches_torch_over_several_chunks(x_shape, w_shape, kwargs):
     x, w, b = make_inputs(x_shape, w_shape, seed=13)
     out, cache = conv2d_forward(x, w, b, **kwargs)
-    chunk = conv_module._layout(cache).chunk
+    chunk = _im2col.layout(cache).chunk
     assert 1 < chunk < x_shape[0] and x_shape[0] % chunk != 0, "want a partial last chunk"
     dout = np.random.default_rng(14).standard_normal(out.shape)
     ref = torch_conv(x, w, b, dout, **kwargs)
@@ -195,10 +195,10 @@ def test_stride1_layouts_match_torch_over_several_chunks(x_shape, w_shape, kwarg
     x, w, b = make_inputs(x_shape, w_shape, dtype=dtype, seed=15)
     w *= dtype(0.1)
     out, cache = conv2d_forward(x, w, b, **kwargs)
-    for lay in (conv_module._layout(cache), conv_module._layout(cache, whole_planes=True)):
+    for lay in (_im2col.layout(cache), _im2col.layout(cache, whole_planes=True)):
         assert 1 < lay.chunk < x_shape[0] and x_shape[0] % lay.chunk != 0, lay
-    assert conv_module._layout(cache).h_work == out.shape[2]
-    assert conv_module._layout(cache, whole_planes=True).h_work == (
+    assert _im2col.layout(cache).h_work == out.shape[2]
+    assert _im2col.layout(cache, whole_planes=True).h_work == (
         x_shape[2] + 2 * cache.padding[0]
     )
     dout = np.random.default_rng(16).standard_normal(out.shape).astype(dtype)
@@ -357,27 +357,31 @@ GOOD_X_SHAPE, GOOD_W_SHAPE = (2, 4, 6, 6), (6, 2, 3, 3)  # valid with groups=2
 @pytest.mark.parametrize(
     "change, error, match",
     [
-        (dict(x_shape=(4, 6, 6)), ValueError, r"x must be 4-D \(N, C_in, H, W\), got a 3-D"),
-        (dict(w_shape=(6, 2, 9)), ValueError, r"w must be 4-D \(C_out, C_in/groups, kH, kW\)"),
+        (dict(x_shape=(4, 6, 6)), ValueError,
+         r"input must be 4-D \(N, C_in, H, W\), got 3-D shape"),
+        (dict(w_shape=(6, 2, 9)), ValueError, r"weight must be 4-D \(C_out, C_in/groups, kH, kW\)"),
         (dict(x_shape=(2, 6, 6, 6)), ValueError,
-         r"x has C_in = x.shape\[1\] = 6 channels but w expects "
-         r"w.shape\[1\] \* groups = 2 \* 2 = 4"),
+         r"input has C_in = input.shape\[1\] = 6 channels but weight expects "
+         r"weight.shape\[1\] \* groups = 2 \* 2 = 4"),
         (dict(w_shape=(5, 2, 3, 3)), ValueError,
-         r"w: C_out = w.shape\[0\] = 5 must be divisible by groups = 2"),
+         r"C_out = weight.shape\[0\] = 5 must be divisible by groups = 2"),
         (dict(x_shape=(2, 5, 6, 6)), ValueError,
-         r"x: C_in = x.shape\[1\] = 5 must be divisible by groups = 2"),
-        (dict(b_shape=(3,)), ValueError, r"b must have shape \(C_out,\) = \(6,\), got \(3,\)"),
-        (dict(b_shape=(6, 1)), ValueError, r"b must have shape \(C_out,\) = \(6,\), got \(6, 1\)"),
+         r"C_in = input.shape\[1\] = 5 must be divisible by groups = 2"),
+        (dict(b_shape=(3,)), ValueError, r"bias must have shape \(C_out,\) = \(6,\), got \(3,\)"),
+        (dict(b_shape=(6, 1)), ValueError,
+         r"bias must have shape \(C_out,\) = \(6,\), got \(6, 1\)"),
         (dict(w_dtype=np.float32), TypeError,
-         r"w must have the same dtype as x \(float64\), got float32"),
+         r"weight must have input's dtype float64, got float32"),
         (dict(b_dtype=np.float32), TypeError,
-         r"b must have the same dtype as x \(float64\), got float32"),
-        (dict(x_dtype=np.int64), TypeError, r"x must be a floating-point array .* got dtype int64"),
-        (dict(w_dtype=np.int32), TypeError, r"w must be a floating-point array .* got dtype int32"),
+         r"bias must have input's dtype float64, got float32"),
+        (dict(x_dtype=np.int64), TypeError,
+         r"input must be a floating-point array, got dtype int64"),
+        (dict(w_dtype=np.int32), TypeError,
+         r"weight must be a floating-point array, got dtype int32"),
         (dict(x_shape=(2, 4, 2, 6)), ValueError, r"kernel does not fit in the input along H"),
         (dict(kwargs=dict(dilation=(1, 4))), ValueError, r"kernel does not fit .* along W"),
-        (dict(kwargs=dict(groups=0)), ValueError, r"groups must be >= 1, got 0"),
-        (dict(kwargs=dict(groups=2.0)), TypeError, r"groups must be an int, got float"),
+        (dict(kwargs=dict(groups=0)), ValueError, r"groups must be an int >= 1, got 0"),
+        (dict(kwargs=dict(groups=2.0)), TypeError, r"groups must be an int >= 1, got float 2.0"),
         (dict(kwargs=dict(stride=0)), ValueError, r"stride must be >= 1"),
         (dict(kwargs=dict(padding=(1, -1))), ValueError, r"padding must be >= 0"),
         (dict(kwargs=dict(dilation=(1, 2, 3))), TypeError, r"dilation must be an int or a pair"),
@@ -400,9 +404,10 @@ def test_bad_forward_arguments(forward, change, error, match):
 @pytest.mark.parametrize("forward", FORWARDS)
 def test_non_array_input(forward):
     w = np.ones((1, 1, 2, 2))
-    with pytest.raises(TypeError, match=r"x must be a numpy array, got list"):
+    fn = forward.__name__
+    with pytest.raises(TypeError, match=rf"^{fn}: input must be a numpy array, got list"):
         forward([[[[1.0, 2.0], [3.0, 4.0]]]], w)
-    with pytest.raises(TypeError, match=r"b must be a numpy array, got list"):
+    with pytest.raises(TypeError, match=rf"^{fn}: bias must be a numpy array, got list"):
         forward(np.ones((1, 1, 2, 2)), w, [0.0])
 
 
@@ -411,7 +416,8 @@ def test_bad_dout():
     out, cache = conv2d_forward(x, w, b)
     with pytest.raises(
         ValueError,
-        match=r"dout must have the forward output's shape \(N, C_out, H_out, W_out\) = "
+        match=r"^conv2d_backward: dout must have the forward output's shape "
+        r"\(N, C_out, H_out, W_out\) = "
         r"\(2, 4, 3, 3\), got \(2, 4, 3, 4\)",
     ):
         conv2d_backward(np.ones((2, 4, 3, 4)), cache)

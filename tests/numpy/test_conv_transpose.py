@@ -125,7 +125,7 @@ def test_matches_the_loop_reference(x_shape, w_shape, kwargs):
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[1] * kwargs.get("groups", 1))
     out, _ = conv_transpose2d_forward(x, w, b, **kwargs)
-    np.testing.assert_allclose(out, conv_transpose2d_forward_naive(x, w, b, **kwargs), **F64)
+    np.testing.assert_allclose(out, conv_transpose2d_forward_naive(x, w, b, **kwargs)[0], **F64)
 
 
 def test_scatters_kernel_copies():
@@ -168,16 +168,16 @@ def test_matches_torch(geo, bias, double, seed):
 X, W = np.zeros((1, 4, 3, 3)), np.zeros((4, 2, 3, 3))
 BAD = [
     # (args, kwargs, error, message fragment)
-    ((X[0], W), {}, ValueError, "x must be 4-D"),
-    ((X, W[0]), {}, ValueError, "w must be 4-D"),
-    ((X.tolist(), W), {}, TypeError, "x must be a numpy array"),
-    ((X.astype(int), W), {}, TypeError, "x must be a floating-point"),
-    ((X, W.astype(np.float32)), {}, TypeError, "w must have the same dtype"),
-    ((X, np.zeros((3, 2, 3, 3))), {}, ValueError, r"w.shape\[0\]"),
+    ((X[0], W), {}, ValueError, "input must be 4-D"),
+    ((X, W[0]), {}, ValueError, "weight must be 4-D"),
+    ((X.tolist(), W), {}, TypeError, "input must be a numpy array"),
+    ((X.astype(int), W), {}, TypeError, "input must be a floating-point"),
+    ((X, W.astype(np.float32)), {}, TypeError, "weight must have input's dtype"),
+    ((X, np.zeros((3, 2, 3, 3))), {}, ValueError, r"weight.shape\[0\]"),
     ((X, W), dict(groups=3), ValueError, "divisible by groups"),
     ((X, W), dict(groups=0), ValueError, "groups"),
     ((X, W), dict(groups=1.0), TypeError, "groups"),
-    ((X, W, np.zeros(3)), {}, ValueError, r"b must have shape \(C_out,\)"),
+    ((X, W, np.zeros(3)), {}, ValueError, r"bias must have shape \(C_out,\)"),
     ((X, W), dict(stride=0), ValueError, "stride"),
     ((X, W), dict(padding=-1), ValueError, "padding"),
     ((X, W), dict(output_padding=1), ValueError, "output_padding"),

@@ -147,6 +147,6 @@ def test_bad_arguments(call, match):
         call(np.random.default_rng(0))
 
 
-def test_rng_must_be_a_generator():
-    with pytest.raises(TypeError, match="rng must be a np.random.Generator"):
+def test_generator_must_be_a_numpy_generator():
+    with pytest.raises(TypeError, match="generator must be a np.random.Generator"):
         xavier_uniform(0, (3, 3))

@@ -93,8 +93,8 @@ def test_flatten_default_keeps_the_batch_dimension():
             TypeError,
             "weight",
         ),
-        (lambda: linear_forward(np.zeros((2, 3), int), np.zeros((4, 3))), TypeError, "x"),
-        (lambda: linear_forward(np.float64(1.0), np.zeros((4, 1))), TypeError, "x"),
+        (lambda: linear_forward(np.zeros((2, 3), int), np.zeros((4, 3))), TypeError, "input"),
+        (lambda: linear_forward(np.float64(1.0), np.zeros((4, 1))), TypeError, "input"),
         (lambda: flatten_forward(np.zeros((2, 3)), start_dim=2), ValueError, "start_dim"),
         (
             lambda: flatten_forward(np.zeros((2, 3)), start_dim=1, end_dim=0),

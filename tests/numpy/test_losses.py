@@ -1,6 +1,7 @@
 """NumPy cross-entropy, NLL and MSE losses: numerical gradients, parity with
 torch.nn.functional (every reduction, label smoothing, class weights, ignore_index, K-dim
-inputs) in float64 and float32, and bad inputs."""
+inputs, class-probability targets) in float64 and float32, the divisor of "mean", and bad
+inputs."""
 
 import numpy as np
 import pytest
@@ -36,6 +37,18 @@ def classification_case(shape, n_classes, seed, with_ignored=False):
     return logits, target
 
 
+def probability_case(shape, n_classes, seed):
+    """Logits and class-probability targets, both ``(N, C, *)``; some targets one-hot."""
+    rng = np.random.default_rng(seed)
+    n, *rest = shape
+    logits = rng.standard_normal((n, n_classes, *rest))
+    scores = 2 * rng.standard_normal((n, n_classes, *rest))
+    target = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    hard = rng.random((n, *rest)) < 0.3  # a few hard labels: zeros in the distribution
+    onehot = np.moveaxis(np.eye(n_classes)[rng.integers(0, n_classes, (n, *rest))], -1, 1)
+    return logits, np.where(hard[:, None], onehot, target)
+
+
 # --------------------------------------------------------------------------- gradient checks
 
 
@@ -66,6 +79,28 @@ def test_cross_entropy_numerical_gradient(reduction, shape, kwargs):
         cross_entropy_backward,
         [logits],
         kwargs=kwargs,
+        h=1e-5,
+    )
+    assert err <= GRAD_TOL
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [
+        ((4,), {}),
+        ((3, 2, 2), dict(label_smoothing=0.3)),
+        ((5,), dict(weight=np.array([0.5, 2.0, 1.0]), label_smoothing=0.2)),
+        ((2, 3), dict(weight=np.array([0.5, 2.0, 1.0]))),
+    ],
+)
+def test_cross_entropy_with_probabilities_numerical_gradient(reduction, shape, kwargs):
+    logits, target = probability_case(shape, 3, seed=4)
+    (err,) = check_backward(
+        lambda z, **kw: cross_entropy_forward(z, target, **kw),
+        cross_entropy_backward,
+        [logits],
+        kwargs=dict(kwargs, reduction=reduction),
         h=1e-5,
     )
     assert err <= GRAD_TOL
@@ -132,6 +167,80 @@ def test_cross_entropy_matches_torch(args, label_smoothing):
     assert out.dtype == dtype and out.shape == out_ref.shape
     np.testing.assert_allclose(out, out_ref, **TOL[dtype])
     np.testing.assert_allclose(cross_entropy_backward(dout, cache), dx_ref, **TOL[dtype])
+
+
+@st.composite
+def probability_args(draw):
+    shape = (draw(st.integers(1, 4)), *draw(st.lists(st.integers(1, 3), max_size=2)))
+    n_classes = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 99))
+    logits, target = probability_case(shape, n_classes, seed)
+    kwargs = dict(
+        reduction=draw(st.sampled_from(REDUCTIONS)),
+        label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5])),
+    )
+    if draw(st.booleans()):
+        kwargs["weight"] = np.random.default_rng(seed).uniform(0.2, 2.0, n_classes)
+    if draw(st.booleans()):
+        kwargs["ignore_index"] = -1  # negative: allowed (and meaningless) with probabilities
+    return logits, target, kwargs
+
+
+@settings(max_examples=40, deadline=None)
+@given(args=probability_args(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_cross_entropy_with_probabilities_matches_torch(args, dtype):
+    logits, target, kwargs = args
+    logits, target = logits.astype(dtype), target.astype(dtype)
+    if "weight" in kwargs:
+        kwargs["weight"] = kwargs["weight"].astype(dtype)
+    out, cache = cross_entropy_forward(logits, target, **kwargs)
+    dout = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+    out_ref, dx_ref = torch_loss(F.cross_entropy, logits, target, dout, **kwargs)
+    assert out.dtype == dtype and out.shape == out_ref.shape
+    np.testing.assert_allclose(out, out_ref, **TOL[dtype])
+    np.testing.assert_allclose(cross_entropy_backward(dout, cache), dx_ref, **TOL[dtype])
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_mean_over_ignored_targets_divides_by_the_counted_weight(label_smoothing):
+    # Non-uniform weights and two ignored targets: every plausible wrong divisor (the number
+    # of counted targets, of all targets, the weight of all targets with the ignored ones
+    # read as class 0, the sum of the class weights) gives another value.
+    logits = np.random.default_rng(6).standard_normal((6, 3))
+    target = np.array([0, 2, -100, 1, -100, 2])
+    weight = np.array([0.2, 3.0, 1.5])
+    kwargs = dict(weight=weight, label_smoothing=label_smoothing)
+    out, cache = cross_entropy_forward(logits, target, **kwargs)
+    per_sample, _ = cross_entropy_forward(logits, target, reduction="none", **kwargs)
+    counted = target != -100
+    np.testing.assert_array_equal(per_sample[~counted], 0.0)
+    right = weight[target[counted]].sum()  # 0.2 + 1.5 + 3.0 + 1.5 = 6.2
+    np.testing.assert_allclose(out, per_sample.sum() / right, rtol=1e-14)
+    for wrong in (counted.sum(), target.size, weight[np.where(counted, target, 0)].sum(),
+                  weight.sum()):
+        assert abs(per_sample.sum() / wrong - out) > 1e-3 * abs(out)
+    out_ref, dx_ref = torch_loss(F.cross_entropy, logits, target, np.array(1.0), **kwargs)
+    np.testing.assert_allclose(out, out_ref, **TOL[np.float64])
+    np.testing.assert_allclose(cross_entropy_backward(1.0, cache), dx_ref, **TOL[np.float64])
+
+
+def test_cross_entropy_with_probabilities_mean_divides_by_the_number_of_samples():
+    # One-hot probabilities give the class-index losses sample by sample; only "mean"
+    # differs once there are weights: by the sample count M, not by the targets' weight.
+    logits, target = classification_case((3, 2), 4, seed=7)  # M = 6 samples
+    onehot = np.moveaxis(np.eye(4)[target], -1, 1)  # (N, C, d1)
+    weight = np.array([0.5, 2.0, 1.0, 3.0])
+    soft, _ = cross_entropy_forward(logits, onehot, weight, reduction="none")
+    hard, _ = cross_entropy_forward(logits, target, weight, reduction="none")
+    np.testing.assert_allclose(soft, hard, rtol=1e-14)
+    mean_soft, _ = cross_entropy_forward(logits, onehot, weight)
+    mean_hard, _ = cross_entropy_forward(logits, target, weight)
+    np.testing.assert_allclose(mean_soft, soft.sum() / 6, rtol=1e-14)
+    np.testing.assert_allclose(mean_hard, hard.sum() / weight[target].sum(), rtol=1e-14)
+    np.testing.assert_allclose(
+        mean_soft, F.cross_entropy(torch.tensor(logits), torch.tensor(onehot),
+                                   torch.tensor(weight)), rtol=1e-12
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -207,6 +316,28 @@ Z = np.zeros((2, 3))
 def test_classification_bad_inputs_raise(fwd, x, target, kwargs, error, match):
     with pytest.raises(error, match=match):
         fwd(x, target, **kwargs)
+
+
+P = np.full((2, 3), 1 / 3)  # class probabilities for Z
+
+
+@pytest.mark.parametrize(
+    "target, kwargs, error, match",
+    [
+        (P.astype(int), {}, TypeError, "class probabilities and must be floating point"),
+        (P > 0, {}, TypeError, "class probabilities and must be floating point"),
+        (P.astype(np.float32), {}, TypeError, "must have input's dtype float64"),
+        (np.full((2, 4), 0.25), {}, TypeError, r"class probabilities with input's shape \(2, 3\)"),
+        (np.full((2, 3, 1), 1 / 3), {}, TypeError, r"got float64 of shape \(2, 3, 1\)"),
+        (P, dict(ignore_index=0), ValueError, "ignore_index applies to class-index targets"),
+        (P, dict(reduction="avg"), ValueError, "reduction"),
+        (P, dict(weight=np.ones(4)), ValueError, "weight"),
+        (P, dict(label_smoothing=-0.1), ValueError, "label_smoothing"),
+    ],
+)
+def test_cross_entropy_bad_probability_targets_raise(target, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        cross_entropy_forward(Z, target, **kwargs)
 
 
 def test_other_bad_inputs_raise():

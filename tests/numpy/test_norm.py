@@ -1,11 +1,12 @@
 """NumPy normalization layers: numerical gradients, parity with torch.nn.functional (values,
-gradients and BatchNorm's running statistics), conv-BN folding, and bad inputs."""
+gradients and the running statistics of batch and instance norm), conv-BN folding, and bad
+inputs."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from d2lcnn.gradcheck import check_backward
@@ -71,14 +72,7 @@ def assert_close(ours, theirs, dtype):
 def bn_forward_with_copies(x, gamma, beta, running_mean, running_var, **kwargs):
     """Training mode mutates the running stats on every call: the numerical gradient calls
     forward hundreds of times, so hand each call fresh copies."""
-    return batch_norm_forward(
-        x,
-        gamma,
-        beta,
-        running_mean=running_mean.copy(),
-        running_var=running_var.copy(),
-        **kwargs,
-    )
+    return batch_norm_forward(x, running_mean.copy(), running_var.copy(), gamma, beta, **kwargs)
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (3, 2, 3, 2), (2, 3, 4)])
@@ -127,7 +121,7 @@ def test_batch_norm_matches_torch(shape, training, affine, momentum, eps, dtype,
     rm_t, rv_t = torch.tensor(rm), torch.tensor(rv)
     hyper = dict(training=training, momentum=momentum, eps=eps)
 
-    out, cache = batch_norm_forward(x, gamma, beta, running_mean=rm, running_var=rv, **hyper)
+    out, cache = batch_norm_forward(x, rm, rv, gamma, beta, **hyper)
     dout = rand(rng, shape, dtype)
     grads = batch_norm_backward(dout, cache)
     out_ref, grads_ref = torch_grads(
@@ -149,10 +143,8 @@ def test_batch_norm_running_stats_follow_torch_over_several_steps(momentum):
         x = rand(rng, (4, 3, 5, 2)) * (step + 1) + step
         out, _ = batch_norm_forward(
             x,
-            None,
-            None,
-            running_mean=rm,
-            running_var=rv,
+            rm,
+            rv,
             training=True,
             momentum=momentum,
             num_batches_tracked=step,
@@ -163,7 +155,7 @@ def test_batch_norm_running_stats_follow_torch_over_several_steps(momentum):
     # and in eval mode both use the statistics they tracked
     bn.eval()
     x = rand(rng, (2, 3, 5, 2))
-    out, _ = batch_norm_forward(x, None, None, running_mean=rm, running_var=rv, training=False)
+    out, _ = batch_norm_forward(x, rm, rv)  # eval mode, F's default
     np.testing.assert_allclose(out, bn(torch.tensor(x)).detach().numpy(), **TOL[np.float64])
 
 
@@ -171,9 +163,7 @@ def test_batch_norm_does_not_modify_x_and_running_var_uses_the_unbiased_variance
     x = np.array([[1.0], [3.0]])  # mean 2, biased variance 1, unbiased 2
     x0 = x.copy()
     rm, rv = np.zeros(1), np.ones(1)
-    out, _ = batch_norm_forward(
-        x, None, None, running_mean=rm, running_var=rv, training=True, momentum=1.0, eps=0.0
-    )
+    out, _ = batch_norm_forward(x, rm, rv, training=True, momentum=1.0, eps=0.0)
     np.testing.assert_array_equal(out, [[-1.0], [1.0]])  # normalized with the biased one
     np.testing.assert_array_equal(rm, [2.0])
     np.testing.assert_array_equal(rv, [2.0])
@@ -182,7 +172,7 @@ def test_batch_norm_does_not_modify_x_and_running_var_uses_the_unbiased_variance
 
 def test_batch_norm_training_without_running_stats():
     x = np.random.default_rng(0).standard_normal((4, 3))
-    out, _ = batch_norm_forward(x, None, None, running_mean=None, running_var=None, training=True)
+    out, _ = batch_norm_forward(x, None, None, training=True)
     np.testing.assert_allclose(out, F.batch_norm(torch.tensor(x), None, None, training=True))
 
 
@@ -202,6 +192,20 @@ ROW_NORMS = {
 # |dout| / std, which float32 cannot resolve to 1e-5 (PyTorch and we both return roundoff,
 # differently). The strategies only make groups (and BatchNorm channels) of >= 3 elements;
 # the one-element case is tested exactly on its own.
+#
+# ILL_CONDITIONED: a group whose values nearly coincide, e.g. (3.14, 3.05, 3.21) (std 0.07,
+# max |x| / std ~ 50), loses most of float32's digits to the cancellation in x - mean, and
+# the input gradient, of size |dout| / std, inherits that error: PyTorch's float32 and ours
+# (each rounding differently; ours is the closer to float64 there) then differ by ~2e-5. The
+# float32 comparisons skip groups with max |x| / std above MAX_CONDITION_32; float64 keeps them.
+MAX_CONDITION_32 = 10.0
+
+
+def well_conditioned(x, cache) -> bool:
+    """Every normalized group of ``x`` has ``max |x| / std <= MAX_CONDITION_32`` (the
+    groups are the rows of ``cache.x_hat``, ``cache.inv_std`` is ``1 / std`` per row)."""
+    rows = x.reshape(cache.x_hat.shape)
+    return bool((np.abs(rows).max(axis=1, keepdims=True) * cache.inv_std).max() <= MAX_CONDITION_32)
 
 
 @st.composite
@@ -238,7 +242,7 @@ def run_row_norm(kind, x, arg, gamma, beta, eps):
     if kind == "rms":
         return forward(x, arg, gamma, eps=eps)
     if kind == "instance":
-        return forward(x, gamma, beta, eps=eps)
+        return forward(x, weight=gamma, bias=beta, eps=eps)
     return forward(x, arg, gamma, beta, eps=eps)
 
 
@@ -267,6 +271,8 @@ def test_row_norms_match_torch(case, affine, eps, dtype, seed):
     gamma, beta = (rand(rng, pshape, dtype), rand(rng, pshape, dtype)) if affine else (None, None)
     params = [gamma] if kind == "rms" else [gamma, beta]
     out, cache = run_row_norm(kind, x, arg, gamma, beta, eps)
+    if dtype == np.float32 and kind != "rms":  # RMSNorm does not centre: nothing cancels
+        assume(well_conditioned(x, cache))  # ILL_CONDITIONED
     dout = rand(rng, shape, dtype)
     grads = ROW_NORMS[kind][1](dout, cache)
     out_ref, grads_ref = torch_grads(torch_row_norm(kind, arg, eps), [x, *params], dout)
@@ -329,6 +335,104 @@ def test_group_norm_of_a_single_position():
     np.testing.assert_array_equal(out, [beta])
     dx, _, _ = group_norm_backward(np.ones((1, 4)), cache)
     np.testing.assert_array_equal(dx, np.zeros((1, 4)))
+
+
+# --------------------------------------------------------------------------- instance norm
+
+
+@st.composite
+def instance_norm_case(draw):
+    """(x shape, use_input_stats, with running statistics)."""
+    use_input_stats = draw(st.booleans())
+    tracked = draw(st.booleans()) or not use_input_stats  # eval needs running statistics
+    spatial = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 2)))]
+    if use_input_stats and int(np.prod(spatial)) < 3:
+        spatial[-1] = 3  # TINY_GROUPS; with running statistics one position is fine
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)), *spatial)
+    return shape, use_input_stats, tracked
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=instance_norm_case(),
+    affine=st.booleans(),
+    momentum=st.floats(0, 1),
+    eps=st.sampled_from([1e-5, 1e-2]),
+    dtype=DTYPES,
+    seed=st.integers(0, 99),
+)
+def test_instance_norm_matches_torch(case, affine, momentum, eps, dtype, seed):
+    shape, use_input_stats, tracked = case
+    rng = np.random.default_rng(seed)
+    c = shape[1]
+    x = rand(rng, shape, dtype) * 2 + 0.5
+    w, b = (rand(rng, c, dtype), rand(rng, c, dtype)) if affine else (None, None)
+    rm, rv = (rand(rng, c, dtype), rng.uniform(0.5, 2, c).astype(dtype)) if tracked else (None,) * 2
+    rm_t, rv_t = (torch.tensor(rm), torch.tensor(rv)) if tracked else (None, None)
+    hyper = dict(use_input_stats=use_input_stats, momentum=momentum, eps=eps)
+
+    out, cache = instance_norm_forward(x, rm, rv, w, b, **hyper)
+    if dtype == np.float32 and use_input_stats:
+        assume(well_conditioned(x, cache))  # ILL_CONDITIONED
+    dout = rand(rng, shape, dtype)
+    grads = instance_norm_backward(dout, cache)
+    out_ref, grads_ref = torch_grads(
+        lambda x, w, b: F.instance_norm(x, rm_t, rv_t, w, b, **hyper), [x, w, b], dout
+    )
+    assert_close(out, out_ref, dtype)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        assert_close(g, g_ref, dtype)
+    if tracked:  # updated in place with input statistics, unchanged without
+        assert_close(rm, rm_t.numpy(), dtype)
+        assert_close(rv, rv_t.numpy(), dtype)
+
+
+@pytest.mark.parametrize("use_input_stats", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_instance_norm_with_running_stats_numerical_gradient(use_input_stats, affine):
+    rng = np.random.default_rng(7)
+    x = rand(rng, (2, 3, 2, 3)) * 2 + 1
+    w, b = (rand(rng, 3), rand(rng, 3)) if affine else (None, None)
+    rm, rv = rand(rng, 3), rng.uniform(0.5, 2, 3)
+
+    def forward(x, w, b):  # fresh copies: with input statistics every call updates them
+        return instance_norm_forward(
+            x, rm.copy(), rv.copy(), w, b, use_input_stats=use_input_stats, momentum=0.3
+        )
+
+    errors = check_backward(forward, instance_norm_backward, [x, w, b], seed=DOUT_SEED, h=STEP)
+    assert all(e is None or e <= GRAD_TOL for e in errors), errors
+
+
+def test_instance_norm_running_stats_follow_torch_over_several_steps():
+    rng = np.random.default_rng(8)
+    layer = torch.nn.InstanceNorm2d(3, track_running_stats=True, dtype=torch.float64)
+    rm, rv = np.zeros(3), np.ones(3)  # the module's initial state
+    for step in range(4):
+        x = rand(rng, (4, 3, 5, 2)) * (step + 1) + step
+        out, _ = instance_norm_forward(x, rm, rv)
+        np.testing.assert_allclose(out, layer(torch.tensor(x)).detach().numpy(), **TOL[np.float64])
+        np.testing.assert_allclose(rm, layer.running_mean.numpy(), **TOL[np.float64])
+        np.testing.assert_allclose(rv, layer.running_var.numpy(), **TOL[np.float64])
+    layer.eval()  # now both normalize with the statistics they tracked
+    x = rand(rng, (2, 3, 5, 2))
+    out, _ = instance_norm_forward(x, rm, rv, use_input_stats=False)
+    np.testing.assert_allclose(out, layer(torch.tensor(x)).detach().numpy(), **TOL[np.float64])
+
+
+def test_instance_norm_running_var_is_the_batch_mean_of_unbiased_instance_variances():
+    x = np.array([[[1.0, 3.0]], [[2.0, 8.0]]])  # (2, 1, 2): means 2 and 5, variances 2, 18
+    x0 = x.copy()
+    rm, rv = np.zeros(1), np.ones(1)
+    out, _ = instance_norm_forward(x, rm, rv, momentum=1.0, eps=0.0)
+    np.testing.assert_array_equal(out, [[[-1.0, 1.0]], [[-1.0, 1.0]]])  # biased: +-1
+    np.testing.assert_array_equal(rm, [3.5])
+    np.testing.assert_array_equal(rv, [10.0])
+    np.testing.assert_array_equal(x, x0)
+    # with the running statistics, one spatial position is enough (as in PyTorch)
+    out, cache = instance_norm_forward(np.full((2, 1, 1), 13.5), rm, rv, use_input_stats=False)
+    np.testing.assert_allclose(out, np.full((2, 1, 1), 10 / np.sqrt(10 + 1e-5)))
+    np.testing.assert_array_equal(rm, [3.5])  # unchanged
 
 
 def test_rms_norm_default_eps_is_the_dtype_epsilon():
@@ -406,10 +510,8 @@ def test_fuse_conv_bn_gives_the_same_eval_outputs(bias, affine, kwargs):
     rm, rv = rand(rng, 6), rng.uniform(0.1, 3, 6)
     gamma, beta = (rand(rng, 6), rand(rng, 6)) if affine else (None, None)
     z, _ = conv2d_forward(x, w, b, **kwargs)
-    expected, _ = batch_norm_forward(
-        z, gamma, beta, running_mean=rm, running_var=rv, training=False, eps=1e-3
-    )
-    w_f, b_f = fuse_conv_bn(w, b, rm, rv, gamma, beta, eps=1e-3)
+    expected, _ = batch_norm_forward(z, rm, rv, gamma, beta, training=False, eps=1e-3)
+    w_f, b_f = fuse_conv_bn(w, b, rm, rv, 1e-3, gamma, beta)
     out, _ = conv2d_forward(x, w_f, b_f, **kwargs)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
     assert w_f.shape == w.shape and b_f.shape == (6,)
@@ -426,12 +528,17 @@ def test_dtype_and_shape_preserved(dtype):
     rm, rv = np.zeros(4, dtype), np.ones(4, dtype)
     cases = [
         (
-            lambda: batch_norm_forward(x, p, p, running_mean=rm, running_var=rv, training=True),
+            lambda: batch_norm_forward(x, rm, rv, p, p, training=True),
             batch_norm_backward,
         ),
         (lambda: layer_norm_forward(x, (3, 3)), layer_norm_backward),
         (lambda: group_norm_forward(x, 2, p, p), group_norm_backward),
-        (lambda: instance_norm_forward(x, p, p), instance_norm_backward),
+        (lambda: instance_norm_forward(x, weight=p, bias=p), instance_norm_backward),
+        (lambda: instance_norm_forward(x, rm, rv, p, p), instance_norm_backward),
+        (
+            lambda: instance_norm_forward(x, rm, rv, p, p, use_input_stats=False),
+            instance_norm_backward,
+        ),
         (lambda: rms_norm_forward(x, 3), rms_norm_backward),
         (lambda: local_response_norm_forward(x, 3), local_response_norm_backward),
     ]
@@ -450,47 +557,64 @@ X = np.zeros((2, 3, 4, 4))
 V = np.ones(3)
 
 
-def bn(x=X, gamma=V, beta=V, **kwargs):
-    kwargs = dict(dict(running_mean=np.zeros(3), running_var=np.ones(3), training=True), **kwargs)
-    return batch_norm_forward(x, gamma, beta, **kwargs)
+_STATS = object()  # bn()'s default: fresh running statistics
+
+
+def bn(x=X, weight=V, bias=V, running_mean=_STATS, running_var=_STATS, **kwargs):
+    rm = np.zeros(3) if running_mean is _STATS else running_mean
+    rv = np.ones(3) if running_var is _STATS else running_var
+    return batch_norm_forward(x, rm, rv, weight, bias, **dict(dict(training=True), **kwargs))
 
 
 BAD = [
     # (call, error, message fragment)
-    (lambda: bn(x=np.zeros(3)), ValueError, "x must be at least 2-D"),
-    (lambda: bn(x=[[1.0, 2.0]]), TypeError, "x must be a numpy array"),
-    (lambda: bn(x=np.zeros((2, 3), dtype=np.int64)), TypeError, "x must be a floating"),
-    (lambda: bn(gamma=np.ones(4)), ValueError, r"gamma must have shape \(3,\), got \(4,\)"),
-    (lambda: bn(beta=np.ones((3, 1))), ValueError, "beta must have shape"),
+    (lambda: bn(x=np.zeros(3)), ValueError, "input must be at least 2-D"),
+    (lambda: bn(x=[[1.0, 2.0]]), TypeError, "input must be a numpy array"),
+    (lambda: bn(x=np.zeros((2, 3), dtype=np.int64)), TypeError, "input must be a floating"),
+    (lambda: bn(weight=np.ones(4)), ValueError, r"weight must have shape \(3,\), got \(4,\)"),
+    (lambda: bn(bias=np.ones((3, 1))), ValueError, "bias must have shape"),
     (lambda: bn(running_mean=np.zeros(2)), ValueError, "running_mean must have shape"),
     (lambda: bn(running_var=np.ones(4)), ValueError, "running_var must have shape"),
     (lambda: bn(running_var=None), ValueError, "running_mean and running_var"),
-    (lambda: bn(gamma=np.ones(3, np.float32)), TypeError, "gamma must have x's dtype"),
+    (lambda: bn(weight=np.ones(3, np.float32)), TypeError, "weight must have input's dtype"),
     (lambda: bn(x=np.zeros((1, 3))), ValueError, "Expected more than 1 value per channel"),
     (lambda: bn(x=np.zeros((1, 3, 1, 1))), ValueError, "Expected more than 1 value per channel"),
-    (lambda: bn(training=False, running_mean=None, running_var=None), ValueError, "eval mode"),
+    (lambda: bn(training=False, running_mean=None, running_var=None), ValueError,
+     "eval mode"),
     (lambda: bn(momentum=None), ValueError, "num_batches_tracked"),
     (lambda: bn(momentum=1.5), ValueError, "momentum"),
     (lambda: bn(eps=-1.0), ValueError, "eps"),
     (lambda: layer_norm_forward(X, (3, 4)), ValueError, "normalized_shape"),
     (lambda: layer_norm_forward(X, 4.0), TypeError, "normalized_shape"),
-    (lambda: layer_norm_forward(X, 4, np.ones(3)), ValueError, "gamma must have shape"),
+    (lambda: layer_norm_forward(X, 4, np.ones(3)), ValueError, "weight must have shape"),
     (lambda: group_norm_forward(X, 2), ValueError, "num_groups"),
     (lambda: group_norm_forward(X, 1.0), TypeError, "num_groups"),
-    (lambda: group_norm_forward(X, 3, None, np.ones(4)), ValueError, "beta must have shape"),
-    (lambda: instance_norm_forward(np.zeros((2, 3))), ValueError, "x must be at least 3-D"),
+    (lambda: group_norm_forward(X, 3, None, np.ones(4)), ValueError, "bias must have shape"),
+    (lambda: instance_norm_forward(np.zeros((2, 3))), ValueError, "input must be at least 3-D"),
     (lambda: instance_norm_forward(np.zeros((2, 3, 1))), ValueError, "more than 1 spatial"),
+    (lambda: instance_norm_forward(X, V, None), ValueError, "running_mean and running_var"),
+    (lambda: instance_norm_forward(X, use_input_stats=False), ValueError,
+     "required when use_input_stats=False"),
+    (lambda: instance_norm_forward(X, np.zeros(2), V), ValueError,
+     r"running_mean must have shape \(3,\), got \(2,\)"),
+    (lambda: instance_norm_forward(X, V, V.astype(np.float32)), TypeError,
+     "running_var must have input's dtype"),
+    (lambda: instance_norm_forward(X, V, V, momentum=None), TypeError, "momentum must be a float"),
+    (lambda: instance_norm_forward(X, V, V, momentum=1.5), ValueError, "momentum"),
+    (lambda: instance_norm_forward(X, V, V, use_input_stats=1), TypeError, "use_input_stats"),
+    (lambda: instance_norm_forward(X, weight=np.ones(4)), ValueError, "weight must have shape"),
     (lambda: rms_norm_forward(X, (4, 3)), ValueError, "normalized_shape"),
     (lambda: local_response_norm_forward(np.zeros((2, 3)), 2), ValueError, "at least 3-D"),
     (lambda: local_response_norm_forward(X, 0), ValueError, "size"),
     (lambda: local_response_norm_forward(X, 2.0), TypeError, "size"),
-    (lambda: fuse_conv_bn(np.zeros((3, 2, 3)), None, V, V, V, V), ValueError, "w must be 4-D"),
+    (lambda: fuse_conv_bn(np.zeros((3, 2, 3)), None, V, V, 1e-5, V, V), ValueError,
+     "conv_w must be 4-D"),
     (
-        lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, np.zeros(2), V, V, V),
+        lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, np.zeros(2), V, 1e-5, V, V),
         ValueError,
-        "running_mean must have shape",
+        "bn_rm must have shape",
     ),
-    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, None, V, V, V), TypeError, "running_mean"),
+    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, None, V, 1e-5, V, V), TypeError, "bn_rm"),
 ]
 
 

@@ -250,7 +250,7 @@ def test_parameter_without_gradient_is_skipped():
         (RMSprop, dict(alpha=1.0), r"alpha must be in \[0, 1\)"),
         (RMSprop, dict(momentum=-0.1), "momentum must be >= 0"),
         (Adam, dict(betas=(1.0, 0.999)), r"betas\[0\] must be in \[0, 1\)"),
-        (Adam, dict(betas=(0.9, -0.1)), r"betas\[1\] must be >= 0"),
+        (Adam, dict(betas=(0.9, -0.1)), r"betas\[1\] must be in \[0, 1\), got -0.1"),
         (Adam, dict(betas=0.9), "betas must be a pair"),
         (Adam, dict(eps=-1e-8), "eps must be >= 0"),
         (AdamW, dict(lr=-1e-3), "AdamW: lr must be >= 0"),

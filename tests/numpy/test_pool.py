@@ -1,5 +1,6 @@
-"""NumPy max/avg pooling: numerical gradients, parity with torch.nn.functional, argmax routing,
-and every bad-input path."""
+"""NumPy max/avg pooling: numerical gradients, parity with torch.nn.functional (values,
+gradients, max pooling's indices, avg pooling's divisor_override), argmax routing, and every
+bad-input path."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import pool_geometry
 
+from d2lcnn.geometry import pool2d_output_shape
 from d2lcnn.gradcheck import check_backward
 from d2lcnn.numpy.pool import (
     avg_pool2d_backward,
@@ -265,6 +267,156 @@ def test_non_finite_dout_reaches_only_the_argmax(kwargs):
     _, dx_ref = torch_forward_backward(F.max_pool2d, x, dout, **kwargs)
     # Overlapping windows add in another order; NaN and +-inf must still match exactly.
     np.testing.assert_allclose(max_pool2d_backward(dout, cache), dx_ref, **PARITY_TOL)
+
+
+# --------------------------------------------------------------------------- return_indices
+
+
+def torch_max_pool2d_with_indices(x, dout, **kwargs):
+    xt = torch.tensor(x, requires_grad=True)
+    out, indices = F.max_pool2d(xt, return_indices=True, **kwargs)
+    out.backward(torch.tensor(dout))
+    return out.detach().numpy(), indices.numpy(), xt.grad.numpy()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    geometry=pool_geometry(with_dilation=True),
+    values=st.sampled_from(["distinct", "ties", "-inf", "nan"]),
+    seed=st.integers(0, 99),
+)
+def test_max_pool2d_indices_match_torch(geometry, values, seed):
+    shape, kwargs = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) if values == "distinct" else rng.integers(-2, 3, shape) * 1.0
+    if values == "-inf":  # whole windows of -inf tie with the -inf padding
+        x[x < 1] = -np.inf
+    if values == "nan":
+        x[x == 2] = np.nan
+    (out, indices), cache = max_pool2d_forward(x, **kwargs, return_indices=True)
+    dout = rng.standard_normal(out.shape)
+    out_ref, indices_ref, dx_ref = torch_max_pool2d_with_indices(x, dout, **kwargs)
+    np.testing.assert_array_equal(out, out_ref)
+    assert indices.dtype == np.int64 and indices.shape == out.shape
+    np.testing.assert_array_equal(indices, indices_ref)
+    np.testing.assert_allclose(max_pool2d_backward(dout, cache), dx_ref, **PARITY_TOL)
+
+
+@pytest.mark.parametrize("shape, kwargs", GEOMETRIES + [((2, 3, 8, 8), dict(kernel_size=2))])
+def test_return_indices_changes_only_what_is_returned(shape, kwargs):
+    x = np.random.default_rng(6).integers(-2, 3, shape).astype(np.float64)
+    out, cache = max_pool2d_forward(x, **kwargs)
+    (out_i, indices), cache_i = max_pool2d_forward(x, **kwargs, return_indices=True)
+    np.testing.assert_array_equal(out_i, out)
+    dout = np.random.default_rng(7).standard_normal(out.shape)
+    np.testing.assert_array_equal(
+        max_pool2d_backward(dout, cache_i), max_pool2d_backward(dout, cache)
+    )
+    # Each index points at the element that won: the maximum is the input there.
+    n, c = shape[:2]
+    picked = np.take_along_axis(x.reshape(n, c, -1), indices.reshape(n, c, -1), axis=2)
+    np.testing.assert_array_equal(picked.reshape(out.shape), out)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=2, stride=2, padding=1, dilation=2, ceil_mode=True),
+        dict(kernel_size=(1, 2), ceil_mode=True),  # the last window hangs past the input
+    ],
+)
+def test_all_minus_inf_windows_pick_their_first_element_inside_the_input(kwargs):
+    # The -inf padding ties with such a window; PyTorch never visits the padding, so the
+    # index (and the gradient) go to the window's first element inside the input.
+    x = np.full((1, 2, 5, 5), -np.inf)
+    x[0, 1, 0, 0] = 1.0  # some windows of the second channel are finite
+    (out, indices), cache = max_pool2d_forward(x, **kwargs, return_indices=True)
+    dout = np.random.default_rng(8).standard_normal(out.shape)
+    out_ref, indices_ref, dx_ref = torch_max_pool2d_with_indices(x, dout, **kwargs)
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_array_equal(indices, indices_ref)
+    _, cache_plain = max_pool2d_forward(x, **kwargs)
+    for c in (cache, cache_plain):
+        np.testing.assert_allclose(max_pool2d_backward(dout, c), dx_ref, **PARITY_TOL)
+
+
+def test_indices_count_positions_in_the_unpadded_input():
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    (out, indices), _ = max_pool2d_forward(x, kernel_size=2, padding=1, return_indices=True)
+    # Windows start at row -1 and 1, column -1, 1 and 3; the maximum is the bottom-right
+    # element inside each one, at h * 4 + w.
+    np.testing.assert_array_equal(out[0, 0], [[0.0, 2.0, 3.0], [8.0, 10.0, 11.0]])
+    np.testing.assert_array_equal(indices[0, 0], [[0, 2, 3], [8, 10, 11]])
+
+
+# --------------------------------------------------------------------------- divisor_override
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    geometry=pool_geometry(with_dilation=False),
+    count_include_pad=st.booleans(),
+    divisor_override=st.integers(1, 20),
+    seed=st.integers(0, 99),
+)
+def test_avg_pool2d_divisor_override_matches_torch(
+    geometry, count_include_pad, divisor_override, seed
+):
+    shape, kwargs = geometry
+    kwargs = dict(kwargs, count_include_pad=count_include_pad, divisor_override=divisor_override)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    out, cache = avg_pool2d_forward(x, **kwargs)
+    dout = rng.standard_normal(out.shape)
+    out_ref, dx_ref = torch_forward_backward(F.avg_pool2d, x, dout, **kwargs)
+    np.testing.assert_allclose(out, out_ref, **PARITY_TOL)
+    np.testing.assert_allclose(avg_pool2d_backward(dout, cache), dx_ref, **PARITY_TOL)
+
+
+@pytest.mark.parametrize("shape, kwargs", GEOMETRIES)
+@pytest.mark.parametrize("divisor_override", [1, 3])
+def test_avg_pool2d_divisor_override_numerical_gradient(shape, kwargs, divisor_override):
+    x = np.random.default_rng(9).standard_normal(shape)
+    (err,) = check_backward(
+        avg_pool2d_forward,
+        avg_pool2d_backward,
+        [x],
+        kwargs=dict(kwargs, divisor_override=divisor_override),
+        h=STEP,
+    )
+    assert err <= GRAD_TOL
+
+
+def test_divisor_override_one_sums_each_window():
+    x = np.random.default_rng(10).standard_normal((2, 3, 7, 7))
+    kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    summed, _ = avg_pool2d_forward(x, **kwargs, divisor_override=1)
+    np.testing.assert_allclose(summed, _window_sums(x, **kwargs), rtol=1e-13, atol=1e-14)
+    # np.int64 is an int too
+    np.testing.assert_array_equal(
+        avg_pool2d_forward(x, **kwargs, divisor_override=np.int64(1))[0], summed
+    )
+
+
+def _window_sums(x, kernel_size, stride, padding, ceil_mode):
+    """Loop reference: the sum of each window over the zero-padded input."""
+    k, s, p = kernel_size, stride, padding
+    h_out, w_out = pool2d_output_shape(x.shape[2:], k, stride=s, padding=p, ceil_mode=ceil_mode)
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p + s), (p, p + s)))  # room for a ceil_mode overhang
+    sums = np.zeros((*x.shape[:2], h_out, w_out))
+    for i, j in np.ndindex(h_out, w_out):
+        sums[:, :, i, j] = xp[:, :, i * s : i * s + k, j * s : j * s + k].sum(axis=(2, 3))
+    return sums
+
+
+@pytest.mark.parametrize(
+    "divisor_override, error",
+    [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("2", TypeError)],
+)
+def test_bad_divisor_override_raises(divisor_override, error):
+    with pytest.raises(error, match=r"avg_pool2d_forward: divisor_override must be an int >= 1"):
+        avg_pool2d_forward(np.zeros((1, 1, 4, 4)), kernel_size=2, divisor_override=divisor_override)
 
 
 # --------------------------------------------------------------------------- bad inputs

@@ -212,7 +212,7 @@ def test_prelu_never_calls_prelu(monkeypatch):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: A.relu([1.0]), TypeError, "x must be a torch.Tensor"),
+        (lambda: A.relu([1.0]), TypeError, "input must be a torch.Tensor"),
         (lambda: A.sigmoid(torch.arange(3)), TypeError, "floating"),
         (lambda: A.prelu(torch.zeros(2, 3), torch.zeros(2)), ValueError, "weight"),
         (lambda: A.prelu(torch.zeros(2, 3), torch.zeros(3, 1)), ValueError, "weight"),

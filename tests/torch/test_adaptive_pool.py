@@ -81,8 +81,8 @@ def test_never_calls_a_pooling_op(monkeypatch):
 
 X = torch.zeros(1, 1, 4, 4)
 BAD = [
-    (torch.zeros(4, 4), 2, ValueError, "x must be 4-D"),
-    (X.tolist(), 2, TypeError, "x must be a torch.Tensor"),
+    (torch.zeros(4, 4), 2, ValueError, "input must be 4-D"),
+    (X.tolist(), 2, TypeError, "input must be a torch.Tensor"),
     (X.long(), 2, TypeError, "floating point"),
     (X, 0, ValueError, "output_size must be >= 1"),
     (X, 2.0, TypeError, "output_size must be an int"),

@@ -211,13 +211,13 @@ def test_never_calls_a_convolution_op(fn, monkeypatch):
 
 BAD = [
     # (x shape, w shape, bias shape, kwargs, error, message fragment)
-    ((4, 4), (2, 1, 1, 1), None, {}, ValueError, "x must be 4-D"),
-    ((1, 1, 1, 4, 4), (2, 1, 1, 1), None, {}, ValueError, "x must be 4-D"),
+    ((4, 4), (2, 1, 1, 1), None, {}, ValueError, "input must be 4-D"),
+    ((1, 1, 1, 4, 4), (2, 1, 1, 1), None, {}, ValueError, "input must be 4-D"),
     ((1, 3, 5, 5), (2, 3, 3), None, {}, ValueError, "weight must be 4-D"),
     ((1, 3, 5, 5), (2, 2, 3, 3), None, {}, ValueError, r"weight.shape\[1\] must be"),
     ((1, 4, 5, 5), (2, 4, 3, 3), None, dict(groups=2), ValueError, r"weight.shape\[1\]"),
     ((1, 3, 5, 5), (2, 1, 3, 3), None, dict(groups=2), ValueError, "divisible by groups"),
-    ((1, 4, 5, 5), (3, 2, 3, 3), None, dict(groups=2), ValueError, "out_channels"),
+    ((1, 4, 5, 5), (3, 2, 3, 3), None, dict(groups=2), ValueError, r"C_out = weight.shape\[0\]"),
     ((1, 3, 5, 5), (2, 3, 3, 3), None, dict(groups=0), ValueError, "groups"),
     ((1, 3, 5, 5), (2, 3, 3, 3), (3,), {}, ValueError, r"bias must have shape \(C_out,\)"),
     ((1, 3, 5, 5), (2, 3, 3, 3), (1, 2), {}, ValueError, "bias"),

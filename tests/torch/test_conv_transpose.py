@@ -125,9 +125,9 @@ def test_never_calls_a_convolution_op(monkeypatch):
 
 X, W = torch.zeros(1, 4, 3, 3), torch.zeros(4, 2, 3, 3)
 BAD = [
-    ((torch.zeros(3, 3), W), {}, ValueError, "x must be 4-D"),
+    ((torch.zeros(3, 3), W), {}, ValueError, "input must be 4-D"),
     ((X, W[0]), {}, ValueError, "weight must be 4-D"),
-    ((X.tolist(), W), {}, TypeError, "x must be a torch.Tensor"),
+    ((X.tolist(), W), {}, TypeError, "input must be a torch.Tensor"),
     ((X.long(), W), {}, TypeError, "floating point"),
     ((X, W.double()), {}, TypeError, "weight dtype"),
     ((X, torch.zeros(3, 2, 3, 3)), {}, ValueError, r"weight.shape\[0\]"),

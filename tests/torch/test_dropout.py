@@ -140,5 +140,5 @@ def test_bad_inputs_raise(fn, kwargs, error, match):
 def test_bad_x_raises():
     with pytest.raises(ValueError, match="4-D"):
         dropout2d(torch.ones(3, 4, 4))
-    with pytest.raises(TypeError, match="x"):
+    with pytest.raises(TypeError, match="input"):
         dropout(torch.ones(3, dtype=torch.long))

@@ -1,6 +1,7 @@
 """Torch cross_entropy, nll_loss and mse_loss from primitives: parity with
-torch.nn.functional (reductions, label smoothing, weights, ignore_index, K-dim inputs) in
-float64 and float32, gradcheck, device, that the built-ins never run, and bad inputs."""
+torch.nn.functional (reductions, label smoothing, weights, ignore_index, K-dim inputs,
+class-probability targets) in float64 and float32, the divisor of "mean", gradcheck, device,
+that the built-ins never run, and bad inputs."""
 
 import pytest
 import torch
@@ -55,6 +56,74 @@ def test_cross_entropy_matches_torch(args, label_smoothing):
     )
 
 
+@st.composite
+def probability_args(draw):
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 99)))
+    n, rest = draw(st.integers(1, 4)), draw(st.lists(st.integers(1, 3), max_size=2))
+    n_classes = draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([torch.float64, torch.float32]))
+    shape = (n, n_classes, *rest)
+    x = torch.randn(shape, generator=gen, dtype=dtype)
+    target = torch.softmax(2 * torch.randn(shape, generator=gen, dtype=dtype), dim=1)
+    hard = torch.rand((n, 1, *rest), generator=gen) < 0.3  # a few one-hot targets
+    onehot = torch.zeros_like(target).scatter_(1, target.argmax(1, keepdim=True), 1.0)
+    target = torch.where(hard, onehot, target)
+    kwargs = dict(
+        reduction=draw(st.sampled_from(REDUCTIONS)),
+        label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5])),
+    )
+    if draw(st.booleans()):
+        kwargs["weight"] = torch.rand(n_classes, generator=gen, dtype=dtype) + 0.2
+    return x, target, kwargs, dtype
+
+
+@settings(max_examples=40, deadline=None)
+@given(args=probability_args())
+def test_cross_entropy_with_probabilities_matches_torch(args):
+    x, target, kwargs, dtype = args
+    assert_matches(cross_entropy, F.cross_entropy, x, target, dtype, **kwargs)
+    # the target is differentiable too (distillation trains through a teacher's softmax)
+    grads = []
+    for fn in (F.cross_entropy, cross_entropy):
+        t = target.clone().requires_grad_()
+        fn(x, t, **kwargs).sum().backward()
+        grads.append(t.grad)
+    torch.testing.assert_close(grads[1], grads[0], **TOL[dtype])
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_cross_entropy_mean_over_ignored_targets_divides_by_the_counted_weight(label_smoothing):
+    # Non-uniform weights and two ignored targets: every plausible wrong divisor (the number
+    # of counted targets, of all targets, the weight of all targets with the ignored ones
+    # read as class 0, the sum of the class weights) gives another value.
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    target = torch.tensor([0, 2, -100, 1, -100, 2])
+    weight = torch.tensor([0.2, 3.0, 1.5], dtype=torch.float64)
+    kwargs = dict(weight=weight, label_smoothing=label_smoothing)
+    assert_matches(cross_entropy, F.cross_entropy, x, target, torch.float64, **kwargs)
+    out = cross_entropy(x, target, **kwargs)
+    total = cross_entropy(x, target, reduction="none", **kwargs).sum()
+    counted = target != -100
+    torch.testing.assert_close(out, total / weight[target[counted]].sum(), rtol=1e-14, atol=0)
+    for wrong in (counted.sum(), target.numel(), weight[torch.where(counted, target, 0)].sum(),
+                  weight.sum()):
+        assert abs(total / wrong - out) > 1e-3 * abs(out)
+
+
+def test_cross_entropy_with_probabilities_mean_divides_by_the_number_of_samples():
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)  # M = 6 samples
+    target = torch.randint(0, 4, (3, 2), generator=gen)
+    onehot = F.one_hot(target, 4).movedim(-1, 1).double()  # (N, C, d1)
+    weight = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64)
+    soft = cross_entropy(x, onehot, weight, reduction="none")
+    torch.testing.assert_close(soft, cross_entropy(x, target, weight, reduction="none"))
+    torch.testing.assert_close(cross_entropy(x, onehot, weight), soft.sum() / 6)
+    torch.testing.assert_close(
+        cross_entropy(x, target, weight), soft.sum() / weight[target].sum()
+    )
+
+
 @settings(max_examples=30, deadline=None)
 @given(args=classification_args())
 def test_nll_loss_matches_torch(args):
@@ -93,6 +162,13 @@ def test_gradcheck_and_device(reduction, device):
         (x,),
     )
     assert torch.autograd.gradcheck(lambda x: nll_loss(x, target, reduction=reduction), (x,))
+    probs = torch.softmax(torch.randn(4, 3, 2, generator=gen, dtype=torch.float64), 1)
+    probs = probs.to(device).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x, t: cross_entropy(x, t, weight, reduction=reduction, label_smoothing=0.2),
+        (x, probs),
+    )
+    assert cross_entropy(x, probs).device == x.device
     y = torch.randn(4, 3, 2, dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, y: mse_loss(x, y, reduction=reduction), (x, y))
     assert cross_entropy(x, target).device == x.device
@@ -110,6 +186,7 @@ def test_cross_entropy_stable_for_huge_logits():
     "fn, names",
     [
         (cross_entropy, ["cross_entropy", "nll_loss", "log_softmax"]),
+        ("soft cross_entropy", ["cross_entropy", "nll_loss", "log_softmax"]),
         (nll_loss, ["nll_loss"]),
         (mse_loss, ["mse_loss"]),
     ],
@@ -123,6 +200,8 @@ def test_never_calls_the_built_in_loss(fn, names, monkeypatch):
             monkeypatch.setattr(module, name, forbidden, raising=False)
     x = torch.randn(3, 4, requires_grad=True)
     target = torch.randn(3, 4) if fn is mse_loss else torch.tensor([0, 3, 1])
+    if fn == "soft cross_entropy":
+        fn, target = cross_entropy, torch.full((3, 4), 0.25)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn(x, target).backward()
     ops = {e.name for e in prof.events()}
@@ -149,6 +228,26 @@ X = torch.zeros(2, 3)
 def test_bad_inputs_raise(fn, x, target, kwargs, error, match):
     with pytest.raises(error, match=match):
         fn(x, target, **kwargs)
+
+
+P = torch.full((2, 3), 1 / 3)  # class probabilities for X
+
+
+@pytest.mark.parametrize(
+    "target, kwargs, error, match",
+    [
+        (P.long(), {}, TypeError, "class probabilities and must be floating point"),
+        (P > 0, {}, TypeError, "class probabilities and must be floating point"),
+        (torch.full((2, 4), 0.25), {}, TypeError, r"class probabilities with input's shape"),
+        (torch.full((2, 3, 1), 0.25), {}, TypeError, r"of shape \(2, 3, 1\)"),
+        (P, dict(ignore_index=0), ValueError, "ignore_index applies to class-index targets"),
+        (P, dict(reduction="avg"), ValueError, "reduction"),
+        (P, dict(weight=torch.ones(4)), ValueError, "weight"),
+    ],
+)
+def test_cross_entropy_bad_probability_targets_raise(target, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        cross_entropy(X, target, **kwargs)
 
 
 def test_other_bad_inputs_raise():

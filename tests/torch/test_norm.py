@@ -1,6 +1,6 @@
 """Torch normalization layers from primitives: parity with torch.nn.functional (values,
-gradients, BatchNorm running statistics), autograd gradcheck, that no normalization op runs,
-conv-BN folding, dtype/device, and bad inputs."""
+gradients, running statistics of batch and instance norm), autograd gradcheck, that no
+normalization op runs, conv-BN folding, dtype/device, and bad inputs."""
 
 import pytest
 import torch
@@ -184,6 +184,68 @@ def test_row_norms_match_torch(case, affine, dtype, seed):
     assert_matches(ours, theirs, [x, *params], dtype)
 
 
+@st.composite
+def instance_norm_case(draw):
+    """(x shape, use_input_stats, with running statistics)."""
+    use_input_stats = draw(st.booleans())
+    tracked = draw(st.booleans()) or not use_input_stats  # eval needs running statistics
+    spatial = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 2)))]
+    if use_input_stats and torch.Size(spatial).numel() < 3:
+        spatial[-1] = 3  # TINY_GROUPS; with running statistics one position is fine
+    return (draw(st.integers(1, 3)), draw(st.integers(1, 4)), *spatial), use_input_stats, tracked
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=instance_norm_case(),
+    affine=st.booleans(),
+    momentum=st.floats(0, 1),
+    eps=st.sampled_from([1e-5, 1e-2]),
+    dtype=DTYPES,
+    seed=st.integers(0, 99),
+)
+def test_instance_norm_with_running_stats_matches_torch(
+    case, affine, momentum, eps, dtype, seed
+):
+    shape, use_input_stats, tracked = case
+    gen = torch.Generator().manual_seed(seed)
+    c = shape[1]
+    x = randn(gen, shape, dtype, "cpu") * 2 + 0.5
+    w, b = (randn(gen, c, dtype, "cpu"), randn(gen, c, dtype, "cpu")) if affine else (None, None)
+    if tracked:
+        rm, rv = randn(gen, c, dtype, "cpu"), torch.rand(c, generator=gen, dtype=dtype) + 0.5
+        stats = {"ours": (rm.clone(), rv.clone()), "theirs": (rm.clone(), rv.clone())}
+    else:
+        stats = {"ours": (None, None), "theirs": (None, None)}
+    hyper = dict(use_input_stats=use_input_stats, momentum=momentum, eps=eps)
+    assert_matches(
+        lambda x, w, b: instance_norm(x, *stats["ours"], w, b, **hyper),
+        lambda x, w, b: F.instance_norm(x, *stats["theirs"], w, b, **hyper),
+        [x, w, b],
+        dtype,
+    )
+    if tracked:  # updated in place with input statistics, unchanged without
+        for ours, theirs in zip(stats["ours"], stats["theirs"], strict=True):
+            torch.testing.assert_close(ours, theirs, **TOL[dtype])
+
+
+def test_instance_norm_running_stats_follow_torch_over_several_steps(device):
+    layer = torch.nn.InstanceNorm2d(3, track_running_stats=True, dtype=torch.float64)
+    layer = layer.to(device)
+    rm = torch.zeros(3, dtype=torch.float64, device=device)
+    rv = torch.ones(3, dtype=torch.float64, device=device)
+    gen = torch.Generator().manual_seed(2)
+    for step in range(4):
+        x = randn(gen, (4, 3, 5, 2), torch.float64, device) * (step + 1) + step
+        torch.testing.assert_close(instance_norm(x, rm, rv), layer(x), **TOL[torch.float64])
+        torch.testing.assert_close(rm, layer.running_mean, **TOL[torch.float64])
+        torch.testing.assert_close(rv, layer.running_var, **TOL[torch.float64])
+    layer.eval()  # now both normalize with the statistics they tracked
+    x = randn(gen, (2, 3, 5, 2), torch.float64, device)
+    out = instance_norm(x, rm, rv, use_input_stats=False)
+    torch.testing.assert_close(out, layer(x), **TOL[torch.float64])
+
+
 # --------------------------------------------------------------------------- LRN
 
 
@@ -236,6 +298,29 @@ GRADCHECK = {
     "layer_norm": (lambda x, w, b: layer_norm(x, (3, 2), w, b), (2, 2, 3, 2), (3, 2)),
     "group_norm": (lambda x, w, b: group_norm(x, 2, w, b), (2, 4, 2, 2), (4,)),
     "instance_norm": (lambda x, w, b: instance_norm(x, weight=w, bias=b), (2, 3, 2, 3), (3,)),
+    "instance_norm_running_stats": (
+        lambda x, w, b: instance_norm(
+            x,
+            torch.zeros(3, dtype=x.dtype, device=x.device),
+            torch.ones(3, dtype=x.dtype, device=x.device),
+            w,
+            b,
+        ),
+        (2, 3, 2, 3),
+        (3,),
+    ),
+    "instance_norm_eval": (
+        lambda x, w, b: instance_norm(
+            x,
+            torch.full((3,), 0.5, dtype=x.dtype, device=x.device),
+            torch.full((3,), 2.0, dtype=x.dtype, device=x.device),
+            w,
+            b,
+            use_input_stats=False,
+        ),
+        (2, 3, 2, 3),
+        (3,),
+    ),
     "rms_norm": (lambda x, w, b: rms_norm(x, (2, 3), w) + b, (2, 3, 2, 3), (2, 3)),
     "local_response_norm": (
         lambda x, w, b: local_response_norm(x, 4, alpha=0.5, k=1.5) * w.sum() + b.sum(),
@@ -269,6 +354,8 @@ def test_dtype_and_device_preserved(dtype, device):
         layer_norm(x, (3, 3)),
         group_norm(x, 2, p, p),
         instance_norm(x, weight=p, bias=p),
+        instance_norm(x, rm, rv, p, p),
+        instance_norm(x, rm, rv, p, p, use_input_stats=False),
         rms_norm(x, 3),
         local_response_norm(x, 3),
     ]
@@ -299,6 +386,14 @@ NORM_CALLS = [
     (lambda x, *_: layer_norm(x, (4, 4)), lambda x, *_: F.layer_norm(x, (4, 4))),
     (lambda x, *_: group_norm(x, 3), lambda x, *_: F.group_norm(x, 3)),
     (lambda x, *_: instance_norm(x), lambda x, *_: F.instance_norm(x)),
+    (
+        lambda x, rm, rv: instance_norm(x, rm, rv),
+        lambda x, rm, rv: F.instance_norm(x, rm, rv),
+    ),
+    (
+        lambda x, rm, rv: instance_norm(x, rm, rv, use_input_stats=False),
+        lambda x, rm, rv: F.instance_norm(x, rm, rv, use_input_stats=False),
+    ),
     (lambda x, *_: rms_norm(x, 4), lambda x, *_: F.rms_norm(x, (4,))),
     (lambda x, *_: local_response_norm(x, 2), lambda x, *_: F.local_response_norm(x, 2)),
 ]
@@ -348,7 +443,7 @@ def test_fuse_conv_bn_gives_the_same_eval_outputs(bias, affine, device):
         g = beta = None
     kwargs = dict(stride=2, padding=1, groups=2)
     expected = F.batch_norm(F.conv2d(x, w, b, **kwargs), rm, rv, g, beta, eps=1e-3)
-    w_f, b_f = fuse_conv_bn(w, b, rm, rv, g, beta, eps=1e-3)
+    w_f, b_f = fuse_conv_bn(w, b, rm, rv, 1e-3, g, beta)
     torch.testing.assert_close(F.conv2d(x, w_f, b_f, **kwargs), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -360,10 +455,13 @@ def test_fuse_conv_bn_matches_an_eval_mode_module_pair():
         bn(conv(torch.randn(4, 3, 6, 6)))
     bn.eval()
     x = torch.randn(2, 3, 6, 6)
-    w_f, b_f = fuse_conv_bn(
-        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
-    )
+    args = (conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+    w_f, b_f = fuse_conv_bn(*args)
     torch.testing.assert_close(F.conv2d(x, w_f, b_f, padding=1), bn(conv(x)))
+    # PyTorch's own fusion takes the same arguments in the same order
+    w_t, b_t = torch.nn.utils.fusion.fuse_conv_bn_weights(*args)
+    torch.testing.assert_close(w_f, w_t)
+    torch.testing.assert_close(b_f, b_t)
 
 
 # --------------------------------------------------------------------------- bad inputs
@@ -374,7 +472,7 @@ V = torch.ones(3)
 BAD = [
     # (call, error, message fragment)
     (lambda: batch_norm(torch.zeros(3), V, V, training=True), ValueError, "at least 2-D"),
-    (lambda: batch_norm([[1.0]], V, V), TypeError, "x must be a torch.Tensor"),
+    (lambda: batch_norm([[1.0]], V, V), TypeError, "input must be a torch.Tensor"),
     (lambda: batch_norm(X.long(), V, V), TypeError, "floating point"),
     (lambda: batch_norm(X, V, V, torch.ones(4)), ValueError, r"weight must have shape \(3,\)"),
     (lambda: batch_norm(X, V, V, V, torch.ones(2)), ValueError, "bias must have shape"),
@@ -395,15 +493,21 @@ BAD = [
     (lambda: group_norm(X, 1.5), TypeError, "num_groups"),
     (lambda: instance_norm(torch.zeros(2, 3)), ValueError, "at least 3-D"),
     (lambda: instance_norm(torch.zeros(2, 3, 1)), ValueError, "more than 1 spatial"),
-    (lambda: instance_norm(X, V, V), ValueError, "use_input_stats"),
+    (lambda: instance_norm(X, V, None), ValueError, "running_mean and running_var"),
+    (lambda: instance_norm(X, use_input_stats=False), ValueError,
+     "required when use_input_stats=False"),
+    (lambda: instance_norm(X, torch.zeros(2), V), ValueError, "running_mean must have shape"),
+    (lambda: instance_norm(X, V, V, momentum=None), TypeError, "momentum must be a float"),
+    (lambda: instance_norm(X, V, V, momentum=-0.5), ValueError, "momentum"),
     (lambda: rms_norm(X, 3), ValueError, "normalized_shape"),
     (lambda: local_response_norm(X, 0), ValueError, "size"),
     (lambda: local_response_norm(torch.zeros(2, 3), 2), ValueError, "at least 3-D"),
-    (lambda: fuse_conv_bn(torch.zeros(3, 2, 3), None, V, V, V, V), ValueError, "w must be 4-D"),
+    (lambda: fuse_conv_bn(torch.zeros(3, 2, 3), None, V, V, 1e-5, V, V), ValueError,
+     "conv_w must be 4-D"),
     (
-        lambda: fuse_conv_bn(torch.zeros(3, 2, 3, 3), None, V, torch.ones(2), V, V),
+        lambda: fuse_conv_bn(torch.zeros(3, 2, 3, 3), None, V, torch.ones(2), 1e-5, V, V),
         ValueError,
-        "running_var must have shape",
+        "bn_rv must have shape",
     ),
 ]
 
