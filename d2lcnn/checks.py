@@ -11,6 +11,13 @@ backends need:
 - checks of scalar arguments: real numbers and their ranges (learning rate, momentum,
   ``betas``, ``eps``, weight decay, probabilities), ints, dimension indices, a choice among
   strings, an int-or-pair size, and each optimizer's set of hyperparameters;
+- what an array's or a tensor's shape must be (its number of dimensions, or the shape
+  itself), for the backends' array and tensor checks;
+- rules between arguments that do not look inside an array or a tensor: a loss's
+  ``reduction``, ``ignore_index`` with class-probability targets, the class-index target's
+  shape and range, running statistics given in pairs, ``interpolate``'s ``mode`` and
+  ``align_corners``;
+- BatchNorm's running-average weight (``momentum``, or ``None`` for a cumulative average);
 - the numbers a layer is defined by: fan-in and fan-out, the gain of a nonlinearity, the
   Xavier and Kaiming standard deviations, SELU's ``alpha`` and ``scale``.
 
@@ -38,10 +45,22 @@ __all__ = [
     "check_fraction",
     "check_probability",
     "check_int",
+    "check_groups",
     "check_dim",
     "check_dim_span",
     "check_choice",
     "check_size_pair",
+    "check_shape",
+    "check_both_or_neither",
+    "running_average_weight",
+    "REDUCTIONS",
+    "check_reduction",
+    "check_index_target",
+    "check_probability_target",
+    "check_class_index",
+    "check_no_ignore_index",
+    "INTERPOLATE_MODES",
+    "check_interpolate_mode",
     "check_sgd",
     "check_momentum_velocity",
     "check_adagrad",
@@ -54,6 +73,11 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
 ]
+
+# A loss's reductions, as torch.nn.functional's.
+REDUCTIONS = ("mean", "sum", "none")
+# The modes of interpolate, in both backends.
+INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic")
 
 # The SELU constants of Klambauer et al. (2017), as in PyTorch.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -147,6 +171,21 @@ def check_int(value, name: str, fn: str, *, minimum: int | None = None) -> int:
     return int(value)
 
 
+def check_groups(groups, c_in: int, fn: str) -> int:
+    """A convolution's ``groups``: an int >= 1 that divides ``C_in``; returned as an int.
+
+    Raises:
+        TypeError: not an int.
+        ValueError: ``groups < 1``, or ``C_in`` not divisible by it.
+    """
+    groups = check_int(groups, "groups", fn, minimum=1)
+    if c_in % groups != 0:
+        raise ValueError(
+            f"{fn}: C_in = input.shape[1] = {c_in} must be divisible by groups = {groups}"
+        )
+    return groups
+
+
 def check_dim(dim, ndim: int, fn: str, name: str = "dim") -> int:
     """A dimension index of an ``ndim``-D input, negative ones counted from the end,
     returned in ``[0, ndim)``. A 0-D input has one dimension to name, as in torch.
@@ -221,6 +260,175 @@ def check_size_pair(value, name: str, fn: str, default: Sequence[int]) -> tuple[
         else:
             out.append(int(v))
     return out[0], out[1]
+
+
+def check_shape(
+    shape: Sequence[int],
+    name: str,
+    fn: str,
+    *,
+    ndim: int | None = None,
+    min_ndim: int = 0,
+    layout: str = "",
+    expected: Sequence[int] | None = None,
+    formula: str = "",
+) -> None:
+    """The shape of an array or tensor argument: what both backends' array and tensor checks
+    say about dimensions, in the same words.
+
+    Args:
+        shape: the argument's shape.
+        name, fn: the argument's and the calling function's names, for the message.
+        ndim: the exact number of dimensions, or None.
+        min_ndim: the least number of dimensions. Default 0.
+        layout: what the dimensions mean, e.g. ``"(N, C, H, W)"``.
+        expected: the exact shape, or None; ``formula`` says where it comes from
+            (``"(C_out,)"``: "must have shape (C_out,) = (16,)").
+
+    Raises:
+        ValueError: the wrong number of dimensions or the wrong shape.
+    """
+    shape = tuple(shape)
+    layout = f" {layout}" if layout else ""
+    got = f"got {len(shape)}-D shape {shape}"
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D{layout}, {got}")
+    if len(shape) < min_ndim:
+        raise ValueError(f"{fn}: {name} must be at least {min_ndim}-D{layout}, {got}")
+    if expected is not None and shape != tuple(expected):
+        what = f"{formula} = {tuple(expected)}" if formula else f"{tuple(expected)}"
+        raise ValueError(f"{fn}: {name} must have shape {what}, got {shape}")
+
+
+def check_both_or_neither(a, b, names: tuple[str, str], fn: str) -> None:
+    """Two arguments that come together (``running_mean`` and ``running_var``): both given or
+    both None.
+
+    Raises:
+        ValueError: one of them is None and the other is not.
+    """
+    if (a is None) != (b is None):
+        raise ValueError(f"{fn}: {names[0]} and {names[1]} must both be given or both None")
+
+
+def running_average_weight(momentum, num_batches_tracked, fn: str) -> float:
+    """The weight of the new batch in BatchNorm's running statistics: ``momentum``, in
+    ``[0, 1]``; or, for ``momentum=None`` (a cumulative average, as
+    ``nn.BatchNorm2d(momentum=None)``), ``1 / (num_batches_tracked + 1)``.
+
+    Raises:
+        TypeError: a ``momentum`` that is not a real number (or None).
+        ValueError: a ``momentum`` outside ``[0, 1]``, or ``momentum=None`` without an int
+            ``num_batches_tracked >= 0``.
+    """
+    if momentum is not None:
+        return check_probability(momentum, "momentum", fn)
+    tracked = num_batches_tracked
+    if isinstance(tracked, bool) or not isinstance(tracked, numbers.Integral):
+        raise ValueError(
+            f"{fn}: momentum=None (cumulative average) needs num_batches_tracked, the "
+            f"number of batches seen before this one, got {tracked!r}"
+        )
+    if tracked < 0:
+        raise ValueError(f"{fn}: num_batches_tracked must be >= 0, got {tracked}")
+    return 1.0 / (int(tracked) + 1)
+
+
+# --------------------------------------------------------------------------- losses, resizing
+
+
+def check_reduction(reduction, fn: str) -> str:
+    """A loss's ``reduction``: ``"mean"``, ``"sum"`` or ``"none"``."""
+    return check_choice(reduction, "reduction", fn, REDUCTIONS)
+
+
+def check_index_target(target, integer: bool, input_shape, fn: str, *, kind: str) -> None:
+    """A class-index target: an integer ``kind`` (``"numpy array"``, ``"tensor"``) of shape
+    ``(N, d1, ...)`` for ``input`` ``(N, C, d1, ...)``.
+
+    Args:
+        target: the target.
+        integer: whether it is a ``kind`` with an integer dtype (the backend knows its types).
+        input_shape: the input's shape.
+        fn: the calling function's name, for the message.
+
+    Raises:
+        TypeError: not an integer ``kind``.
+        ValueError: another shape.
+    """
+    if not integer:
+        dtype = getattr(target, "dtype", None)
+        got = type(target).__name__ if dtype is None else f"{dtype} of shape {tuple(target.shape)}"
+        raise TypeError(
+            f"{fn}: target must be an integer {kind} of class indices (N, d1, ...), or class "
+            f"probabilities with input's shape {tuple(input_shape)} (cross_entropy only), "
+            f"got {got}"
+        )
+    expected = (input_shape[0], *input_shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"{fn}: target must have shape (N, d1, ...) = {expected} for input of shape "
+            f"{tuple(input_shape)}, got {tuple(target.shape)}"
+        )
+
+
+def check_probability_target(target, floating: bool, input_shape, fn: str) -> None:
+    """A target of ``input``'s shape, which holds class probabilities: floating point
+    (``floating`` says whether it is; the backend knows its dtypes).
+
+    Raises:
+        TypeError: not floating point.
+    """
+    if not floating:
+        raise TypeError(
+            f"{fn}: a target of input's shape {tuple(input_shape)} holds class probabilities "
+            f"and must be floating point, got dtype {target.dtype} (class indices have shape "
+            f"(N, d1, ...) = {(input_shape[0], *input_shape[2:])})"
+        )
+
+
+def check_class_index(value: int, n_classes: int, ignore_index, fn: str) -> None:
+    """One class-index target: in ``[0, C)``, or ``ignore_index``. (The backends search
+    their targets for the first one that is not, and hand it here.)
+
+    Raises:
+        ValueError: anything else.
+    """
+    if value != ignore_index and not 0 <= value < n_classes:
+        raise ValueError(
+            f"{fn}: target values must be class indices in [0, {n_classes - 1}] (or "
+            f"ignore_index={ignore_index}), got {value}"
+        )
+
+
+def check_no_ignore_index(ignore_index, fn: str) -> None:
+    """``ignore_index`` with class-probability targets, which have no class index to ignore:
+    it must stay negative (a negative one can never match, so PyTorch lets it pass).
+
+    Raises:
+        ValueError: ``ignore_index >= 0``.
+    """
+    if ignore_index >= 0:
+        raise ValueError(
+            f"{fn}: ignore_index applies to class-index targets only, got "
+            f"ignore_index={ignore_index} with class probabilities"
+        )
+
+
+def check_interpolate_mode(mode, align_corners, fn: str) -> str:
+    """``interpolate``'s ``mode``, one of :data:`INTERPOLATE_MODES`, and ``align_corners``,
+    which only the modes that blend pixels take (it must be None for ``"nearest"``).
+
+    Raises:
+        ValueError: an unknown ``mode``, or ``align_corners`` set with ``"nearest"``.
+    """
+    check_choice(mode, "mode", fn, INTERPOLATE_MODES)
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(
+            f"{fn}: align_corners can only be set with mode='bilinear' or 'bicubic', got "
+            f"align_corners={align_corners!r} with mode='nearest'"
+        )
+    return mode
 
 
 # --------------------------------------------------------------------------- optimizers

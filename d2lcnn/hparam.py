@@ -228,7 +228,8 @@ class LogUniform(_Range):
             return self.low
         if u >= 1.0:
             return self.high
-        return 10.0 ** (self._log_low + u * (self._log_high - self._log_low))
+        value = 10.0 ** (self._log_low + u * (self._log_high - self._log_low))
+        return min(max(value, self.low), self.high)  # 10 ** log10(low) can round below low
 
     def to_unit(self, value) -> float:
         return (math.log10(value) - self._log_low) / (self._log_high - self._log_low)

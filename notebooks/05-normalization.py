@@ -951,7 +951,7 @@ assert sum(r.activation_bytes for r in bn_rows) == 4 * 3072  # float32: 12 KB
 # both see the same machine load and keeping the fastest of several repeats:
 
 # %% tags=["nbval-ignore-output"]
-# (timings vary from run to run; the assert has a wide margin)
+# (timings vary from run to run and machine to machine: printed, not asserted)
 times = {"conv + BatchNorm": [], "fused": []}
 with torch.inference_mode():
     for _ in range(7):
@@ -960,7 +960,6 @@ with torch.inference_mode():
 t_bn, t_fused = min(times["conv + BatchNorm"]), min(times["fused"])
 print(f"conv + BatchNorm {t_bn * 1e3:.2f} ms, fused {t_fused * 1e3:.2f} ms per pass: "
       f"{1 - t_fused / t_bn:.0%} saved (ratio {t_fused / t_bn:.2f})")
-assert t_fused < 1.3 * t_bn  # fusing never costs; by how much it helps depends on the machine
 
 # %% [markdown]
 # For this network the difference is small and, on a shared CPU, of the order of the timing

@@ -12,6 +12,7 @@ import torch
 from d2lcnn import checks
 from d2lcnn import numpy as nd
 from d2lcnn import torch as td
+from d2lcnn.torch._checks import check_images, check_tensor
 
 
 @pytest.mark.parametrize("value", [0, 3, 0.5, np.float32(0.25), np.int64(2), np.float64(1e-3)])
@@ -118,3 +119,91 @@ def test_both_dropouts_reject_a_bad_p_with_the_same_message(p):
     numpy_message = _message(lambda: nd.dropout_forward(np.ones(3), p=p))
     torch_message = _message(lambda: td.dropout(torch.ones(3), p=p))
     assert numpy_message.replace("dropout_forward", "dropout") == torch_message
+
+
+def test_shapes():
+    checks.check_shape((2, 3), "x", "f", ndim=2, expected=(2, 3))
+    match = r"^f: x must be 4-D \(N, C, H, W\), got 2-D shape \(2, 3\)$"
+    with pytest.raises(ValueError, match=match):
+        checks.check_shape((2, 3), "x", "f", ndim=4, layout="(N, C, H, W)")
+    with pytest.raises(ValueError, match=r"^f: x must be at least 3-D, got 2-D shape \(2, 3\)$"):
+        checks.check_shape((2, 3), "x", "f", min_ndim=3)
+    with pytest.raises(ValueError, match=r"^f: x must have shape \(C,\) = \(4,\), got \(3,\)$"):
+        checks.check_shape((3,), "x", "f", expected=(4,), formula="(C,)")
+
+
+def test_arguments_that_come_in_pairs():
+    checks.check_both_or_neither(None, None, ("a", "b"), "f")
+    checks.check_both_or_neither(1, 2, ("a", "b"), "f")
+    with pytest.raises(ValueError, match=r"^f: a and b must both be given or both None$"):
+        checks.check_both_or_neither(None, 2, ("a", "b"), "f")
+
+
+def test_loss_arguments():
+    assert checks.check_reduction("sum", "f") == "sum"
+    match = r"^f: reduction must be 'mean', 'sum' or 'none', got 'avg'$"
+    with pytest.raises(ValueError, match=match):
+        checks.check_reduction("avg", "f")
+    checks.check_no_ignore_index(-100, "f")
+    with pytest.raises(ValueError, match=r"^f: ignore_index applies to class-index targets only"):
+        checks.check_no_ignore_index(0, "f")
+    checks.check_class_index(-100, 3, -100, "f")
+    with pytest.raises(ValueError, match=r"^f: target values must be class indices in \[0, 2\] "):
+        checks.check_class_index(3, 3, -100, "f")
+
+
+def test_interpolate_modes():
+    assert checks.check_interpolate_mode("bicubic", True, "f") == "bicubic"
+    with pytest.raises(ValueError, match=r"^f: mode must be 'nearest', 'bilinear' or 'bicubic'"):
+        checks.check_interpolate_mode("area", None, "f")
+    with pytest.raises(ValueError, match=r"^f: align_corners can only be set with mode="):
+        checks.check_interpolate_mode("nearest", False, "f")
+
+
+Z = np.zeros((2, 3))
+
+
+@pytest.mark.parametrize(
+    "target, kwargs",
+    [
+        (np.array([0, 1]), dict(reduction="avg")),
+        (np.array([0, 3]), {}),
+        (np.array([0, 1, 2]), {}),
+        (np.array([0.0, 1.0]), {}),
+        (np.full((2, 3), 1 / 3), dict(ignore_index=0)),
+        (np.full((2, 3), 1), {}),
+        (np.array([0, 1]), dict(label_smoothing=1.5)),
+        (np.array([0, 1]), dict(weight=np.ones(2))),
+    ],
+)
+def test_both_cross_entropies_reject_a_bad_argument_with_the_same_message(target, kwargs):
+    numpy_message = _message(lambda: nd.cross_entropy_forward(Z, target, **kwargs))
+    t_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    torch_message = _message(
+        lambda: td.cross_entropy(torch.tensor(Z), torch.tensor(target), **t_kwargs)
+    )
+    # Only the names differ: the function's, the container's and the dtype's.
+    numpy_message = numpy_message.replace("cross_entropy_forward", "cross_entropy")
+    numpy_message = numpy_message.replace("numpy array", "tensor")
+    assert numpy_message == torch_message.replace("torch.", "")
+
+
+@pytest.mark.parametrize("kwargs", [dict(mode="area"), dict(mode="nearest", align_corners=True)])
+def test_both_interpolates_reject_a_bad_mode_with_the_same_message(kwargs):
+    x = np.zeros((1, 1, 2, 2))
+    numpy_message = _message(lambda: nd.interpolate_forward(x, size=4, **kwargs))
+    torch_message = _message(lambda: td.interpolate(torch.tensor(x), size=4, **kwargs))
+    assert numpy_message.replace("interpolate_forward", "interpolate") == torch_message
+
+
+def test_tensor_checks_say_what_came():
+    assert check_tensor(None, "weight", "f", optional=True, shape=(3,)) is None
+    with pytest.raises(TypeError, match=r"^f: weight must be a torch.Tensor or None, got list$"):
+        check_tensor([1.0], "weight", "f", optional=True)
+    match = r"^f: weight must have shape \(C,\) = \(4,\), got \(3,\)$"
+    with pytest.raises(ValueError, match=match):
+        check_tensor(torch.ones(3), "weight", "f", shape=(4,), shape_formula="(C,)")
+    assert check_images(torch.zeros(3, 4, 4), "input", "f").dim() == 3
+    match = r"^f: input must be 4-D \(N, C, H, W\) or 3-D \(C, H, W\), got 2-D shape \(4, 4\)$"
+    with pytest.raises(ValueError, match=match):
+        check_images(torch.zeros(4, 4), "input", "f")

@@ -98,6 +98,14 @@ def test_from_unit_and_to_unit_are_inverse(low, log_low, width, u):
         assert dim.to_unit(v) == pytest.approx(u, abs=1e-9)
 
 
+def test_log_uniform_never_leaves_its_range_by_rounding():
+    # 10 ** log10(low) rounds below low for some floats (both are off by an ulp):
+    low = next(x for x in (10 ** (k / 7) for k in range(-84, 42)) if 10.0 ** math.log10(x) < x)
+    dim = LogUniform(low, 10 * low)
+    assert dim.from_unit(0.0) == low and dim.from_unit(1e-300) >= low
+    assert dim.from_unit(1.0) == 10 * low
+
+
 # --------------------------------------------------------------------------- grid
 
 

@@ -13,7 +13,7 @@ import reprlib
 
 import numpy as np
 
-from d2lcnn.checks import check_int
+from d2lcnn.checks import check_groups, check_shape
 
 __all__ = [
     "check_array",
@@ -29,6 +29,7 @@ def check_array(
     name: str,
     fn: str,
     *,
+    optional: bool = False,
     floating: bool = True,
     ndim: int | None = None,
     min_ndim: int = 0,
@@ -37,12 +38,13 @@ def check_array(
     dtype_of: str = "input",
     shape: tuple[int, ...] | None = None,
     shape_formula: str = "",
-) -> np.ndarray:
+) -> np.ndarray | None:
     """``a``, if it is a numpy array as described; the checks run in the order of the args.
 
     Args:
         a: the argument to check.
         name, fn: the argument's and the calling function's names, for the message.
+        optional: let ``None`` through (an absent ``weight`` or ``bias``). Default False.
         floating: require a floating-point dtype. Default True.
         ndim: the exact number of dimensions, or None.
         min_ndim: the least number of dimensions. Default 0.
@@ -61,24 +63,19 @@ def check_array(
         Traceback (most recent call last):
         TypeError: relu_forward: input must be a numpy array, got list
     """
+    if optional and a is None:
+        return None
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{fn}: {name} must be a numpy array, got {type(a).__name__}")
+        what = "a numpy array or None" if optional else "a numpy array"
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(a).__name__}")
     if floating and not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"{fn}: {name} must be a floating-point array, got dtype {a.dtype}")
-    layout = f" {layout}" if layout else ""
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} must be {ndim}-D{layout}, got {a.ndim}-D shape {a.shape}")
-    if a.ndim < min_ndim:
-        raise ValueError(
-            f"{fn}: {name} must be at least {min_ndim}-D{layout}, got {a.ndim}-D shape {a.shape}"
-        )
+    check_shape(a.shape, name, fn, ndim=ndim, min_ndim=min_ndim, layout=layout)
     if dtype is not None and a.dtype != dtype:
         raise TypeError(
             f"{fn}: {name} must have {dtype_of}'s dtype {np.dtype(dtype)}, got {a.dtype}"
         )
-    if shape is not None and a.shape != tuple(shape):
-        expected = f"{shape_formula} = {tuple(shape)}" if shape_formula else f"{tuple(shape)}"
-        raise ValueError(f"{fn}: {name} must have shape {expected}, got {a.shape}")
+    check_shape(a.shape, name, fn, expected=shape, formula=shape_formula)
     return a
 
 
@@ -162,10 +159,4 @@ def check_input_and_weight(input, weight, groups, fn: str, *, weight_layout: str
     """
     check_array(input, "input", fn, ndim=4, layout="(N, C_in, H, W)")
     check_array(weight, "weight", fn, ndim=4, layout=weight_layout, dtype=input.dtype)
-    groups = check_int(groups, "groups", fn, minimum=1)
-    c_in = input.shape[1]
-    if c_in % groups != 0:
-        raise ValueError(
-            f"{fn}: C_in = input.shape[1] = {c_in} must be divisible by groups = {groups}"
-        )
-    return groups
+    return check_groups(groups, input.shape[1], fn)

@@ -24,14 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d2lcnn.numpy._norm_checks import (
-    _check_array,
-    _check_dout,
-    _check_eps,
-    _check_momentum,
-    _check_param,
-    _check_running_pair,
-)
+from d2lcnn.checks import check_both_or_neither, check_nonnegative, running_average_weight
+from d2lcnn.numpy._checks import check_array, check_dout
 
 __all__ = [
     "BatchNormCache",
@@ -125,22 +119,10 @@ def batch_norm_forward(
         (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
     fn = "batch_norm_forward"
-    _check_array(input, "input", fn)
-    if input.ndim < 2:
-        raise ValueError(
-            f"{fn}: input must be at least 2-D, (N, C) or (N, C, H, W), got {input.ndim}-D "
-            f"shape {input.shape}"
-        )
+    check_array(input, "input", fn, min_ndim=2, layout="(N, C, *)")
     c = input.shape[1]
-    for name, a in (
-        ("weight", weight),
-        ("bias", bias),
-        ("running_mean", running_mean),
-        ("running_var", running_var),
-    ):
-        _check_param(a, name, (c,), input, fn)
-    _check_running_pair(running_mean, running_var, fn)
-    eps = _check_eps(eps, fn)
+    _check_channel_vectors(input, running_mean, running_var, weight, bias, fn)
+    eps = check_nonnegative(eps, "eps", fn)
     if not isinstance(training, bool | np.bool_):
         raise TypeError(f"{fn}: training must be a bool, got {type(training).__name__}")
 
@@ -153,7 +135,7 @@ def batch_norm_forward(
                 f"{fn}: Expected more than 1 value per channel when training, got input of "
                 f"shape {input.shape}"
             )
-        factor = _momentum_factor(momentum, num_batches_tracked, fn)
+        factor = running_average_weight(momentum, num_batches_tracked, fn)
         # Sum over L (contiguous, pairwise summation: accurate in float32), then over N.
         mean = x3.sum(axis=2).sum(axis=0) / m  # (C,)
         x_hat = x3 - mean[:, None]  # (N, C, L): centred, normalized in place below
@@ -175,19 +157,13 @@ def batch_norm_forward(
     return out.reshape(input.shape), cache
 
 
-def _momentum_factor(momentum, num_batches_tracked, fn: str) -> float:
-    if momentum is None:
-        if isinstance(num_batches_tracked, bool) or not isinstance(
-            num_batches_tracked, int | np.integer
-        ):
-            raise ValueError(
-                f"{fn}: momentum=None (cumulative average) needs num_batches_tracked, the "
-                f"number of batches seen before this one, got {num_batches_tracked!r}"
-            )
-        if num_batches_tracked < 0:
-            raise ValueError(f"{fn}: num_batches_tracked must be >= 0, got {num_batches_tracked}")
-        return 1.0 / (int(num_batches_tracked) + 1)
-    return _check_momentum(momentum, fn, expected="a float or None")
+def _check_channel_vectors(input, running_mean, running_var, weight, bias, fn: str) -> None:
+    """Batch and instance norm's ``(C,)`` vectors, each None or of ``input``'s dtype; the
+    running statistics come both or neither."""
+    vectors = dict(running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    for name, a in vectors.items():
+        check_array(a, name, fn, optional=True, dtype=input.dtype, shape=(input.shape[1],))
+    check_both_or_neither(running_mean, running_var, ("running_mean", "running_var"), fn)
 
 
 def _update_running_stats(running_mean, running_var, mean, unbiased_var, factor: float) -> None:
@@ -229,7 +205,7 @@ def batch_norm_backward(
     Raises:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
-    dout = _check_dout(dout, cache.x_shape, "batch_norm_backward")
+    dout = check_dout(dout, cache.x_shape, "batch_norm_backward")
     x_hat, inv_std, weight = cache.x_hat, cache.inv_std, cache.weight
     n, c, length = x_hat.shape
     d3 = dout.reshape(n, c, length)  # (N, C, L)
@@ -293,20 +269,13 @@ def fuse_conv_bn(
         TypeError: if an array is not floating point or does not have ``conv_w``'s dtype.
     """
     fn = "fuse_conv_bn"
-    _check_array(conv_w, "conv_w", fn)
-    if conv_w.ndim != 4:
-        raise ValueError(
-            f"{fn}: conv_w must be 4-D (C_out, C_in/groups, kH, kW), got {conv_w.ndim}-D "
-            f"shape {conv_w.shape}"
-        )
+    check_array(conv_w, "conv_w", fn, ndim=4, layout="(C_out, C_in/groups, kH, kW)")
     c = (conv_w.shape[0],)
     for name, a in (("conv_b", conv_b), ("bn_w", bn_w), ("bn_b", bn_b)):
-        _check_param(a, name, c, conv_w, fn)
+        check_array(a, name, fn, optional=True, dtype=conv_w.dtype, dtype_of="conv_w", shape=c)
     for name, a in (("bn_rm", bn_rm), ("bn_rv", bn_rv)):
-        if a is None:
-            raise TypeError(f"{fn}: {name} must be a numpy array, got None")
-        _check_param(a, name, c, conv_w, fn)
-    bn_eps = _check_eps(bn_eps, fn)
+        check_array(a, name, fn, dtype=conv_w.dtype, dtype_of="conv_w", shape=c)
+    bn_eps = check_nonnegative(bn_eps, "bn_eps", fn)
     scale = 1.0 / np.sqrt(bn_rv + bn_eps)  # (C_out,)
     if bn_w is not None:
         scale = bn_w * scale

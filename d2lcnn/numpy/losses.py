@@ -34,6 +34,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import (
+    check_class_index,
+    check_index_target,
+    check_no_ignore_index,
+    check_probability,
+    check_probability_target,
+    check_reduction,
+)
+from d2lcnn.numpy._checks import check_array
 from d2lcnn.numpy.activations import log_softmax_forward
 
 __all__ = [
@@ -47,8 +56,6 @@ __all__ = [
     "mse_loss_forward",
     "mse_loss_backward",
 ]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class CrossEntropyCache(NamedTuple):
@@ -79,30 +86,12 @@ class MseLossCache(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_input(x, fn, x_name="input"):
-    """A floating-point ``(N, C)`` or ``(N, C, d1, ...)`` array."""
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"{fn}: {x_name} must be a floating-point numpy array, got {got}")
-    if x.ndim < 2:
-        raise ValueError(
-            f"{fn}: {x_name} must be (N, C) or (N, C, d1, ...), got {x.ndim}-D shape {x.shape}"
-        )
-
-
-def _check_reduction(reduction, fn):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _check_weight(weight, x, fn):
+def _class_weights(weight, x, fn):
     """Per-class weights ``(C,)`` in ``x``'s dtype (all ones for ``None``)."""
     n_classes = x.shape[1]
     if weight is None:
         return np.ones(n_classes, dtype=x.dtype)
-    if not isinstance(weight, np.ndarray) or weight.shape != (n_classes,):
-        got = weight.shape if isinstance(weight, np.ndarray) else type(weight).__name__
-        raise ValueError(f"{fn}: weight must be an array of shape (C,) = ({n_classes},), got {got}")
+    check_array(weight, "weight", fn, floating=False, shape=(n_classes,), shape_formula="(C,)")
     return weight.astype(x.dtype, copy=False)
 
 
@@ -111,60 +100,32 @@ def _class_rows(x):
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
 
 
-def _check_classification(x, target, weight, ignore_index, reduction, fn, x_name):
+def _check_classification(x, target, weight, ignore_index, reduction, fn):
     """Validate the arguments; return ``x`` as ``(M, C)`` (class dimension last), the
     flattened target ``(M,)``, the mask of rows not ignored, and the weights ``(C,)``."""
-    _check_input(x, fn, x_name)
-    if not isinstance(target, np.ndarray) or not np.issubdtype(target.dtype, np.integer):
-        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
-        got_shape = f" of shape {target.shape}" if isinstance(target, np.ndarray) else ""
-        raise TypeError(
-            f"{fn}: target must be an integer numpy array of class indices (N, d1, ...), "
-            f"or class probabilities with {x_name}'s shape {x.shape} (cross_entropy only), "
-            f"got {got}{got_shape}"
-        )
-    expected = (x.shape[0], *x.shape[2:])
-    if target.shape != expected:
-        raise ValueError(
-            f"{fn}: target must have shape (N, d1, ...) = {expected} for {x_name} of shape "
-            f"{x.shape}, got {target.shape}"
-        )
-    _check_reduction(reduction, fn)
+    check_array(x, "input", fn, min_ndim=2, layout="(N, C, d1, ...)")
+    integer = isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.integer)
+    check_index_target(target, integer, x.shape, fn, kind="numpy array")
+    check_reduction(reduction, fn)
     n_classes = x.shape[1]
     t = target.reshape(-1)  # (M,)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= n_classes))
     if bad.any():
-        raise ValueError(
-            f"{fn}: target values must be class indices in [0, {n_classes - 1}] (or "
-            f"ignore_index={ignore_index}), got {t[bad][0]}"
-        )
-    w = _check_weight(weight, x, fn)
+        check_class_index(int(t[bad][0]), n_classes, ignore_index, fn)
+    w = _class_weights(weight, x, fn)
     return _class_rows(x), np.where(valid, t, 0), valid, w
 
 
 def _check_probabilities(x, target, weight, ignore_index, reduction, fn):
     """Validate class-probability targets (``target.shape == x.shape``); return ``x`` and
     ``target`` as ``(M, C)`` rows and the weights ``(C,)``."""
-    _check_input(x, fn)
-    if not np.issubdtype(target.dtype, np.floating):
-        raise TypeError(
-            f"{fn}: a target of input's shape {x.shape} holds class probabilities and must "
-            f"be floating point, got dtype {target.dtype} (class indices have shape "
-            f"(N, d1, ...) = {(x.shape[0], *x.shape[2:])})"
-        )
-    if target.dtype != x.dtype:
-        raise TypeError(
-            f"{fn}: class-probability target must have input's dtype {x.dtype}, "
-            f"got {target.dtype}"
-        )
-    if ignore_index >= 0:  # a negative one can never match, so PyTorch lets it pass
-        raise ValueError(
-            f"{fn}: ignore_index applies to class-index targets only, got "
-            f"ignore_index={ignore_index} with class probabilities"
-        )
-    _check_reduction(reduction, fn)
-    return _class_rows(x), _class_rows(target), _check_weight(weight, x, fn)
+    check_array(x, "input", fn, min_ndim=2, layout="(N, C, d1, ...)")
+    check_probability_target(target, np.issubdtype(target.dtype, np.floating), x.shape, fn)
+    check_array(target, "target", fn, dtype=x.dtype)
+    check_no_ignore_index(ignore_index, fn)
+    check_reduction(reduction, fn)
+    return _class_rows(x), _class_rows(target), _class_weights(weight, x, fn)
 
 
 def _reduce(losses, divisor, reduction, loss_shape):
@@ -245,8 +206,9 @@ def cross_entropy_forward(
         ValueError: wrong shapes, a target outside ``[0, C)``, an unknown ``reduction``, a
             ``label_smoothing`` outside ``[0, 1]``, or ``ignore_index >= 0`` with
             probabilities.
-        TypeError: a non-float ``input``, a class-index target that is not integer, or a
-            probability target that is not floating point with ``input``'s dtype.
+        TypeError: a non-float ``input``, a class-index target that is not integer, a
+            probability target that is not floating point with ``input``'s dtype, a
+            ``weight`` that is not an array or a ``label_smoothing`` that is not a number.
 
     Example:
         >>> loss, _ = cross_entropy_forward(np.zeros((2, 4)), np.array([0, 3]))
@@ -257,16 +219,14 @@ def cross_entropy_forward(
         1.3862943611198906
     """
     fn = "cross_entropy_forward"
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    eps = check_probability(label_smoothing, "label_smoothing", fn)
     if _holds_probabilities(input, target):
         rows, t_rows, w = _check_probabilities(input, target, weight, ignore_index, reduction, fn)
         q = w * ((1 - eps) * t_rows + eps / rows.shape[1])  # (M, C)
         divisor = rows.shape[0]  # every sample counts once, whatever its weights
     else:
         rows, t, valid, w = _check_classification(
-            input, target, weight, ignore_index, reduction, fn, "input"
+            input, target, weight, ignore_index, reduction, fn
         )
         q = _index_target_distribution(t, valid, w, eps)  # (M, C)
         divisor = np.where(valid, w[t], 0).sum()
@@ -344,9 +304,7 @@ def nll_loss_forward(
         ``(loss, cache)``: ``loss`` is a 0-d array, or ``(N, d1, ...)`` for ``"none"``.
     """
     fn = "nll_loss_forward"
-    rows, t, valid, w = _check_classification(
-        input, target, weight, ignore_index, reduction, fn, "input"
-    )
+    rows, t, valid, w = _check_classification(input, target, weight, ignore_index, reduction, fn)
     m = rows.shape[0]
     row_weight = np.where(valid, w[t], 0).astype(input.dtype)  # (M,)
     losses = -row_weight * rows[np.arange(m), t]  # (M,)
@@ -392,14 +350,11 @@ def mse_loss_forward(
         ``(loss, cache)``: ``loss`` is a 0-d array, or ``input``'s shape for ``"none"``.
     """
     fn = "mse_loss_forward"
-    for name, a in (("input", input), ("target", target)):
-        if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating):
-            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
-            raise TypeError(f"{fn}: {name} must be a floating-point numpy array, got {got}")
+    check_array(input, "input", fn)
+    check_array(target, "target", fn)
     if target.shape != input.shape:
         raise ValueError(f"{fn}: target must have input's shape {input.shape}, got {target.shape}")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction, fn)
     diff = input - target
     sq = diff**2
     out = sq if reduction == "none" else sq.sum() if reduction == "sum" else sq.mean()

@@ -36,16 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d2lcnn.numpy._norm_checks import (
-    _check_array,
-    _check_dout,
-    _check_eps,
-    _check_momentum,
-    _check_param,
-    _check_running_pair,
-)
+from d2lcnn.checks import check_int, check_nonnegative, check_probability
+from d2lcnn.numpy._checks import check_array, check_dout
 from d2lcnn.numpy.batch_norm import (
     BatchNormCache,
+    _check_channel_vectors,
     _update_running_stats,
     batch_norm_backward,
     batch_norm_forward,
@@ -167,7 +162,7 @@ def _affine(x_hat, weight, bias):
 def _row_norm_backward(dout, cache: RowNormCache, fn: str):
     """Backward of layer/group/instance norm: gradients of the affine map, then of the
     per-row normalization. ``weight`` broadcasts against ``x`` (trailing or per-channel)."""
-    dout = _check_dout(dout, cache.x_shape, fn)
+    dout = check_dout(dout, cache.x_shape, fn)
     x_hat = cache.x_hat.reshape(cache.x_shape)
     weight = cache.weight
     dweight = dbias = None
@@ -220,11 +215,11 @@ def layer_norm_forward(
         TypeError: if an array is not floating point or does not have ``input``'s dtype.
     """
     fn = "layer_norm_forward"
-    _check_array(input, "input", fn, min_ndim=1)
+    check_array(input, "input", fn, min_ndim=1)
     shape = _normalized_shape(normalized_shape, input, fn)
-    _check_param(weight, "weight", shape, input, fn)
-    _check_param(bias, "bias", shape, input, fn)
-    eps = _check_eps(eps, fn)
+    check_array(weight, "weight", fn, optional=True, dtype=input.dtype, shape=shape)
+    check_array(bias, "bias", fn, optional=True, dtype=input.dtype, shape=shape)
+    eps = check_nonnegative(eps, "eps", fn)
     m = math.prod(shape)
     x_hat, inv_std = _normalize_rows(input.reshape(-1, m), eps)  # (rows, m)
     out = _affine(x_hat.reshape(input.shape), weight, bias)
@@ -270,19 +265,18 @@ def group_norm_forward(
         TypeError: if ``num_groups`` is not an int or an array is not floating point.
     """
     fn = "group_norm_forward"
-    _check_array(input, "input", fn, min_ndim=2)
-    if isinstance(num_groups, bool) or not isinstance(num_groups, int | np.integer):
-        raise TypeError(f"{fn}: num_groups must be an int, got {type(num_groups).__name__}")
+    check_array(input, "input", fn, min_ndim=2)
+    num_groups = check_int(num_groups, "num_groups", fn)
     c = input.shape[1]
     if num_groups < 1 or c % num_groups:
         raise ValueError(
             f"{fn}: num_groups must be a positive divisor of the number of channels "
             f"C = {c}, got num_groups = {num_groups}"
         )
-    _check_param(weight, "weight", (c,), input, fn)
-    _check_param(bias, "bias", (c,), input, fn)
-    eps = _check_eps(eps, fn)
-    return _per_channel_norm(input, input.shape[0] * int(num_groups), weight, bias, eps)
+    check_array(weight, "weight", fn, optional=True, dtype=input.dtype, shape=(c,))
+    check_array(bias, "bias", fn, optional=True, dtype=input.dtype, shape=(c,))
+    eps = check_nonnegative(eps, "eps", fn)
+    return _per_channel_norm(input, input.shape[0] * num_groups, weight, bias, eps)
 
 
 def _per_channel_norm(x, rows, weight, bias, eps):
@@ -383,22 +377,15 @@ def instance_norm_forward(
         (array([ 3. , 17.5]), array([  2., 125.]))
     """
     fn = "instance_norm_forward"
-    _check_array(input, "input", fn, min_ndim=3)
+    check_array(input, "input", fn, min_ndim=3)
     c = input.shape[1]
-    for name, a in (
-        ("running_mean", running_mean),
-        ("running_var", running_var),
-        ("weight", weight),
-        ("bias", bias),
-    ):
-        _check_param(a, name, (c,), input, fn)
-    _check_running_pair(running_mean, running_var, fn)
+    _check_channel_vectors(input, running_mean, running_var, weight, bias, fn)
     if not isinstance(use_input_stats, bool | np.bool_):
         raise TypeError(
             f"{fn}: use_input_stats must be a bool, got {type(use_input_stats).__name__}"
         )
-    momentum = _check_momentum(momentum, fn)
-    eps = _check_eps(eps, fn)
+    momentum = check_probability(momentum, "momentum", fn)
+    eps = check_nonnegative(eps, "eps", fn)
 
     n, length = input.shape[0], math.prod(input.shape[2:])
     x3 = input.reshape(n, c, length)  # (N, C, L)
@@ -467,10 +454,10 @@ def rms_norm_forward(
         TypeError: if an array is not floating point or does not have ``input``'s dtype.
     """
     fn = "rms_norm_forward"
-    _check_array(input, "input", fn, min_ndim=1)
+    check_array(input, "input", fn, min_ndim=1)
     shape = _normalized_shape(normalized_shape, input, fn)
-    _check_param(weight, "weight", shape, input, fn)
-    eps = float(np.finfo(input.dtype).eps) if eps is None else _check_eps(eps, fn)
+    check_array(weight, "weight", fn, optional=True, dtype=input.dtype, shape=shape)
+    eps = float(np.finfo(input.dtype).eps) if eps is None else check_nonnegative(eps, "eps", fn)
     x2 = input.reshape(-1, math.prod(shape))  # (rows, m)
     inv_rms = (1.0 / np.sqrt(np.mean(x2 * x2, axis=1, keepdims=True) + eps)).astype(input.dtype)
     x_hat = x2 * inv_rms  # (rows, m)
@@ -484,7 +471,7 @@ def rms_norm_backward(dout: np.ndarray, cache: RMSNormCache):
     With :math:`g = \\gamma \\, \\partial L/\\partial y` and :math:`r` the row's RMS,
     :math:`\\partial L/\\partial x = (g - \\hat x \\operatorname{mean}(g \\hat x)) / r`.
     """
-    dout = _check_dout(dout, cache.x_shape, "rms_norm_backward")
+    dout = check_dout(dout, cache.x_shape, "rms_norm_backward")
     x_hat, weight = cache.x_hat, cache.weight
     rows, m = x_hat.shape
     d2 = dout.reshape(rows, m)
@@ -543,15 +530,12 @@ def local_response_norm_forward(
         TypeError: if ``input`` is not floating point or ``size`` is not an int.
     """
     fn = "local_response_norm_forward"
-    _check_array(input, "input", fn, min_ndim=3)
-    if isinstance(size, bool) or not isinstance(size, int | np.integer):
-        raise TypeError(f"{fn}: size must be an int, got {type(size).__name__} {size!r}")
-    if size < 1:
-        raise ValueError(f"{fn}: size must be >= 1, got {size}")
+    check_array(input, "input", fn, min_ndim=3)
+    size = check_int(size, "size", fn, minimum=1)
     sq_sum = _channel_window_sum(input * input, size // 2, (size - 1) // 2)  # (N, C, *)
     denom = k + (alpha / size) * sq_sum
     out = (input / denom**beta).astype(input.dtype, copy=False)
-    return out, LocalResponseNormCache(input.copy(), denom, int(size), alpha, beta)
+    return out, LocalResponseNormCache(input.copy(), denom, size, alpha, beta)
 
 
 def local_response_norm_backward(dout: np.ndarray, cache: LocalResponseNormCache) -> np.ndarray:
@@ -569,7 +553,7 @@ def local_response_norm_backward(dout: np.ndarray, cache: LocalResponseNormCache
     mirrored, ``floor((n-1)/2)`` channels back and ``floor(n/2)`` forward.
     """
     x, denom, n, alpha, beta = cache
-    dout = _check_dout(dout, x.shape, "local_response_norm_backward")
+    dout = check_dout(dout, x.shape, "local_response_norm_backward")
     pow_b = denom**-beta
     t = dout * x * pow_b / denom  # delta_c x_c D_c^(-beta-1)
     back = _channel_window_sum(t, (n - 1) // 2, n // 2)

@@ -26,6 +26,7 @@ import numpy as np
 
 from d2lcnn.checks import check_int
 from d2lcnn.geometry import pair, pool2d_output_shape
+from d2lcnn.numpy._checks import check_array, check_dout
 
 __all__ = [
     "MaxPool2dCache",
@@ -65,25 +66,6 @@ class AvgPool2dCache(NamedTuple):
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _check_input(x, fn: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: input must be a numpy array, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got {x.ndim}-D shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{fn}: input must be a floating-point array, got dtype {x.dtype}")
-    return x
-
-
-def _check_dout(dout, out_shape, fn: str) -> np.ndarray:
-    dout = np.asarray(dout)
-    if dout.shape != tuple(out_shape):
-        raise ValueError(
-            f"{fn}: dout must have the forward output's shape {tuple(out_shape)}, got {dout.shape}"
-        )
-    return dout
 
 
 def _geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
@@ -202,7 +184,7 @@ def max_pool2d_forward(
         array([[ 5,  7],
                [13, 15]])
     """
-    _check_input(input, "max_pool2d_forward")
+    check_array(input, "input", "max_pool2d_forward", ndim=4, layout="(N, C, H, W)")
     k, s, p, d, out_hw, padded_shape = _geometry(
         input.shape, kernel_size, stride, padding, dilation, ceil_mode
     )
@@ -339,7 +321,7 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     """
     if cache.out is None:  # the windows tile the input
         return _max_pool2d_backward_tiles(dout, cache)
-    dout = _check_dout(dout, cache.out.shape, "max_pool2d_backward")
+    dout = check_dout(dout, cache.out.shape, "max_pool2d_backward")
     k, s, d = cache.kernel_size, cache.stride, cache.dilation
     out_hw = dout.shape[2:]
     argmax = _window_argmax(cache) if cache.argmax is None else cache.argmax  # (N,C,Ho,Wo)
@@ -363,7 +345,7 @@ def _max_pool2d_backward_tiles(dout: np.ndarray, cache: MaxPool2dCache) -> np.nd
     PyTorch leaves 0, so such a ``dout`` takes the exact ``np.copyto`` route.
     """
     argmax = cache.argmax  # (N, C, H_out, W_out)
-    dout = _check_dout(dout, argmax.shape, "max_pool2d_backward")
+    dout = check_dout(dout, argmax.shape, "max_pool2d_backward")
     k, (h, w) = cache.kernel_size, cache.x_shape[2:]
     out_hw = argmax.shape[2:]
     product = bool(np.isfinite(dout).all())
@@ -458,7 +440,7 @@ def avg_pool2d_forward(
         array([[10., 18.],
                [42., 50.]])
     """
-    _check_input(input, "avg_pool2d_forward")
+    check_array(input, "input", "avg_pool2d_forward", ndim=4, layout="(N, C, H, W)")
     if divisor_override is not None:  # PyTorch also divides by a negative int; not here
         check_int(divisor_override, "divisor_override", "avg_pool2d_forward", minimum=1)
     k, s, p, _, out_hw, padded_shape = _geometry(
@@ -502,7 +484,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
     n, c = cache.x_shape[:2]
-    dout = _check_dout(dout, (n, c, *cache.divisor.shape), "avg_pool2d_backward")
+    dout = check_dout(dout, (n, c, *cache.divisor.shape), "avg_pool2d_backward")
     k, s = cache.kernel_size, cache.stride
     h_out, w_out = cache.divisor.shape
     g = dout / cache.divisor  # (N, C, H_out, W_out): the share of each window element

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from d2lcnn.geometry import max_unpool2d_output_shape
+from d2lcnn.numpy._checks import check_array, check_dout
 
 __all__ = ["MaxUnpool2dCache", "max_unpool2d_forward", "max_unpool2d_backward"]
 
@@ -43,8 +44,7 @@ class MaxUnpool2dCache(NamedTuple):
 
 def _check_indices(indices, input_shape, plane: int, fn: str) -> None:
     """``indices``: an integer array of ``input``'s shape, each in ``[0, plane)``."""
-    if not isinstance(indices, np.ndarray):
-        raise TypeError(f"{fn}: indices must be a numpy array, got {type(indices).__name__}")
+    check_array(indices, "indices", fn, floating=False)
     if not np.issubdtype(indices.dtype, np.integer):
         raise TypeError(f"{fn}: indices must be an integer array, got dtype {indices.dtype}")
     if indices.shape != tuple(input_shape):
@@ -113,12 +113,7 @@ def max_unpool2d_forward(
                  [4., 0.]]]])
     """
     fn = "max_unpool2d_forward"
-    if not isinstance(input, np.ndarray):
-        raise TypeError(f"{fn}: input must be a numpy array, got {type(input).__name__}")
-    if input.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {input.shape}")
-    if not np.issubdtype(input.dtype, np.floating):
-        raise TypeError(f"{fn}: input must be a floating-point array, got dtype {input.dtype}")
+    check_array(input, "input", fn, ndim=4, layout="(N, C, H, W)")
     n, c, h, w = input.shape
     try:
         h_out, w_out = max_unpool2d_output_shape(
@@ -153,12 +148,7 @@ def max_unpool2d_backward(dout: np.ndarray, cache: MaxUnpool2dCache) -> np.ndarr
     Raises:
         ValueError: if ``dout`` does not have the forward output's shape.
     """
-    dout = np.asarray(dout)
-    if dout.shape != cache.out_shape:
-        raise ValueError(
-            f"max_unpool2d_backward: dout must have the forward output's shape "
-            f"{cache.out_shape}, got {dout.shape}"
-        )
+    dout = check_dout(dout, cache.out_shape, "max_unpool2d_backward")
     n, c = cache.out_shape[:2]
     dx = np.take_along_axis(dout.reshape(n, c, -1), cache.indices, axis=2)  # (N, C, H_in*W_in)
     return dx.reshape(cache.input_shape)

@@ -49,7 +49,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from d2lcnn.checks import check_interpolate_mode
 from d2lcnn.geometry import interpolate_output_shape
+from d2lcnn.numpy._checks import check_array, check_dout
 
 __all__ = [
     "AxisWeights",
@@ -60,7 +62,6 @@ __all__ = [
 # upsample_nearest2d_forward / upsample_bilinear2d_forward below are shorthands named after
 # PyTorch's deprecated F.upsample_*; importable from this module, not part of the package API.
 
-_MODES = ("nearest", "bilinear", "bicubic")
 _CUBIC_A = -0.75  # Keys' free parameter, as PyTorch (Keys himself proposed -0.5)
 
 
@@ -216,21 +217,8 @@ def interpolate_forward(
         array([[0.89453125, 1.2265625 , 1.7734375 , 2.10546875]])
     """
     fn = "interpolate_forward"
-    if not isinstance(input, np.ndarray):
-        raise TypeError(f"{fn}: input must be a numpy array, got {type(input).__name__}")
-    if input.ndim != 4:
-        raise ValueError(
-            f"{fn}: input must be 4-D (N, C, H, W), got {input.ndim}-D shape {input.shape}"
-        )
-    if not np.issubdtype(input.dtype, np.floating):
-        raise TypeError(f"{fn}: input must be a floating-point array, got dtype {input.dtype}")
-    if mode not in _MODES:
-        raise ValueError(f"{fn}: mode must be one of {_MODES}, got {mode!r}")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError(
-            f"{fn}: align_corners can only be set with mode='bilinear' or 'bicubic', got "
-            f"align_corners={align_corners!r} with mode='nearest'"
-        )
+    check_array(input, "input", fn, ndim=4, layout="(N, C, H, W)")
+    check_interpolate_mode(mode, align_corners, fn)
     h, w = input.shape[2:]
     (h_out, w_out), (scale_h, scale_w) = interpolate_output_shape(
         (h, w), size=size, scale_factor=scale_factor,
@@ -280,12 +268,7 @@ def interpolate_backward(dout, cache: InterpolateCache) -> np.ndarray:
     """
     n, c, h, w = cache.x_shape
     out_shape = (n, c, cache.rows.index.shape[0], cache.cols.index.shape[0])
-    dout = np.asarray(dout)
-    if dout.shape != out_shape:
-        raise ValueError(
-            f"interpolate_backward: dout must have the forward output's shape {out_shape}, "
-            f"got {dout.shape}"
-        )
+    dout = check_dout(dout, out_shape, "interpolate_backward")
     a_h = _matrix(cache.rows, h, dout.dtype)  # (H_out, H)
     a_w = _matrix(cache.cols, w, dout.dtype)  # (W_out, W)
     return a_h.T @ (dout @ a_w)  # (N, C, H, W)

@@ -9,9 +9,15 @@ came. Checks of plain numbers (hyperparameters, ints, dimension indices) are in
 
 import torch
 
-from d2lcnn.checks import check_int
+from d2lcnn.checks import check_groups, check_shape
 
-__all__ = ["check_tensor", "check_generator", "check_input_and_weight", "check_bias"]
+__all__ = [
+    "check_tensor",
+    "check_images",
+    "check_generator",
+    "check_input_and_weight",
+    "check_bias",
+]
 
 
 def check_tensor(
@@ -19,28 +25,50 @@ def check_tensor(
     name: str,
     fn: str,
     *,
+    optional: bool = False,
     floating: bool = True,
     ndim: int | None = None,
     min_dim: int = 0,
     layout: str = "",
-) -> torch.Tensor:
-    """``t``, if it is a tensor (floating point unless ``floating=False``) of ``ndim`` or at
-    least ``min_dim`` dimensions (``layout`` says what they mean, for the message).
+    shape: tuple[int, ...] | None = None,
+    shape_formula: str = "",
+) -> torch.Tensor | None:
+    """``t``, if it is a tensor (or, with ``optional``, None), floating point unless
+    ``floating=False``, whose shape passes :func:`d2lcnn.checks.check_shape` with ``ndim``,
+    ``min_dim``, ``layout`` and ``shape`` (``shape_formula`` says where that comes from).
 
     Raises:
         TypeError: not a tensor, or not floating point.
-        ValueError: the wrong number of dimensions.
+        ValueError: the wrong number of dimensions or the wrong shape.
     """
+    if optional and t is None:
+        return None
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
+        what = "a torch.Tensor or None" if optional else "a torch.Tensor"
+        raise TypeError(f"{fn}: {name} must be {what}, got {type(t).__name__}")
     if floating and not t.is_floating_point():
         raise TypeError(f"{fn}: {name} must be floating point, got dtype {t.dtype}")
-    layout = f" {layout}" if layout else ""
-    got = f"got {t.dim()}-D shape {tuple(t.shape)}"
-    if ndim is not None and t.dim() != ndim:
-        raise ValueError(f"{fn}: {name} must be {ndim}-D{layout}, {got}")
-    if t.dim() < min_dim:
-        raise ValueError(f"{fn}: {name} must be at least {min_dim}-D{layout}, {got}")
+    check_shape(
+        t.shape, name, fn, ndim=ndim, min_ndim=min_dim, layout=layout,
+        expected=shape, formula=shape_formula,
+    )  # fmt: skip
+    return t
+
+
+def check_images(t, name: str, fn: str) -> torch.Tensor:
+    """A floating-point batch of images ``(N, C, H, W)`` or one image ``(C, H, W)``: what the
+    2-D pooling and unpooling operations take (max, average, adaptive), as their torch twins do.
+
+    Raises:
+        TypeError: not a tensor, or not floating point.
+        ValueError: neither 4-D nor 3-D.
+    """
+    check_tensor(t, name, fn)
+    if t.dim() not in (3, 4):
+        raise ValueError(
+            f"{fn}: {name} must be 4-D (N, C, H, W) or 3-D (C, H, W), got {t.dim()}-D shape "
+            f"{tuple(t.shape)}"
+        )
     return t
 
 
@@ -76,13 +104,7 @@ def check_input_and_weight(x, weight, groups, fn: str, *, weight_layout: str) ->
         )
     if weight.device != x.device:
         raise ValueError(f"{fn}: weight must be on input's device {x.device}, got {weight.device}")
-    groups = check_int(groups, "groups", fn, minimum=1)
-    c_in = x.shape[1]
-    if c_in % groups != 0:
-        raise ValueError(
-            f"{fn}: C_in = input.shape[1] = {c_in} must be divisible by groups = {groups}"
-        )
-    return groups
+    return check_groups(groups, x.shape[1], fn)
 
 
 def check_bias(bias, x, c_out: int, fn: str, *, c_out_formula: str = "C_out") -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from d2lcnn.checks import check_size_pair
-from d2lcnn.torch._checks import check_tensor
+from d2lcnn.torch._checks import check_images
 
 __all__ = ["adaptive_avg_pool2d"]
 
@@ -49,12 +49,7 @@ def adaptive_avg_pool2d(input, output_size):
         tensor([[[[7.5000]]]])
     """
     fn = "adaptive_avg_pool2d"
-    check_tensor(input, "input", fn)
-    if input.dim() not in (3, 4):
-        raise ValueError(
-            f"{fn}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape "
-            f"{tuple(input.shape)}"
-        )
+    check_images(input, "input", fn)
     h, w = input.shape[-2:]
     h_out, w_out = check_size_pair(output_size, "output_size", fn, default=(h, w))
     rows, len_h = _membership(h, h_out, input.dtype, input.device)  # (H_out, H), (H_out,)

@@ -7,37 +7,27 @@ from __future__ import annotations
 
 import torch
 
+from d2lcnn.checks import (
+    check_class_index,
+    check_index_target,
+    check_no_ignore_index,
+    check_probability,
+    check_probability_target,
+    check_reduction,
+)
+from d2lcnn.torch._checks import check_tensor
 from d2lcnn.torch.activations import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_input(x, fn):
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{fn}: input must be a floating-point torch.Tensor, got {got}")
-    if x.dim() < 2:
-        raise ValueError(
-            f"{fn}: input must be (N, C) or (N, C, d1, ...), got shape {tuple(x.shape)}"
-        )
-
-
-def _check_reduction(reduction, fn):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _check_weight(weight, x, fn):
+def _class_weights(weight, x, fn):
     """Per-class weights ``(C,)`` (all ones for ``None``)."""
     n_classes = x.shape[1]
     if weight is None:
         return torch.ones(n_classes, dtype=x.dtype, device=x.device)
-    if not isinstance(weight, torch.Tensor) or tuple(weight.shape) != (n_classes,):
-        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"{fn}: weight must be a tensor of shape (C,) = ({n_classes},), got {got}")
-    return weight
+    return check_tensor(
+        weight, "weight", fn, floating=False, shape=(n_classes,), shape_formula="(C,)"
+    )
 
 
 def _class_rows(x):
@@ -48,52 +38,30 @@ def _class_rows(x):
 def _check_classification(x, target, weight, ignore_index, reduction, fn):
     """Validate; return ``x`` as ``(M, C)`` rows (class dimension last), the target ``(M,)``
     with ignored entries replaced by 0, the mask of rows not ignored and the weights."""
-    _check_input(x, fn)
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex():
-        got = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
-        got_shape = f" of shape {tuple(target.shape)}" if isinstance(target, torch.Tensor) else ""
-        raise TypeError(
-            f"{fn}: target must be an integer tensor of class indices (N, d1, ...), or class "
-            f"probabilities with input's shape {tuple(x.shape)} (cross_entropy only), "
-            f"got {got}{got_shape}"
-        )
-    expected = (x.shape[0], *x.shape[2:])
-    if tuple(target.shape) != expected:
-        raise ValueError(
-            f"{fn}: target must have shape (N, d1, ...) = {expected} for input of shape "
-            f"{tuple(x.shape)}, got {tuple(target.shape)}"
-        )
-    _check_reduction(reduction, fn)
+    check_tensor(x, "input", fn, min_dim=2, layout="(N, C, d1, ...)")
+    integer = isinstance(target, torch.Tensor) and not (
+        target.is_floating_point() or target.is_complex()
+    )
+    check_index_target(target, integer, x.shape, fn, kind="tensor")
+    check_reduction(reduction, fn)
     n_classes = x.shape[1]
     t = target.reshape(-1).long()  # (M,)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= n_classes))
     if bad.any():  # one device sync, for an error message instead of a device assert
-        raise ValueError(
-            f"{fn}: target values must be class indices in [0, {n_classes - 1}] (or "
-            f"ignore_index={ignore_index}), got {t[bad][0].item()}"
-        )
-    w = _check_weight(weight, x, fn)
+        check_class_index(t[bad][0].item(), n_classes, ignore_index, fn)
+    w = _class_weights(weight, x, fn)
     return _class_rows(x), torch.where(valid, t, 0), valid, w
 
 
 def _check_probabilities(x, target, weight, ignore_index, reduction, fn):
     """Validate class-probability targets (``target.shape == x.shape``); return ``x`` and
     ``target`` as ``(M, C)`` rows and the weights ``(C,)``."""
-    _check_input(x, fn)
-    if not target.is_floating_point():
-        raise TypeError(
-            f"{fn}: a target of input's shape {tuple(x.shape)} holds class probabilities and "
-            f"must be floating point, got dtype {target.dtype} (class indices have shape "
-            f"(N, d1, ...) = {(x.shape[0], *x.shape[2:])})"
-        )
-    if ignore_index >= 0:  # a negative one can never match, so PyTorch lets it pass
-        raise ValueError(
-            f"{fn}: ignore_index applies to class-index targets only, got "
-            f"ignore_index={ignore_index} with class probabilities"
-        )
-    _check_reduction(reduction, fn)
-    return _class_rows(x), _class_rows(target), _check_weight(weight, x, fn)
+    check_tensor(x, "input", fn, min_dim=2, layout="(N, C, d1, ...)")
+    check_probability_target(target, target.is_floating_point(), x.shape, fn)
+    check_no_ignore_index(ignore_index, fn)
+    check_reduction(reduction, fn)
+    return _class_rows(x), _class_rows(target), _class_weights(weight, x, fn)
 
 
 def _reduce(losses, divisor, reduction, loss_shape):
@@ -142,12 +110,12 @@ def cross_entropy(
         ValueError: wrong shapes, a target outside ``[0, C)``, an unknown ``reduction``, a
             ``label_smoothing`` outside ``[0, 1]``, or ``ignore_index >= 0`` with
             probabilities.
-        TypeError: a non-float ``input``, a class-index target that is not integer, or a
-            target of ``input``'s shape that is not floating point.
+        TypeError: a non-float ``input``, a class-index target that is not integer, a
+            target of ``input``'s shape that is not floating point, a ``weight`` that is not
+            a tensor or a ``label_smoothing`` that is not a number.
     """
     fn = "cross_entropy"
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    label_smoothing = check_probability(label_smoothing, "label_smoothing", fn)
     if _holds_probabilities(input, target):
         rows, t_rows, w = _check_probabilities(input, target, weight, ignore_index, reduction, fn)
         q = w * ((1 - label_smoothing) * t_rows + label_smoothing / rows.shape[1])  # (M, C)
@@ -210,17 +178,14 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
     Returns:
         A scalar, or ``input``'s shape for ``"none"``.
     """
-    for name, a in (("input", input), ("target", target)):
-        if not isinstance(a, torch.Tensor) or not a.is_floating_point():
-            got = a.dtype if isinstance(a, torch.Tensor) else type(a).__name__
-            raise TypeError(f"mse_loss: {name} must be a floating-point torch.Tensor, got {got}")
+    fn = "mse_loss"
+    check_tensor(input, "input", fn)
+    check_tensor(target, "target", fn)
     if target.shape != input.shape:
         raise ValueError(
-            f"mse_loss: target must have input's shape {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
+            f"{fn}: target must have input's shape {tuple(input.shape)}, got {tuple(target.shape)}"
         )
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction, fn)
     sq = (input - target) ** 2
     if reduction == "none":
         return sq

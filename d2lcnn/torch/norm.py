@@ -16,6 +16,14 @@ import math
 
 import torch
 
+from d2lcnn.checks import (
+    check_both_or_neither,
+    check_int,
+    check_probability,
+    running_average_weight,
+)
+from d2lcnn.torch._checks import check_tensor
+
 __all__ = [
     "batch_norm",
     "layer_norm",
@@ -30,24 +38,13 @@ __all__ = [
 # --------------------------------------------------------------------------- argument checks
 
 
-def _check_input(x, fn: str, min_dim: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: input must be floating point, got dtype {x.dtype}")
-    if x.dim() < min_dim:
-        raise ValueError(
-            f"{fn}: input must be at least {min_dim}-D, got {x.dim()}-D shape {tuple(x.shape)}"
-        )
-
-
-def _check_param(a, name: str, shape: tuple[int, ...], fn: str) -> None:
-    if a is None:
-        return
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(f"{fn}: {name} must be a torch.Tensor or None, got {type(a).__name__}")
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{fn}: {name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+def _check_channel_vectors(input, running_mean, running_var, weight, bias, fn: str) -> None:
+    """Batch and instance norm's ``(C,)`` vectors, each None or a tensor; the running
+    statistics come both or neither."""
+    vectors = dict(running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    for name, a in vectors.items():
+        check_tensor(a, name, fn, optional=True, floating=False, shape=(input.shape[1],))
+    check_both_or_neither(running_mean, running_var, ("running_mean", "running_var"), fn)
 
 
 def _normalized_shape(normalized_shape, x, fn: str) -> tuple[int, ...]:
@@ -136,17 +133,9 @@ def batch_norm(
         (tensor([0.2000, 2.0000]), tensor([ 1.1000, 20.9000]))
     """
     fn = "batch_norm"
-    _check_input(input, fn, 2)
+    check_tensor(input, "input", fn, min_dim=2)
     c = input.shape[1]
-    for name, a in (
-        ("running_mean", running_mean),
-        ("running_var", running_var),
-        ("weight", weight),
-        ("bias", bias),
-    ):
-        _check_param(a, name, (c,), fn)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{fn}: running_mean and running_var must both be given or both None")
+    _check_channel_vectors(input, running_mean, running_var, weight, bias, fn)
     shape = _channel_shape(input)
     dims = (0, *range(2, input.dim()))
     if training:
@@ -156,7 +145,9 @@ def batch_norm(
                 f"{fn}: Expected more than 1 value per channel when training, got input of "
                 f"shape {tuple(input.shape)}"
             )
-        factor = _momentum_factor(momentum, num_batches_tracked, fn)
+        if momentum is None and isinstance(num_batches_tracked, torch.Tensor):
+            num_batches_tracked = int(num_batches_tracked)  # nn.BatchNorm2d keeps a tensor
+        factor = running_average_weight(momentum, num_batches_tracked, fn)
         mean = input.mean(dims)  # (C,)
         xc = input - mean.reshape(shape)  # (N, C, *)
         var = (xc * xc).mean(dims)  # (C,), biased
@@ -171,29 +162,6 @@ def batch_norm(
         var = running_var
     y = xc * torch.rsqrt(var + eps).reshape(shape)
     return _affine(y, weight, bias, shape)
-
-
-def _momentum_factor(momentum, num_batches_tracked, fn: str) -> float:
-    if momentum is None:
-        if isinstance(num_batches_tracked, torch.Tensor):
-            num_batches_tracked = int(num_batches_tracked)
-        if isinstance(num_batches_tracked, bool) or not isinstance(num_batches_tracked, int):
-            raise ValueError(
-                f"{fn}: momentum=None (cumulative average) needs num_batches_tracked, the "
-                f"number of batches seen before this one, got {num_batches_tracked!r}"
-            )
-        if num_batches_tracked < 0:
-            raise ValueError(f"{fn}: num_batches_tracked must be >= 0, got {num_batches_tracked}")
-        return 1.0 / (num_batches_tracked + 1)
-    return _check_momentum(momentum, fn, expected="a float or None")
-
-
-def _check_momentum(momentum, fn: str, *, expected: str = "a float") -> float:
-    if isinstance(momentum, bool) or not isinstance(momentum, int | float):
-        raise TypeError(f"{fn}: momentum must be {expected}, got {momentum!r}")
-    if not 0 <= momentum <= 1:
-        raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum!r}")
-    return float(momentum)
 
 
 # --------------------------------------------------------------------------- per-sample norms
@@ -215,10 +183,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             ``weight``/``bias`` do not have that shape.
     """
     fn = "layer_norm"
-    _check_input(input, fn, 1)
+    check_tensor(input, "input", fn, min_dim=1)
     shape = _normalized_shape(normalized_shape, input, fn)
-    _check_param(weight, "weight", shape, fn)
-    _check_param(bias, "bias", shape, fn)
+    check_tensor(weight, "weight", fn, optional=True, floating=False, shape=shape)
+    check_tensor(bias, "bias", fn, optional=True, floating=False, shape=shape)
     y = _standardize(input, tuple(range(input.dim() - len(shape), input.dim())), eps)
     return _affine(y, weight, bias, shape)
 
@@ -233,17 +201,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         TypeError: if ``num_groups`` is not an int.
     """
     fn = "group_norm"
-    _check_input(input, fn, 2)
-    if isinstance(num_groups, bool) or not isinstance(num_groups, int):
-        raise TypeError(f"{fn}: num_groups must be an int, got {type(num_groups).__name__}")
+    check_tensor(input, "input", fn, min_dim=2)
+    num_groups = check_int(num_groups, "num_groups", fn)
     n, c = input.shape[:2]
     if num_groups < 1 or c % num_groups:
         raise ValueError(
             f"{fn}: num_groups must be a positive divisor of the number of channels "
             f"C = {c}, got num_groups = {num_groups}"
         )
-    _check_param(weight, "weight", (c,), fn)
-    _check_param(bias, "bias", (c,), fn)
+    check_tensor(weight, "weight", fn, optional=True, floating=False, shape=(c,))
+    check_tensor(bias, "bias", fn, optional=True, floating=False, shape=(c,))
     y = _standardize(input.reshape(n, num_groups, -1), 2, eps).reshape(input.shape)  # (N, C, *)
     return _affine(y, weight, bias, _channel_shape(input))
 
@@ -282,21 +249,12 @@ def instance_norm(
         ValueError: if ``input`` has fewer than 3 dimensions, one spatial element with
             ``use_input_stats``, a vector is not ``(C,)``, only one running statistic is
             given or none without ``use_input_stats``, or ``momentum`` is not in ``[0, 1]``.
-        TypeError: if ``momentum`` is not a float.
+        TypeError: if ``momentum`` is not a real number.
     """
     fn = "instance_norm"
-    _check_input(input, fn, 3)
-    c = input.shape[1]
-    for name, a in (
-        ("running_mean", running_mean),
-        ("running_var", running_var),
-        ("weight", weight),
-        ("bias", bias),
-    ):
-        _check_param(a, name, (c,), fn)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{fn}: running_mean and running_var must both be given or both None")
-    momentum = _check_momentum(momentum, fn)
+    check_tensor(input, "input", fn, min_dim=3)
+    _check_channel_vectors(input, running_mean, running_var, weight, bias, fn)
+    momentum = check_probability(momentum, "momentum", fn)
     shape = _channel_shape(input)
     if not use_input_stats:
         if running_mean is None:
@@ -333,9 +291,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
             ``weight`` does not have that shape.
     """
     fn = "rms_norm"
-    _check_input(input, fn, 1)
+    check_tensor(input, "input", fn, min_dim=1)
     shape = _normalized_shape(normalized_shape, input, fn)
-    _check_param(weight, "weight", shape, fn)
+    check_tensor(weight, "weight", fn, optional=True, floating=False, shape=shape)
     if eps is None:
         eps = torch.finfo(input.dtype).eps
     dims = tuple(range(input.dim() - len(shape), input.dim()))
@@ -358,11 +316,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         TypeError: if ``size`` is not an int.
     """
     fn = "local_response_norm"
-    _check_input(input, fn, 3)
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError(f"{fn}: size must be an int, got {type(size).__name__} {size!r}")
-    if size < 1:
-        raise ValueError(f"{fn}: size must be >= 1, got {size}")
+    check_tensor(input, "input", fn, min_dim=3)
+    size = check_int(size, "size", fn, minimum=1)
     n, c = input.shape[:2]
     rest = tuple(input.shape[2:])
     before, after = size // 2, (size - 1) // 2
@@ -389,20 +344,13 @@ def fuse_conv_bn(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b):
         ``(w_fused, b_fused)``.
     """
     fn = "fuse_conv_bn"
-    if not isinstance(conv_w, torch.Tensor):
-        raise TypeError(f"{fn}: conv_w must be a torch.Tensor, got {type(conv_w).__name__}")
-    if conv_w.dim() != 4:
-        raise ValueError(
-            f"{fn}: conv_w must be 4-D (C_out, C_in/groups, kH, kW), got shape "
-            f"{tuple(conv_w.shape)}"
-        )
+    layout = "(C_out, C_in/groups, kH, kW)"
+    check_tensor(conv_w, "conv_w", fn, floating=False, ndim=4, layout=layout)
     c = (conv_w.shape[0],)
     for name, a in (("conv_b", conv_b), ("bn_w", bn_w), ("bn_b", bn_b)):
-        _check_param(a, name, c, fn)
+        check_tensor(a, name, fn, optional=True, floating=False, shape=c)
     for name, a in (("bn_rm", bn_rm), ("bn_rv", bn_rv)):
-        if a is None:
-            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got None")
-        _check_param(a, name, c, fn)
+        check_tensor(a, name, fn, floating=False, shape=c)
     scale = torch.rsqrt(bn_rv + bn_eps)  # (C_out,)
     if bn_w is not None:
         scale = bn_w * scale

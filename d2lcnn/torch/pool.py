@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from d2lcnn.checks import check_int
 from d2lcnn.geometry import pair, pool2d_output_shape
+from d2lcnn.torch._checks import check_images
 
 __all__ = ["max_pool2d", "avg_pool2d"]
 
@@ -33,17 +34,6 @@ def _windows(x, k, s, p, d, out_hw, value):
     # With this padding the unfold yields exactly H_out x W_out windows; the slice makes
     # that explicit and keeps the dilated taps.
     return win[:, :, : out_hw[0], : out_hw[1], :: d[0], :: d[1]]  # (N, C, Ho, Wo, kH, kW)
-
-
-def _check(x, fn):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (3, 4):
-        raise ValueError(
-            f"{fn}: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: input must be floating point, got dtype {x.dtype}")
 
 
 def max_pool2d(
@@ -98,7 +88,7 @@ def max_pool2d(
         tensor([[[[ 5,  7],
                   [13, 15]]]])
     """
-    _check(input, "max_pool2d")
+    check_images(input, "input", "max_pool2d")
     k = pair(kernel_size, "kernel_size", minimum=1)
     s = k if stride is None else pair(stride, "stride", minimum=1)
     p = pair(padding, "padding", minimum=0)
@@ -213,7 +203,7 @@ def avg_pool2d(
         tensor([[[[10., 18.],
                   [42., 50.]]]])
     """
-    _check(input, "avg_pool2d")
+    check_images(input, "input", "avg_pool2d")
     if divisor_override is not None:  # PyTorch also divides by a negative int; not here
         check_int(divisor_override, "divisor_override", "avg_pool2d", minimum=1)
     k = pair(kernel_size, "kernel_size", minimum=1)

@@ -10,15 +10,14 @@ from __future__ import annotations
 import torch
 
 from d2lcnn.geometry import max_unpool2d_output_shape
-from d2lcnn.torch.pool import _check
+from d2lcnn.torch._checks import check_images, check_tensor
 
 __all__ = ["max_unpool2d"]
 
 
 def _check_indices(indices, input, plane: int, fn: str) -> None:
     """``indices``: an integer tensor of ``input``'s shape and device, each in ``[0, plane)``."""
-    if not isinstance(indices, torch.Tensor):
-        raise TypeError(f"{fn}: indices must be a torch.Tensor, got {type(indices).__name__}")
+    check_tensor(indices, "indices", fn, floating=False)
     if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
         raise TypeError(f"{fn}: indices must be an integer tensor, got dtype {indices.dtype}")
     if indices.shape != input.shape:
@@ -87,7 +86,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
                   [4., 0.]]]])
     """
     fn = "max_unpool2d"
-    _check(input, fn)
+    check_images(input, "input", fn)
     try:
         h_out, w_out = max_unpool2d_output_shape(
             tuple(input.shape[-2:]), kernel_size, stride=stride, padding=padding,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import torch
 
+from d2lcnn.checks import check_interpolate_mode
 from d2lcnn.geometry import interpolate_output_shape
+from d2lcnn.torch._checks import check_tensor
 
 __all__ = ["interpolate"]
 # upsample_nearest2d / upsample_bilinear2d below are shorthands named after PyTorch's
 # deprecated F.upsample_*; importable from this module, not part of the package API.
 
-_MODES = ("nearest", "bilinear", "bicubic")
 _CUBIC_A = -0.75  # Keys' free parameter, as PyTorch (Keys himself proposed -0.5)
 
 
@@ -155,21 +156,8 @@ def interpolate(
         >>> interpolate(x, size=(1, 4), mode="bicubic")  # beyond [1, 2]
         tensor([[[[0.8945, 1.2266, 1.7734, 2.1055]]]])
     """
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"interpolate: input must be a torch.Tensor, got {type(input).__name__}")
-    if input.dim() != 4:
-        raise ValueError(
-            f"interpolate: input must be 4-D (N, C, H, W), got shape {tuple(input.shape)}"
-        )
-    if not input.is_floating_point():
-        raise TypeError(f"interpolate: input must be floating point, got dtype {input.dtype}")
-    if mode not in _MODES:
-        raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError(
-            f"interpolate: align_corners can only be set with mode='bilinear' or 'bicubic', "
-            f"got align_corners={align_corners!r} with mode='nearest'"
-        )
+    check_tensor(input, "input", "interpolate", ndim=4, layout="(N, C, H, W)")
+    check_interpolate_mode(mode, align_corners, "interpolate")
     h, w = input.shape[2:]
     (h_out, w_out), (scale_h, scale_w) = interpolate_output_shape(
         (h, w), size=size, scale_factor=scale_factor,

@@ -28,6 +28,14 @@ def test_check_array_messages(a, kwargs, error, match):
         check_array(a, "x", "f", **kwargs)
 
 
+def test_check_array_may_let_none_through():
+    assert check_array(None, "weight", "f", optional=True, shape=(3,)) is None
+    with pytest.raises(TypeError, match=r"^f: weight must be a numpy array or None, got list$"):
+        check_array([1.0], "weight", "f", optional=True)
+    with pytest.raises(TypeError, match=r"^f: weight must be a numpy array, got NoneType$"):
+        check_array(None, "weight", "f")
+
+
 def test_check_array_returns_the_array_and_may_allow_any_dtype():
     a = np.arange(6).reshape(2, 3)
     assert check_array(a, "x", "f", floating=False, ndim=2) is a

@@ -599,7 +599,8 @@ BAD = [
      r"running_mean must have shape \(3,\), got \(2,\)"),
     (lambda: instance_norm_forward(X, V, V.astype(np.float32)), TypeError,
      "running_var must have input's dtype"),
-    (lambda: instance_norm_forward(X, V, V, momentum=None), TypeError, "momentum must be a float"),
+    (lambda: instance_norm_forward(X, V, V, momentum=None), TypeError,
+     r"^instance_norm_forward: momentum must be a real number, got NoneType None$"),
     (lambda: instance_norm_forward(X, V, V, momentum=1.5), ValueError, "momentum"),
     (lambda: instance_norm_forward(X, V, V, use_input_stats=1), TypeError, "use_input_stats"),
     (lambda: instance_norm_forward(X, weight=np.ones(4)), ValueError, "weight must have shape"),
@@ -614,7 +615,16 @@ BAD = [
         ValueError,
         "bn_rm must have shape",
     ),
-    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, None, V, 1e-5, V, V), TypeError, "bn_rm"),
+    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, None, V, 1e-5, V, V), TypeError,
+     r"^fuse_conv_bn: bn_rm must be a numpy array, got NoneType$"),
+    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, V, V, 1e-5, V.astype(np.float32), V),
+     TypeError, r"^fuse_conv_bn: bn_w must have conv_w's dtype float64, got float32$"),
+    (lambda: fuse_conv_bn(np.zeros((3, 2, 3, 3)), V, V, V, -1.0, V, V), ValueError,
+     r"^fuse_conv_bn: bn_eps must be >= 0, got -1.0$"),
+    (lambda: bn(weight=[1.0, 1.0, 1.0]), TypeError,
+     r"^batch_norm_forward: weight must be a numpy array or None, got list$"),
+    (lambda: bn(momentum="0.1"), TypeError,
+     r"^batch_norm_forward: momentum must be a real number, got str '0.1'$"),
 ]
 
 

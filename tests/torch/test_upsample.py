@@ -160,7 +160,7 @@ BAD = [
     (X.tolist(), dict(size=2), TypeError, "input must be a torch.Tensor"),
     (X.long(), dict(size=2), TypeError, "floating point"),
     (X, dict(size=2, mode="area"), ValueError,
-     r"interpolate: mode must be one of \('nearest', 'bilinear', 'bicubic'\), got 'area'"),
+     r"interpolate: mode must be 'nearest', 'bilinear' or 'bicubic', got 'area'"),
     (X, dict(size=2, align_corners=True), ValueError,
      "align_corners can only be set with mode='bilinear' or 'bicubic'"),
     (X, dict(), ValueError, "exactly one of size and scale_factor"),
