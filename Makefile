@@ -10,9 +10,15 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# Editable install in setuptools' "compat" mode: a .pth path entry to this folder, not the
+# default mode's import hook, which Python consults only after sys.path; there the clone's
+# own folder (named d2lcnn, no __init__.py) in the current directory would win as a
+# namespace package and hide the real one. The mode is in the stamp's name: changing it
+# reinstalls.
+EDITABLE_MODE := compat
+STAMP  := $(VENV)/.installed-$(EDITABLE_MODE)
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]-*.py))
-HOMEWORK := $(sort $(wildcard notebooks/homework/hw[0-9]*-*.py))
+HOMEWORK := $(sort $(wildcard instructor/homework/hw[0-9]*-*.py))
 
 .PHONY: all install book execute html test test-package test-notebooks lint lab bench homework clean distclean help
 
@@ -24,8 +30,9 @@ help:
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "d2lcnn needs Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] + " (run: make PYTHON=python3.11 ...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@echo "Installing d2lcnn and its dependencies into $(VENV) with pip (a few minutes the first time)..."
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=$(EDITABLE_MODE)
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
@@ -51,24 +58,38 @@ test-package: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider $(CHAPTERS:.py=.ipynb)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider $(CHAPTERS:.py=.ipynb)
 
 lint: $(STAMP)
-	$(BIN)/ruff check d2lcnn tests benchmarks notebooks
+	$(BIN)/ruff check d2lcnn tests benchmarks notebooks instructor
 
+# JupyterLab on notebooks/. JUPYTER_CONFIG_PATH adds ./jupyter_server_config.py to your own
+# Jupyter config: it hides the chapters' .py twins and the generated conf.py from the file
+# browser. --allow-root only for root (Docker, cloud VMs), where Jupyter refuses without it.
+# More options: make lab LAB_ARGS='--port=8890 --no-browser'.
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	JUPYTER_CONFIG_PATH="$(CURDIR)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-# Each source notebooks/homework/hwN-name.py (with solutions and tests) becomes
-# build/homework/hwN-name/student/ (hand out) and .../autograder/ (keep private). assign
-# fails if a solution or hidden test would leak or if the solution does not score full marks.
+# Each instructor source instructor/homework/hwN-name.py (with solutions and tests) becomes
+# build/homework/hwN-name/student/ (hand out) and .../autograder/ (keep private); the student
+# files are also copied to notebooks/homework/hwN-name/, the committed copies the book links
+# (tests/grading/test_assignments.py checks they match a fresh build). assign fails if a
+# solution or hidden test would leak or if the solution does not score full marks. The wheel
+# in build/homework/ is what students install (README, "Homework and grading").
+# HOMEWORK_SECRET=path/to/file seeds the hidden cases with your course secret.
 homework: $(STAMP)
 	@for src in $(HOMEWORK); do \
-	  $(BIN)/python -m d2lcnn.grading assign $$src --out build/homework/$$(basename $$src .py) || exit 1; \
+	  name=$$(basename $$src .py); \
+	  $(BIN)/python -m d2lcnn.grading assign $$src --out build/homework/$$name \
+	    $(if $(HOMEWORK_SECRET),--secret-file $(HOMEWORK_SECRET)) || exit 1; \
+	  mkdir -p notebooks/homework/$$name && cp build/homework/$$name/student/* notebooks/homework/$$name/; \
 	done
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w build/homework .
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -3,7 +3,7 @@ overhead of the sandbox, and a batch of 50 generated submissions on 2 cores.
 
     python benchmarks/bench_grading.py [--batch 50] [--jobs 2] [--repeat 3]
 
-(a) Every ``notebooks/homework/hw*.py`` is assigned (which also grades its solution twice
+(a) Every ``instructor/homework/hw*.py`` is assigned (which also grades its solution twice
     through the sandbox) into a temporary folder.
 (b) Its solution notebook is graded ``--repeat`` times in each isolation mode, side by
     side: ``bwrap`` (the default: a bubblewrap fork server started for EACH submission, each
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", default="hw", help="assignments whose name starts with this")
     args = p.parse_args()
-    sources = sorted((ROOT / "notebooks" / "homework").glob(f"{args.only}*.py"))
+    sources = sorted((ROOT / "instructor" / "homework").glob(f"{args.only}*.py"))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} (other processes slow everything down)")
     t = time.perf_counter()

@@ -7,12 +7,20 @@ reproducible so re-running leaves the file byte-identical:
 
 - no execution timestamps (``record_timing=False``, and stale ``execution`` metadata removed);
 - a fixed ``PYTHONHASHSEED`` and ``SOURCE_DATE_EPOCH`` in the kernel's environment;
+- one thread for torch and the BLAS libraries (``OMP_NUM_THREADS=1`` and friends): the
+  chapters' models are tiny, and several threads fighting over a busy machine's cores made
+  a 34 s chapter take nine minutes. Each chapter also calls ``torch.set_num_threads(1)`` in
+  its first cell, so nbval and JupyterLab run it the same way;
 - consecutive ``print`` output merged into one stream per cell (chunking depends on timing);
 - ``execution_count`` numbered 1, 2, ... as a fresh kernel does;
 - no interpreter version in the metadata (it differs between machines).
 
 Chapters fix their own random seeds; this module cannot make an unseeded notebook
-deterministic. Needs the ``dev`` extra (nbclient, nbformat, ipykernel).
+deterministic. Each chapter's time is printed with the budget it should stay within
+(``BUDGET_SECONDS``, also stated in the book's introduction); a slower chapter gets a warning,
+not a failure, since machines differ. The kernel talks to this process over CurveZMQ-encrypted
+sockets where pyzmq supports it (ipykernel warns about plain TCP otherwise). Needs the ``dev``
+extra (nbclient, nbformat, ipykernel).
 """
 
 from __future__ import annotations
@@ -25,8 +33,19 @@ from pathlib import Path
 
 __all__ = ["execute_notebook", "main"]
 
-#: Environment given to the kernel so hash ordering and embedded dates do not vary.
-KERNEL_ENV = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": "0"}
+#: Environment given to the kernel: hash ordering and embedded dates do not vary, and torch,
+#: OpenMP and the BLAS libraries (MKL, OpenBLAS, Apple's Accelerate) use one thread.
+KERNEL_ENV = {
+    "PYTHONHASHSEED": "0",
+    "SOURCE_DATE_EPOCH": "0",
+    "OMP_NUM_THREADS": "1",  # also torch's default number of threads
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+#: Seconds a chapter should take on a 2-core CPU; a slower one is reported, not failed.
+BUDGET_SECONDS = 60
 
 
 def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
@@ -38,6 +57,7 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
     """
     import nbclient
     import nbformat
+    import zmq
 
     path = Path(path)
     if not path.is_file():
@@ -55,7 +75,10 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
         # How stdout is split into chunks depends on flush timing; merged, it does not.
         coalesce_streams=True,
     )
-    client.execute(env=env)  # passed through to the kernel manager's start_kernel
+    # Both are passed through to the kernel manager's start_kernel. "auto" provisions CurveZMQ
+    # keys if the kernelspec declares support (ipykernel's does), so the kernel does not warn
+    # that it runs over TCP without encryption; pyzmq built without libsodium cannot do it.
+    client.execute(env=env, transport_encryption="auto" if zmq.has("curve") else "disabled")
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
     # The exact interpreter version would make the file differ between machines.
@@ -76,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("execute", help="execute notebooks in place")
     run.add_argument("notebooks", nargs="+", type=Path)
     run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    run.add_argument(
+        "--budget", type=float, default=BUDGET_SECONDS,
+        help=f"seconds per notebook before a warning (default {BUDGET_SECONDS})",
+    )
     args = parser.parse_args(argv)
 
-    failed = []
+    failed, over = [], []
     for nb in args.notebooks:
         start = time.perf_counter()
         try:
@@ -87,8 +114,18 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(nb)
             print(f"FAILED  {nb}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
+        seconds = time.perf_counter() - start
         state = "updated" if changed else "unchanged"
-        print(f"{state:9s} {nb}  ({time.perf_counter() - start:.1f} s)")
+        print(f"{state:9s} {nb}  ({seconds:.1f} s, budget {args.budget:g} s)", flush=True)
+        if seconds > args.budget:
+            over.append(nb)
+            print(
+                f"WARNING   {nb} took {seconds:.1f} s, over its {args.budget:g} s budget: "
+                "is the machine busy, or has the chapter grown?",
+                file=sys.stderr, flush=True,
+            )
+    if over:
+        print(f"{len(over)} notebook(s) over budget: {', '.join(map(str, over))}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ Example::
     >>> from d2lcnn.torch.models import vgg16
     >>> with torch.device("meta"):  # build without allocating the weights
     ...     net = vgg16()
-    >>> table = summary(net, (1, 3, 224, 224))
+    >>> table = summary(net, (1, 3, 224, 224))  # or (3, 224, 224): one image
     >>> table.total_params
     138357544
 """
@@ -188,12 +188,15 @@ def _itemsize(dtype: torch.dtype) -> int:
 def count_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     """Multiply-adds of one call of ``module`` (conv, transposed conv, linear; else 0)."""
     if isinstance(module, nn.Conv2d):
-        n, c_out, h_out, w_out = output.shape
+        # torch also takes an unbatched (C, H, W) input: then N = 1
+        n = output.shape[0] if output.dim() == 4 else 1
+        c_out, h_out, w_out = output.shape[-3:]
         kh, kw = module.kernel_size
         return n * c_out * h_out * w_out * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.ConvTranspose2d):
         x = inputs[0]
-        n, c_in, h_in, w_in = x.shape
+        n = x.shape[0] if x.dim() == 4 else 1
+        c_in, h_in, w_in = x.shape[-3:]
         kh, kw = module.kernel_size
         # every input pixel scatters a (C_out/groups, kH, kW) block
         return n * c_in * h_in * w_in * (module.out_channels // module.groups) * kh * kw
@@ -253,7 +256,11 @@ def summary(
         model: any ``nn.Module``; it is not modified (on ``meta`` a storage-free copy runs;
             on another device the model itself runs in eval mode under ``torch.no_grad`` and
             its training flags are restored afterwards).
-        input_shape: full input shape including the batch dimension, e.g. ``(1, 3, 224, 224)``.
+        input_shape: the input shape including the batch dimension, e.g.
+            ``(1, 3, 224, 224)``. A 3-tuple ``(C, H, W)`` (torchsummary's habit) is read as
+            one image and becomes ``(1, C, H, W)``: the rows and ``Summary.input_shape``
+            then show a batch of 1. Other lengths are used as given (``(N, D)`` for an MLP);
+            a model whose batched input has 3 dimensions (``(N, C, L)``) is out of scope.
         dtype: element type of the input (and of the meta copy's parameters); sets the bytes
             per element in ``activation_bytes``.
         device: ``"meta"`` (default: shapes only, no memory) or a real device, in which case
@@ -265,6 +272,9 @@ def summary(
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) < 1 or any(s <= 0 for s in input_shape):
         raise ValueError(f"summary: input_shape must be positive sizes, got {input_shape}")
+    given = input_shape
+    if len(input_shape) == 3:  # (C, H, W): one image, as torchsummary reads it
+        input_shape = (1, *input_shape)
     if not dtype.is_floating_point:
         raise TypeError(f"summary: dtype must be a floating dtype, got {dtype}")
     device = torch.device(device)
@@ -310,6 +320,11 @@ def summary(
         x = torch.zeros(input_shape, dtype=dtype, device=device)
         with torch.no_grad():
             net(x)
+    except Exception as e:
+        if given != input_shape:
+            e.add_note(f"summary read input_shape {given} as one (C, H, W) image, "
+                       f"{input_shape}, as it reads every 3-tuple (it is made for image models)")
+        raise
     finally:
         for h in handles:
             h.remove()

@@ -54,6 +54,7 @@ rng = np.random.default_rng(0)  # every random array in this chapter comes from 
 torch.manual_seed(0)  # only used by nn.Conv2d's initializer, whose values we never print
 DTYPE = torch.float64  # float64 so that comparisons with NumPy are exact to ~1e-12
 device = td.device("auto", dtype=DTYPE)  # CUDA if present, else CPU (MPS has no float64)
+torch.set_num_threads(1)  # the tensors here are small: one thread avoids threading overhead
 
 
 def to_torch(a):
@@ -1364,8 +1365,8 @@ print("8x8 ->", tuple(up_t.shape[2:]), "(transposed conv),", tuple(unpooled.shap
 #    Measure, on a feature map of a real photo, the fraction of $2 \times 2$ max-pool
 #    outputs that survive a one-pixel shift.
 #
-# Homework 1 (`hw1-convolution.ipynb`, the student notebook your instructor hands out; `make
-# homework` builds it into `build/homework/hw1-convolution/student/`) asks you to write the
-# output-size formula, a naive convolution forward and backward pass, max pooling forward
-# and backward, and your own numerical gradient checker; `check("q1")` and friends grade
-# each answer as you go.
+# Homework 1, the student notebook
+# [`homework/hw1-convolution/hw1-convolution.ipynb`](homework/hw1-convolution/hw1-convolution.ipynb)
+# (or the copy your instructor hands out), asks you to write the output-size formula, a
+# naive convolution forward and backward pass, max pooling forward and backward, and your
+# own numerical gradient checker; `check("q1")` and friends grade each answer as you go.

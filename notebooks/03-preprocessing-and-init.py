@@ -56,6 +56,7 @@ from d2lcnn.train import fit
 rng = np.random.default_rng(0)  # every random array in this chapter comes from a seeded generator
 torch.manual_seed(0)  # torch draws below use explicit torch.Generator objects
 device = td.device("auto")  # CUDA if present, else CPU; the small torch experiments run there
+torch.set_num_threads(1)  # the models here are tiny: one thread is as fast as several
 
 data = load_dataset("digits")  # real 8x8 handwritten digits, stratified train/val/test
 x_train = data.x_train.reshape(len(data.x_train), -1).astype(np.float64)  # (N, 64) in [0, 1]

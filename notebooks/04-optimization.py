@@ -1144,8 +1144,9 @@ assert test_acc >= 0.9
 #    third, irrelevant hyperparameter (for example the seed of the data order). Over 5
 #    repetitions, which finds the better configuration?
 #
-# Homework 3 (`hw3-optimizers.ipynb`, the student notebook your instructor hands out; `make
-# homework` builds it into `build/homework/hw3-optimizers/student/`) asks you to implement
-# SGD with momentum, Adam with bias correction and a warmup-plus-cosine schedule, wrap them
-# in an optimizer object, and train a small NumPy CNN on the digits with them; it is graded
-# on digits your notebook never sees.
+# Homework 3, the student notebook
+# [`homework/hw3-optimizers/hw3-optimizers.ipynb`](homework/hw3-optimizers/hw3-optimizers.ipynb)
+# (or the copy your instructor hands out), asks you to implement SGD with momentum, Adam
+# with bias correction and a warmup-plus-cosine schedule, wrap them in an optimizer object,
+# and train a small NumPy CNN on the digits with them; it is graded on digits your notebook
+# never sees.

@@ -1018,7 +1018,8 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #    two auxiliary losses with weight 0.3 as in the paper. Do the auxiliary heads change the
 #    accuracy of a network this shallow?
 #
-# Homework 4 (`hw4-resnet-unet.ipynb`, the student notebook your instructor hands out; `make
-# homework` builds it into `build/homework/hw4-resnet-unet/student/`) asks you to build
-# ResNet's basic block in PyTorch, with the projection shortcut and exact parameter counts,
-# and then the small U-Net of chapter 08.
+# Homework 4, the student notebook
+# [`homework/hw4-resnet-unet/hw4-resnet-unet.ipynb`](homework/hw4-resnet-unet/hw4-resnet-unet.ipynb)
+# (or the copy your instructor hands out), asks you to build ResNet's basic block in
+# PyTorch, with the projection shortcut and exact parameter counts, and then the small U-Net
+# of chapter 08.

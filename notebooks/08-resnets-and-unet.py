@@ -73,6 +73,9 @@ from d2lcnn.train import fit, predict, seed_everything
 gens = seed_everything(0)  # torch's global seed (weight init) and explicit generators
 rng = gens.numpy  # every NumPy random array in this chapter comes from here
 device = td.device("auto")  # CUDA if present, else MPS, else the CPU
+# The networks trained here are small: on a CPU one thread is about as fast as several, and
+# it does not slow to a crawl when other programs compete for the cores.
+torch.set_num_threads(1)
 
 
 def n_params(model):

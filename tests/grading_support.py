@@ -12,7 +12,7 @@ import pytest
 from d2lcnn.grading.isolation import bwrap_status
 
 ROOT = Path(__file__).resolve().parents[1]
-HW1 = ROOT / "notebooks" / "homework" / "hw1-convolution.py"
+HW1 = ROOT / "instructor" / "homework" / "hw1-convolution.py"
 # Short limits: an infinite loop costs 1.5 s per cell or case instead of the real 20-60 s.
 FAST = {"case_timeout": 1.5, "cell_timeout": 1.5, "memory_mb": 1024, "output_kb": 256}
 

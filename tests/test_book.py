@@ -1,8 +1,16 @@
-"""Executing notebooks in place: deterministic, and failures are reported, not swallowed."""
+"""Executing notebooks in place: deterministic, one thread, quiet, timed against a budget, and
+failures are reported, not swallowed; the rendered book hides cell tags and wraps outputs."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+import zmq
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from d2lcnn import book
 
@@ -52,3 +60,56 @@ def test_failing_notebook_is_left_untouched_and_cli_reports_all(tmp_path, capsys
     assert nbformat.read(good, as_version=4).cells[1].outputs[0].text == "2\n"
     with pytest.raises(FileNotFoundError, match="no notebook at"):
         book.execute_notebook(tmp_path / "missing.ipynb")
+
+
+def test_kernel_uses_one_thread_and_does_not_warn_about_tcp(tmp_path, capfd):
+    path = tmp_path / "nb.ipynb"
+    _write(path, "import os, torch\nprint(*(os.environ[v] for v in "
+                 "('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')), "
+                 "torch.get_num_threads())")
+    book.execute_notebook(path)
+    assert nbformat.read(path, as_version=4).cells[1].outputs[0].text == "1 1 1 1\n"
+    if zmq.has("curve"):  # the kernel's own stderr is this process's: the warning would be here
+        assert "without encryption" not in capfd.readouterr().err
+
+
+def test_cli_prints_each_time_with_its_budget_and_warns_over_budget(tmp_path, capsys):
+    path = tmp_path / "nb.ipynb"
+    _write(path, "print(1)")
+    assert book.main(["execute", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"budget {book.BUDGET_SECONDS} s)" in out and "WARNING" not in err
+    assert book.main(["execute", str(path), "--budget", "0"]) == 0  # a warning, not a failure
+    out, err = capsys.readouterr()
+    assert "unchanged" in out and "budget 0 s)" in out
+    assert "WARNING" in err and "over its 0 s budget" in err and "nb.ipynb" in err
+
+
+def test_rendered_book_hides_cell_tags_and_wraps_long_output_lines(tmp_path):
+    """A one-page book with the real _config.yml and _static: the nbval tag is only a CSS
+    class, and the style sheet that wraps outputs is linked from the page."""
+    notebooks = Path(book.__file__).resolve().parents[1] / "notebooks"
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(notebooks / "_config.yml", src)
+    shutil.copytree(notebooks / "_static", src / "_static")
+    (src / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: ch\n")
+    (src / "intro.md").write_text("# Intro\n")
+    cell = new_code_cell("print('x' * 300)", metadata={"tags": ["nbval-ignore-output"]},
+                         execution_count=1)
+    cell.outputs = [new_output("stream", name="stdout", text="x" * 300 + "\n")]
+    nb = new_notebook(cells=[new_markdown_cell("# Chapter"), cell])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, src / "ch.ipynb")
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupyter-book", "config", "sphinx", src], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
+                    "-d", tmp_path / "doctrees", src, tmp_path / "html"], check=True)
+    page = (tmp_path / "html" / "ch.html").read_text()
+    assert "tag_nbval-ignore-output" in page  # the tag reached the page, as a class only
+    text = re.sub(r"<[^>]*>", "", page)
+    assert "nbval-ignore-output" not in text and "NBVAL" not in text
+    assert 'href="_static/d2lcnn.css' in page
+    assert "pre-wrap" in (tmp_path / "html" / "_static" / "d2lcnn.css").read_text()

@@ -20,7 +20,11 @@ def test_environment_yml_installs_the_pyproject_and_nothing_else():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_deps = [d for d in env["dependencies"] if isinstance(d, str)]
     pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip_sections == [["-e .[dev]"]], "environment.yml must install exactly `-e .[dev]`"
+    # The same install as the Makefile's, in the editable mode that cannot be shadowed by a
+    # checkout folder named d2lcnn in the working directory (README, "Two commands").
+    make_mode = re.search(r"^EDITABLE_MODE := (\w+)$", (ROOT / "Makefile").read_text(), re.M)
+    expected = f"-e .[dev] --config-settings editable_mode={make_mode.group(1)}"
+    assert pip_sections == [[expected]], f"environment.yml must install exactly `{expected}`"
     assert sorted(re.split(r"[=<>]", d)[0] for d in conda_deps) == ["pip", "python"]
     (python,) = [d for d in conda_deps if d.startswith("python")]
     minimum = PYPROJECT["project"]["requires-python"].removeprefix(">=")
@@ -85,3 +89,30 @@ def test_readme_and_ci_show_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+#: How every chapter pins its threads, in its first code cell. `make book`'s executor also sets
+#: OMP_NUM_THREADS=1 and friends for the kernel; this line makes nbval and JupyterLab agree.
+THREAD_PIN = "torch.set_num_threads(1)"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_pins_torch_to_one_thread_in_its_first_code_cell(source):
+    code = [c.source for c in jupytext.read(source).cells if c.cell_type == "code"]
+    statements = [line.split("#")[0].strip() for line in code[0].splitlines()]
+    assert THREAD_PIN in statements, (
+        f"{source.name}: its first code cell must call `{THREAD_PIN}` as the other chapters "
+        "do (under CPU contention an unpinned chapter ran 15x slower)"
+    )
+    elsewhere = [s for s in code[1:] if re.search(r"set_num_threads|_NUM_THREADS", s)]
+    assert not elsewhere, f"{source.name} changes its threads again later: {elsewhere}"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_uses_cell_tags_not_nbval_comments(source):
+    """nbval markers are cell tags (`nbval-ignore-output`), which the HTML does not show;
+    `# NBVAL_IGNORE_OUTPUT` comments would be read by every reader."""
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"^\s*#\s*NBVAL_", cell.source, re.MULTILINE), cell.source

@@ -115,3 +115,29 @@ def test_bad_arguments():
         summary(small_net(), (1, 0, 10, 10))
     with pytest.raises(TypeError, match="dtype"):
         summary(small_net(), (1, 3, 10, 10), dtype=torch.int64)
+
+
+def test_a_three_tuple_is_one_image():
+    # torchsummary's habit: summary(model, (C, H, W)) means a batch of one (C, H, W) image
+    one = summary(small_net(), (3, 10, 10))
+    assert one.input_shape == (1, 3, 10, 10)
+    assert list(one) == list(summary(small_net(), (1, 3, 10, 10)))
+    assert one[0].output_shape == (1, 8, 10, 10)
+    # a 4-tuple is the full shape, batch included, and is used as given
+    two = summary(small_net(), (2, 3, 10, 10))
+    assert two.input_shape == (2, 3, 10, 10) and two.total_macs == 2 * one.total_macs
+
+
+def test_a_model_with_3d_input_is_told_how_the_shape_was_read():
+    with pytest.raises(RuntimeError) as info:
+        summary(nn.Conv1d(2, 3, 3), (5, 2, 7))
+    assert any("(5, 2, 7) as one (C, H, W) image, (1, 5, 2, 7)" in n
+               for n in info.value.__notes__)
+
+
+def test_macs_of_an_unbatched_conv_count_one_image():
+    conv, up = nn.Conv2d(3, 4, 3), nn.ConvTranspose2d(4, 2, 2, stride=2)
+    x = torch.zeros(3, 6, 6)  # torch takes an unbatched (C, H, W) input
+    assert count_macs(conv, (x,), conv(x)) == count_macs(conv, (x[None],), conv(x[None]))
+    y = conv(x)
+    assert count_macs(up, (y,), up(y)) == 4 * 4 * 4 * 2 * 2 * 2

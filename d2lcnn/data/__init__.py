@@ -26,7 +26,7 @@ from d2lcnn.data.benchmarks import (
     read_idx,
 )
 from d2lcnn.data.digits import load_digits, translated_digits
-from d2lcnn.data.download import DownloadError, data_root, download
+from d2lcnn.data.download import DownloadError, data_root, download, locate_data_root
 from d2lcnn.data.images import SAMPLE_IMAGES, sample_image, sample_image_path
 from d2lcnn.data.preprocess import Splits, channel_stats, normalize, train_val_test_split
 from d2lcnn.data.registry import DATASETS, LoadedDataset, load_dataset
@@ -53,6 +53,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
+    "locate_data_root",
     "make_loader",
     "normalize",
     "pca_reconstruct",

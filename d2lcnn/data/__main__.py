@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from d2lcnn.data.download import REMOTE_DATASETS, DownloadError, data_root, download
+from d2lcnn.data.download import REMOTE_DATASETS, DownloadError, download, locate_data_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,14 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     get = sub.add_parser("download", help="download and verify a data set")
     get.add_argument("name", choices=sorted(REMOTE_DATASETS))
     get.add_argument("--root", default=None,
-                     help="data folder (default: $D2LCNN_DATA, else the repository's data/)")
+                     help="data folder (default: $D2LCNN_DATA, else the checkout's data/ "
+                          "folder, else the per-user data folder)")
     get.add_argument("--force", action="store_true", help="download again even if present")
     show = sub.add_parser("list", help="list the data sets and where they would be read from")
-    show.add_argument("--root", default=None)
+    show.add_argument("--root", default=None, help="data folder (default: as for download)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
-        root = data_root(args.root)
+        root, reason = locate_data_root(args.root)
+        print(f"data folder: {root}\n  chosen because: {reason}")
         for name, (folder, files) in REMOTE_DATASETS.items():
             present = all(
                 (root / folder / (f.filename + ".extracted" if f.extract else f.filename)).exists()

@@ -21,7 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from d2lcnn.data.download import REMOTE_DATASETS, data_root, download_command
+from d2lcnn.data.download import (
+    REMOTE_DATASETS,
+    data_root,
+    download_command,
+    locate_data_root,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -100,11 +105,8 @@ def _split_arg(split: str, fn: str) -> str:
 
 def _require(path: Path, name: str, fn: str, root, root_dir: Path) -> Path:
     if not path.is_file():
-        where = "the root argument" if root is not None else (
-            "$D2LCNN_DATA" if os.environ.get("D2LCNN_DATA") else "the repository's data/ folder"
-        )
         raise FileNotFoundError(
-            f"{fn}: no file {path} (data root {root_dir}, from {where}). "
+            f"{fn}: no file {path} (data root {root_dir}, from {locate_data_root(root).reason}). "
             f"Download it once with:\n    {download_command(name, root_dir)}\n"
             f"or pass root=... or set D2LCNN_DATA to a folder that holds it."
         )

@@ -23,21 +23,26 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "REMOTE_DATASETS",
+    "DataRoot",
     "DownloadError",
     "RemoteFile",
     "data_root",
     "download",
     "download_command",
     "fetch",
+    "locate_data_root",
     "sha256_of",
+    "user_data_dir",
 ]
 
 #: Environment variable naming the folder that holds the benchmark data sets.
@@ -127,11 +132,80 @@ class DownloadError(RuntimeError):
     """A download failed (unreachable host, HTTP error, truncated or corrupt file)."""
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder that holds the benchmark data sets.
+class DataRoot(NamedTuple):
+    """Where the benchmark data sets are read from, and why that folder."""
+
+    path: Path  # absolute; it need not exist yet
+    reason: str  # e.g. "$D2LCNN_DATA", "the data/ folder of the checkout /home/me/d2lcnn"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder of d2lcnn, the platform's convention (no dependency needed).
+
+    Linux and other Unix: ``$XDG_DATA_HOME/d2lcnn`` (an absolute ``XDG_DATA_HOME`` only, as
+    the XDG spec says), else ``~/.local/share/d2lcnn``; macOS:
+    ``~/Library/Application Support/d2lcnn``; Windows: ``%LOCALAPPDATA%\\d2lcnn``.
+    """
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = xdg if os.path.isabs(xdg) else str(Path.home() / ".local" / "share")
+    return Path(base) / "d2lcnn"
+
+
+def _checkout_of(package_dir: Path) -> Path | None:
+    """The repository folder if ``package_dir`` (the ``d2lcnn/`` folder) sits in a checkout.
+
+    A checkout is recognised by its ``pyproject.toml`` naming this project next to a
+    ``data/`` folder; an installed copy in ``site-packages`` has neither.
+    """
+    repo = package_dir.parent
+    if not (repo / "data").is_dir():
+        return None
+    try:
+        project = tomllib.loads((repo / "pyproject.toml").read_text()).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return repo if project.get("name") == "d2lcnn" else None
+
+
+def locate_data_root(
+    root: str | os.PathLike | None = None, *, package_dir: str | os.PathLike | None = None
+) -> DataRoot:
+    """The folder that holds the benchmark data sets, with the reason it was chosen.
 
     Order: the ``root`` argument if given; else the environment variable ``D2LCNN_DATA``
-    if set; else the ``data/`` folder of the repository this package lives in.
+    if set; else the ``data/`` folder of the checkout when the package runs from one
+    (``git clone``, editable install); else the per-user folder :func:`user_data_dir`
+    (a ``pip install`` into ``site-packages``, where a ``data/`` folder would not belong).
+
+    Args:
+        root: an explicit folder, or ``None``.
+        package_dir: the ``d2lcnn/`` package folder to judge (default: this package's).
+
+    Returns:
+        A :class:`DataRoot` ``(path, reason)``; ``path`` is absolute and need not exist.
+    """
+    if root is not None:
+        return DataRoot(Path(root).expanduser().resolve(), "the root argument")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return DataRoot(Path(env).expanduser().resolve(), f"${ENV_VAR}")
+    if package_dir is None:
+        package_dir = Path(__file__).resolve().parents[1]  # d2lcnn/data/download.py -> d2lcnn/
+    repo = _checkout_of(Path(package_dir).resolve())
+    if repo is not None:
+        return DataRoot(repo / "data", f"the data/ folder of the checkout {repo}")
+    return DataRoot(user_data_dir().resolve(),
+                    f"the per-user data folder (not running from a checkout; set ${ENV_VAR} "
+                    "to use another)")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds the benchmark data sets (see :func:`locate_data_root`).
 
     Args:
         root: an explicit folder, or ``None``.
@@ -139,12 +213,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     Returns:
         The folder as an absolute ``Path`` (it need not exist).
     """
-    if root is not None:
-        return Path(root).expanduser().resolve()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "data"  # d2lcnn/data/ -> repo/data
+    return locate_data_root(root).path
 
 
 def download_command(name: str, root: str | os.PathLike | None = None) -> str:

@@ -140,8 +140,9 @@ def load_dataset(
             ``(0.1, 0.2)``. For the digits they are fractions of the whole set; for data
             sets with an official test set only ``val`` is used, as a fraction of the
             official training set. Every split is stratified by class.
-        root: data root for the downloaded data sets (default: ``$D2LCNN_DATA`` or the
-            repository's ``data/``; see :func:`~d2lcnn.data.data_root`). Unused offline.
+        root: data root for the downloaded data sets (default: ``$D2LCNN_DATA``, else the
+            checkout's ``data/``, else the per-user data folder; see
+            :func:`~d2lcnn.data.data_root`). Unused offline.
         size: side of the returned images, or ``None`` (default) for the native side.
             ``"digits"``: upsampled bilinearly from 8x8 (e.g. 28 or 32, see
             :func:`~d2lcnn.data.load_digits`); ``"translated_digits"``: the canvas side;

@@ -2,7 +2,7 @@
 
 Workflow::
 
-    python -m d2lcnn.grading assign notebooks/homework/hw1-convolution.py --out build/hw1
+    python -m d2lcnn.grading assign instructor/homework/hw1-convolution.py --out build/hw1
     #  -> build/hw1/student/hw1-convolution.ipynb  +  hw1-convolution.public.npz   (hand out)
     #  -> build/hw1/autograder/{bundle.json, expected.npz, solution.ipynb}       (keep private)
     python -m d2lcnn.grading grade build/hw1/autograder submissions/ --out grades/hw1 --jobs 4
@@ -10,8 +10,9 @@ Workflow::
 
 Authoring format (stable; hw2-hw4 use it too)
 ----------------------------------------------
-A source is a jupytext ``py:percent`` notebook WITH solutions, ``notebooks/homework/hwN-name.py``;
-the assignment id is the file stem. Cells are classified by their tags (one role tag each):
+A source is a jupytext ``py:percent`` notebook WITH solutions,
+``instructor/homework/hwN-name.py`` (outside ``notebooks/``, which students browse); the
+assignment id is the file stem. Cells are classified by their tags (one role tag each):
 
 ``setup`` (exactly one, near the top)
     Creates the student helpers and nothing else (put imports in a cell of their own): the
@@ -104,9 +105,12 @@ Student side
 ------------
 The student notebook runs top to bottom as handed out (``check`` prints "not attempted").
 ``check("q1")`` runs the public cases in the kernel and prints pass/fail per case with
-expected vs got (shape, first differing value) and the hint. ``submit()`` reads the SAVED
-notebook and writes ``<id>.submission.ipynb`` with metadata (assignment id, source hash,
-timestamp). Any ``.ipynb`` can be graded; missing metadata is only a note.
+expected vs got (shape, first differing value) and the hint. ``submit()`` (its cell ends
+every assignment; a no-op in the sandbox) reads the SAVED notebook the kernel runs (VS
+Code's ``__vsc_ipynb_file__``, Jupyter's ``JPY_SESSION_NAME``, else the one notebook of the
+assignment in the working directory; it refuses when that is ambiguous) and writes
+``<id>.submission.ipynb`` next to it with metadata (assignment id, source hash, timestamp).
+Any ``.ipynb`` can be graded; missing metadata is only a note.
 
 Grading and the sandbox
 -----------------------
@@ -148,7 +152,11 @@ the bundle, the output folder, other submissions and the files of forbidden modu
 ``grade`` also notes forbidden imports found by a static AST scan.
 
 Hidden cases can take inputs made in the grader (``inputs=``, see ``case``): the sandbox
-gets the inputs, never what the checker keeps (e.g. held-out labels).
+gets the inputs, never what the checker keeps (e.g. held-out labels). A hidden probe's
+``rng`` and an ``inputs=`` function's are seeded from the bundle's secret (``assign
+--secret-file``, the course secret; by default random per build), a public probe's from the
+assignment and case names only: reading the hidden tests' code tells the student what is
+tested, not on which inputs.
 
 Threat model
 ~~~~~~~~~~~~

@@ -12,30 +12,71 @@ from d2lcnn.grading.authoring import AssignError, assign
 from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m d2lcnn.grading",
-                                description="Build and grade autograded homework.")
-    sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("assign", help="write the student notebook and the autograder bundle")
-    a.add_argument("source", type=Path, help="hwN-name.py (jupytext py:percent, solutions)")
-    a.add_argument("--out", type=Path, required=True, help="folder for student/ and autograder/")
-    g = sub.add_parser("grade", help="grade submissions into a gradebook")
+def read_secret(path: Path) -> str:
+    """The course secret in ``path`` (surrounding whitespace ignored); ``AssignError`` if the
+    file is missing or blank."""
+    try:
+        secret = Path(path).read_text().strip()
+    except OSError as e:
+        raise AssignError(f"--secret-file: cannot read {path} ({e.strerror})") from None
+    if not secret:
+        raise AssignError(f"--secret-file: {path} is empty")
+    return secret
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser: ``assign`` and ``grade``, every option with its help."""
+    p = argparse.ArgumentParser(
+        prog="python -m d2lcnn.grading",
+        description="Build and grade autograded homework (see the README, "
+                    "'Homework and grading').")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{assign,grade}",
+                           help="assign: build an assignment; grade: grade submissions")
+    a = sub.add_parser(
+        "assign", help="write the student notebook and the autograder bundle",
+        description="Write OUT/student/ (the notebook and its public tests: hand out) and "
+                    "OUT/autograder/ (keep private), after checking that no solution or "
+                    "hidden test reaches the student files and that the solution scores "
+                    "full marks in the sandbox.")
+    a.add_argument("source", type=Path,
+                   help="the instructor source hwN-name.py (jupytext py:percent, with "
+                        "solutions and tests)")
+    a.add_argument("--out", type=Path, required=True,
+                   help="folder to write student/ and autograder/ into")
+    a.add_argument("--secret-file", type=Path, default=None, metavar="PATH",
+                   help="a file holding the course secret (any text, e.g. from `python -c "
+                        "\"import secrets; print(secrets.token_hex(16))\"`): it seeds the "
+                        "inputs of every hidden case, so reading the hidden tests does not "
+                        "reveal them; the same secret rebuilds the same bundle. Default: a "
+                        "fresh random secret per build")
+    g = sub.add_parser(
+        "grade", help="grade submissions into a gradebook",
+        description="Grade submitted notebooks in a sandbox and write OUT/grades.csv and, "
+                    "per student, results.json and feedback.md. Submissions already "
+                    "graded against the same bundle are skipped.")
     g.add_argument("bundle", type=Path, help="the autograder/ folder written by assign")
-    g.add_argument("submissions", nargs="+", type=Path, help="files or folders of submissions")
-    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("submissions", nargs="+", type=Path,
+                   help="submitted .ipynb files, or folders of them (one per student)")
+    g.add_argument("--out", type=Path, required=True,
+                   help="folder for grades.csv and the per-student feedback")
     g.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="submissions graded at once (default: the number of CPUs)")
-    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     g.add_argument("--isolation", choices=["bwrap", "process"], default=None,
                    help="bwrap (default): every sandbox in its own namespaces with a "
                         "read-only view of the Python environment (Linux, package "
                         "'bubblewrap'); process: plain processes, for TRUSTED submissions "
                         "only")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "assign":
         try:
-            summary = assign(args.source, args.out)
+            secret = read_secret(args.secret_file) if args.secret_file else None
+            summary = assign(args.source, args.out, secret=secret)
         except AssignError as e:
             print(f"assign: {e}", file=sys.stderr)
             return 1

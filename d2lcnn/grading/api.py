@@ -36,8 +36,8 @@ class Case:
 def case_seed(assignment: str, key: str, secret: str = "") -> int:
     """The seed of a case's generator: stable across runs, machines and Python versions.
 
-    With ``secret`` (the bundle's, for grader-made inputs) it cannot be derived from the
-    assignment and case names alone."""
+    With ``secret`` (derived from the bundle's for hidden cases and grader-made inputs)
+    it cannot be derived from the assignment and case names alone."""
     text = f"{secret}/{assignment}/{key}" if secret else f"{assignment}/{key}"
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 

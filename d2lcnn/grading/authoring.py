@@ -258,13 +258,18 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
            verify: bool = True, secret: str | None = None) -> dict:
     """Write ``out/student`` and ``out/autograder``; return a summary.
 
-    ``overrides`` replace settings (tests use it to shorten timeouts). ``secret`` seeds the
-    grader-made inputs of hidden cases (``inputs=``); by default a fresh random one, so two
-    builds differ in ``bundle.json``; pass the same secret to rebuild byte for byte. Raises
+    ``overrides`` replace settings (tests use it to shorten timeouts). ``secret`` (the
+    course secret, ``--secret-file`` on the command line) seeds every HIDDEN case: the
+    generator its probe gets and the grader-made inputs (``inputs=``), so a student who
+    reads the hidden tests' code (in a public repository, say) still cannot know their
+    inputs. By default a fresh random secret, so two builds differ in the bundle; pass the
+    same secret to rebuild it byte for byte. Public cases are seeded from the assignment and
+    case names only, so the student files never depend on the secret. Raises
     :class:`AssignError` on a malformed source, a leak, or a solution without full marks.
     """
     a = parse(Path(source))
     a.settings.update(overrides or {})
+    secret = secret if secret is not None else secrets.token_hex(16)
     out = Path(out)
     student_dir, bundle_dir = out / "student", out / "autograder"
     student_nb = build_notebook(a, solution=False)
@@ -278,7 +283,7 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
         "questions": {q: sum(c.points for c in cases if c.question == q)
                       for q in dict.fromkeys(c.question for c in cases)},
         "cases": [{"key": c.key, "question": c.question, "name": c.name, "points": c.points,
-                   "hidden": c.hidden, "hint": c.hint, "seed": case_seed(a.name, c.key),
+                   "hidden": c.hidden, "hint": c.hint, "seed": _probe_seed(a.name, c, secret),
                    "timeout": float(c.timeout or a.settings["case_timeout"]),
                    "checker": c.checker if isinstance(c.checker, str) else None,
                    "inputs": c.inputs}
@@ -286,7 +291,7 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
         "tests": a.tests, "autograder": a.autograder, "template": template(student_nb),
         "stubs": STUBS,
         # Seeds the grader-made inputs of hidden cases (inputs=): never leaves the bundle.
-        "secret": secret if secret is not None else secrets.token_hex(16),
+        "secret": secret,
     }
     # 1. Expected results: the solution notebook's probe outputs, through the real sandbox.
     write_bundle(bundle_dir, meta, {})
@@ -324,6 +329,14 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
     if verify:
         summary["solution_score"] = summary["points"]
     return summary
+
+
+def _probe_seed(assignment: str, case, secret: str) -> int:
+    """The seed of a case's probe generator: from the names only for public cases (the
+    student's ``check`` uses it too), from the secret as well for hidden ones. Not the seed
+    of the case's ``inputs=`` function (the secret alone), whose kept data (labels) a probe
+    could otherwise regenerate."""
+    return case_seed(assignment, case.key, f"probe:{secret}" if case.hidden else "")
 
 
 def _solution_isolation() -> str:

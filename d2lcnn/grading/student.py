@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,21 +109,86 @@ class Checker:
         if passed == len(metas):
             print("  (hidden tests run when your submission is graded)")
 
-    def submit(self, notebook: str | Path | None = None) -> Path:
-        """Write ``<assignment>.submission.ipynb`` (save the notebook first!) and return it."""
+    def submit(self, notebook: str | Path | None = None) -> None:
+        """Copy the SAVED notebook to ``<assignment>.submission.ipynb`` next to it.
+
+        Prints one line: the file written, its size and hash; or why nothing was written.
+        Returns None, so the notebook shows that line and nothing else.
+
+        Args:
+            notebook: the notebook to submit (relative to ``directory``). Default: the one
+                this kernel runs, found by :meth:`find_notebook`.
+        """
         import nbformat  # here: ~1 s to import, and every homework and sandbox imports this module
 
-        src = Path(notebook) if notebook else self.directory / f"{self.assignment}.ipynb"
+        try:
+            src = self._resolve(notebook) if notebook else self.find_notebook()
+        except LookupError as e:
+            print(f"Nothing submitted: {e}")
+            return
         nb = nbformat.read(src, as_version=4)
         meta = nb.metadata.setdefault("d2lcnn_grading", {})
         meta.update({"assignment": self.assignment,
                      "submitted_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                      "notebook_sha256": hashlib.sha256(src.read_bytes()).hexdigest()})
         meta.setdefault("source_sha256", None)
-        out = self.directory / f"{self.assignment}.submission.ipynb"
-        out.write_text(nbformat.writes(nb))
-        print(f"Wrote {out} from the saved {src.name} (save the notebook before submitting). "
-              f"Upload {out.name}.")
+        out = src.parent / f"{self.assignment}.submission.ipynb"
+        data = nbformat.writes(nb).encode()
+        out.write_bytes(data)
+        print(f"Submitted the saved {src.name}: wrote {out} ({len(data):,} bytes, sha256 "
+              f"{hashlib.sha256(data).hexdigest()[:12]}); upload that file.")
+
+    def find_notebook(self) -> Path:
+        """The notebook this kernel runs, for :meth:`submit`.
+
+        In order: VS Code's ``__vsc_ipynb_file__`` (in the notebook's globals), Jupyter's
+        ``JPY_SESSION_NAME`` (set in the kernel's environment by jupyter_server >= 2), each
+        used if the file exists; otherwise the one notebook in ``directory`` whose metadata
+        names this assignment (submission files excluded). Raises ``LookupError`` with a
+        message for the student when there is none, when there are several, or when another
+        notebook of this assignment was saved after the one the kernel names (a "Save As"
+        keeps the kernel, and its environment, of the original).
+        """
+        found = self._notebooks()
+        for hint in (self.namespace.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+            if isinstance(hint, str) and hint.endswith(".ipynb") and Path(hint).is_file():
+                path = Path(hint)
+                newer = [p for p in found if not p.samefile(path)
+                         and p.stat().st_mtime > path.stat().st_mtime]
+                if newer:
+                    raise LookupError(self._ambiguous([path, *newer]))
+                return path
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise LookupError(f"no notebook of {self.assignment} in {self.directory.resolve()}; "
+                              'pass its name, e.g. submit("my-copy.ipynb")')
+        raise LookupError(self._ambiguous(found))
+
+    def _notebooks(self) -> list[Path]:
+        """Notebooks in ``directory`` whose metadata names this assignment."""
+        out = []
+        for path in sorted(self.directory.glob("*.ipynb")):
+            if path.name.endswith(".submission.ipynb"):
+                continue
+            try:
+                meta = json.loads(path.read_text())["metadata"]["d2lcnn_grading"]
+                if meta["assignment"] == self.assignment:
+                    out.append(path)
+            except (OSError, ValueError, LookupError, TypeError):
+                continue  # not a notebook of this assignment
         return out
+
+    def _ambiguous(self, paths: list[Path]) -> str:
+        names = ", ".join(sorted(p.name for p in paths))
+        return (f"cannot tell which notebook is yours ({names}); pass its name, e.g. "
+                f'submit("{sorted(paths)[0].name}")')
+
+    def _resolve(self, notebook: str | Path) -> Path:
+        path = Path(notebook)
+        path = path if path.is_absolute() else self.directory / path
+        if not path.is_file():
+            raise LookupError(f"there is no notebook {path}")
+        return path
 
     export = submit  # otter's name for the same step

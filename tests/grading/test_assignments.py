@@ -8,17 +8,20 @@ also check the student notebook independently of the engine.
 
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
 from d2lcnn.grading.authoring import assign
 from d2lcnn.grading.grade import grade_batch
+from d2lcnn.grading.payload import unpack
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((ROOT / "notebooks" / "homework").glob("hw[0-9]*-*.py"))
+SOURCES = sorted((ROOT / "instructor" / "homework").glob("hw[0-9]*-*.py"))
 
 
 def test_there_are_four_assignments():
@@ -52,9 +55,12 @@ def test_solution_scores_full_marks_and_every_question_has_hidden_cases(built):
     assert len(questions) >= 3
 
 
-def test_student_notebook_has_no_solution_and_runs_top_to_bottom(built):
+def test_student_notebook_has_no_solution_and_runs_top_to_bottom(built, tmp_path,
+                                                                 monkeypatch):
     source, out, _ = built
-    nb_path = out / "student" / f"{source.stem}.ipynb"
+    shutil.copytree(out / "student", tmp_path / "student")  # its submit() writes there
+    nb_path = tmp_path / "student" / f"{source.stem}.ipynb"
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     nb = nbformat.read(nb_path, as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     for marker in ("### BEGIN SOLUTION", "### END SOLUTION", "@case(", "settings("):
@@ -66,6 +72,45 @@ def test_student_notebook_has_no_solution_and_runs_top_to_bottom(built):
                         for o in c.get("outputs", []))
     assert "not attempted" in outputs
     assert "Traceback" not in outputs
+    assert f"Submitted the saved {nb_path.name}: wrote " in outputs
+
+
+def _assert_same_data(committed, fresh, where):
+    """Equal plain data; floats to 1e-12 relative (another machine's BLAS may round the
+    expected values of the public cases differently in the last bits)."""
+    if isinstance(fresh, dict):
+        assert isinstance(committed, dict) and committed.keys() == fresh.keys(), where
+        for k in fresh:
+            _assert_same_data(committed[k], fresh[k], f"{where}/{k}")
+    elif isinstance(fresh, list | tuple):
+        assert type(committed) is type(fresh) and len(committed) == len(fresh), where
+        for i, (c, f) in enumerate(zip(committed, fresh, strict=True)):
+            _assert_same_data(c, f, f"{where}[{i}]")
+    elif isinstance(fresh, np.ndarray | float) and np.asarray(fresh).dtype.kind in "fc":
+        assert np.asarray(committed).dtype == np.asarray(fresh).dtype, where
+        np.testing.assert_allclose(committed, fresh, rtol=1e-12, atol=0, err_msg=where)
+    else:
+        assert type(committed) is type(fresh), where
+        np.testing.assert_array_equal(committed, fresh, err_msg=where)
+
+
+def test_committed_student_files_match_a_fresh_build(built):
+    """notebooks/homework/hwN-name/ (what the book links and `make lab` shows) is exactly
+    what assign hands out: the same notebook, byte for byte, and the same public tests and
+    expected values. Refresh with `make homework`."""
+    source, out, _ = built
+    committed = ROOT / "notebooks" / "homework" / source.stem
+    fresh = out / "student"
+    names = sorted(p.name for p in fresh.iterdir())
+    handed_out = sorted(p.name for p in committed.iterdir()
+                        if not p.name.endswith(".submission.ipynb") and p.name[0] != ".")
+    assert handed_out == names, "run `make homework`"
+    for name in names:
+        a, b = (committed / name).read_bytes(), (fresh / name).read_bytes()
+        if name.endswith(".npz"):
+            _assert_same_data(unpack(a), unpack(b), name)
+        else:
+            assert a == b, f"{committed / name} is stale: run `make homework`"
 
 
 def test_untouched_student_notebook_grades_to_zero(built, tmp_path):

@@ -6,6 +6,7 @@ import re
 import textwrap
 
 import jupytext
+import numpy as np
 import pytest
 
 from d2lcnn.grading.authoring import AssignError, assign, parse
@@ -178,3 +179,42 @@ def test_raised_turns_an_outcome_into_data_and_lets_not_attempted_through():
     assert checks.raised(lambda: None) == "no error"
     with pytest.raises(NotImplementedError):
         checks.raised(unanswered)
+
+
+def test_course_secret_draws_the_hidden_inputs(tmp_path, capsys):
+    """``assign --secret-file``: the same secret gives the same hidden inputs (and bundle),
+    another secret other ones; the public cases, and so the student files, never change."""
+    from d2lcnn.grading.__main__ import main
+
+    src = tmp_path / "hwx.py"
+    src.write_text(_source(GOOD + textwrap.dedent('''
+        # %% tags=["tests", "hidden"]
+        @case("q1", "random")
+        def _(ns, rng):
+            return ns.f(rng.standard_normal(3))
+        ''')))
+    for name, text in [("a", "course A"), ("a-again", "course A\n"), ("b", "course B")]:
+        (tmp_path / f"{name}.txt").write_text(text)
+        assert main(["assign", str(src), "--out", str(tmp_path / name),
+                     "--secret-file", str(tmp_path / f"{name}.txt")]) == 0
+
+    def built(name):
+        meta = json.loads((tmp_path / name / "autograder" / "bundle.json").read_text())
+        expected = unpack((tmp_path / name / "autograder" / "expected.npz").read_bytes())
+        seeds = {c["key"]: c["seed"] for c in meta["cases"]}
+        student = {p.name: p.read_bytes() for p in (tmp_path / name / "student").iterdir()}
+        return meta["secret"], seeds, expected, student
+
+    (sa, seeds_a, exp_a, stud_a), (sa2, seeds_a2, exp_a2, _), (sb, seeds_b, exp_b, stud_b) = (
+        built("a"), built("a-again"), built("b"))
+    assert sa == sa2 == "course A" and sb == "course B"
+    assert seeds_a == seeds_a2 and (exp_a["q1/random"] == exp_a2["q1/random"]).all()
+    assert seeds_a["q1/random"] != seeds_b["q1/random"]
+    assert not np.allclose(exp_a["q1/random"], exp_b["q1/random"])
+    assert seeds_a["q1/twice 3"] == seeds_b["q1/twice 3"] and stud_a == stud_b
+
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(["assign", str(src), "--out", str(tmp_path / "c"),
+                 "--secret-file", str(tmp_path / "empty.txt")]) == 1
+    assert "--secret-file: " in capsys.readouterr().err  # and nothing was built
+    assert not (tmp_path / "c").exists()

@@ -49,7 +49,7 @@ from d2lcnn.grading.authoring import assign, build_notebook, load_cases, parse
 from d2lcnn.grading.grade import Bundle, grade_batch
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((ROOT / "notebooks" / "homework").glob("hw[0-9]*-*.py"))
+SOURCES = sorted((ROOT / "instructor" / "homework").glob("hw[0-9]*-*.py"))
 STUBS = ("pass", "raise", "identity", "zeros")
 _RAISE = re.compile(r'^(?P<indent>\s*)raise NotImplementedError\("q\w+: .*"\)\s*$')
 # A "zeros" answer for the functions whose output is not shaped like their first argument.

@@ -284,10 +284,13 @@ except NotImplementedError:
 # %% [markdown]
 # ## Submit
 #
-# Save the notebook (Ctrl+S), then run the next cell and upload the file it names.
+# Save the notebook (Ctrl+S), then run the next cell. It copies the saved notebook into
+# `<assignment>.submission.ipynb` next to it and prints that file's name: upload that
+# file. (If it cannot tell which notebook is yours, it says so: pass the name, as in
+# `submit("my-copy.ipynb")`.)
 
 # %%
-# submit()
+submit()
 
 # %% tags=["tests", "public"]
 def _bn_problem(rng, n, d, *, scale=3.0, shift=2.0):
