@@ -1335,6 +1335,8 @@ assert family_acc["batch"] >= max(family_acc.values()) - 0.005
 #    statistics over "ghost" sub-batches of 16. How do training curves and the final
 #    accuracy change compared with whole-batch statistics?
 #
-# The second homework asks you to write BatchNorm (and dropout) forward and backward in
-# NumPy, in training and evaluation mode, to pass the same gradient checks, and to avoid the
-# running-statistics trap of this chapter.
+# The second homework,
+# [its student notebook](homework/hw2-batchnorm-dropout/hw2-batchnorm-dropout.ipynb)
+# (or the copy your instructor hands out), asks you to write BatchNorm (and dropout) forward
+# and backward in NumPy, in training and evaluation mode, to pass the same gradient checks,
+# and to avoid the running-statistics trap of this chapter.

@@ -921,6 +921,8 @@ assert (1 - acc_avg) < (1 - acc_members.mean()) and acc_shared < acc_avg
 #    average) to rank test images by uncertainty. Are the misclassified digits among the
 #    most uncertain? Compare with the entropy of the weight-scaled prediction.
 #
-# The related homework, on batch normalization and dropout, asks you to write inverted
-# dropout's forward and backward passes in NumPy, in PyTorch's convention, and checks them
-# on other shapes and drop rates and for evaluation-mode mistakes.
+# The related homework, on batch normalization and dropout,
+# [its student notebook](homework/hw2-batchnorm-dropout/hw2-batchnorm-dropout.ipynb),
+# asks you to write inverted dropout's forward and backward passes in NumPy, in PyTorch's
+# convention, and checks them on other shapes and drop rates and for evaluation-mode
+# mistakes.

@@ -920,5 +920,8 @@ plt.show()
 #    only where shapes allow) and measure the test accuracy. Does the ensemble view predict
 #    what you see?
 #
-# The fourth homework asks you to write a residual block and a small U-Net in PyTorch with
-# prescribed shapes and parameter counts, and to train them to a stated score.
+# The fourth homework,
+# [`homework/hw4-resnet-unet/hw4-resnet-unet.ipynb`](homework/hw4-resnet-unet/hw4-resnet-unet.ipynb)
+# (or the copy your instructor hands out), asks you to write a residual block and a small
+# U-Net in PyTorch with prescribed shapes and parameter counts, and to train them to a
+# stated score.
