@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from grading_support import bwrap_notes
 from nbclient import NotebookClient
 
 from d2lcnn.grading.authoring import assign
@@ -162,6 +163,7 @@ def _solution_with(out, cell_id, old, new):
      "from d2lcnn.torch.models.resnet import BasicBlock\n\n\nclass ResidualBlock", ("q1", 8),
      "d2lcnn.torch.models"),
 ])
+@bwrap_notes
 def test_answer_calling_a_forbidden_reference_loses_only_that_question(
         bundles, tmp_path, stem, cell_id, old, new, question, blocked):
     source, out, summary = bundles(next(p for p in SOURCES if p.stem == stem))

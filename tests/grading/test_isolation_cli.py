@@ -4,6 +4,7 @@ warning for ``process``."""
 import csv
 
 import pytest
+from grading_support import bwrap_notes
 
 from d2lcnn.grading import bundle as bundle_module
 from d2lcnn.grading import grade as grade_module
@@ -15,6 +16,7 @@ def _argv(hw1, tmp_path, *extra):
             "--out", str(tmp_path / "out"), "--no-progress", *extra]
 
 
+@bwrap_notes
 def test_grade_refuses_without_bwrap_and_says_how_to_install_it(hw1, tmp_path, monkeypatch,
                                                                  capsys):
     monkeypatch.setattr(bundle_module, "bwrap_status",
