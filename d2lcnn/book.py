@@ -15,6 +15,13 @@ reproducible so re-running leaves the file byte-identical:
 - ``execution_count`` numbered 1, 2, ... as a fresh kernel does;
 - no interpreter version in the metadata (it differs between machines).
 
+``python -m d2lcnn.book set-repository URL`` records the book's public git address, the one
+setting Colab and Binder need: in ``notebooks/_config.yml`` (``repository.url``, which also turns
+on the HTML book's Binder and Colab launch buttons for a GitHub address) and in the install
+cell every chapter starts with (:func:`install_cell_source`), which installs ``d2lcnn`` from
+that address when it is missing (Colab) and does nothing where it is installed. Until it is
+set, the address is empty and nothing links to an invented place.
+
 Chapters fix their own random seeds; this module cannot make an unseeded notebook
 deterministic. Each chapter's time is printed with the budget it should stay within
 (``BUDGET_SECONDS``, also stated in the book's introduction); a slower chapter gets a warning,
@@ -26,12 +33,14 @@ extra (nbclient, nbformat, ipykernel).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["execute_notebook", "main"]
+__all__ = ["execute_notebook", "install_cell_source", "main", "repository_url", "set_repository"]
 
 #: Environment given to the kernel: hash ordering and embedded dates do not vary, and torch,
 #: OpenMP and the BLAS libraries (MKL, OpenBLAS, Apple's Accelerate) use one thread.
@@ -91,6 +100,119 @@ def execute_notebook(path: str | os.PathLike, *, timeout: int = 600) -> bool:
     return True
 
 
+#: First line of every chapter's install cell: how set_repository finds the cell.
+INSTALL_MARKER = "# Colab, Binder or a fresh Python: install the book's package if it is missing."
+#: The cell's tags: the HTML book, which runs nothing, does not show it.
+INSTALL_TAGS = ["remove-cell"]
+_URL_LINE = re.compile(r'^(  url: )"[^"\n]*"(.*)$', re.MULTILINE)
+_LAUNCH_LINE = re.compile(r'^(  (binderhub_url|colab_url): )"[^"\n]*"(.*)$', re.MULTILINE)
+_LAUNCH_SITES = {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"}
+
+
+def install_cell_source(url: str) -> str:
+    """The source of the install cell that opens every chapter, for repository ``url``.
+
+    Where ``d2lcnn`` is importable (``make book``, ``make lab``, Binder) the cell does
+    nothing and prints nothing, so nbval and the stored outputs are unaffected. On Colab it
+    installs the package and its pinned dependencies from ``url`` with pip.
+    """
+    return f"""{INSTALL_MARKER}
+# Where d2lcnn is installed (make book, make lab, Binder) this cell does nothing.
+import importlib.util
+import subprocess
+import sys
+
+# The book's address, the same in every chapter (python -m d2lcnn.book set-repository URL).
+REPOSITORY = "{url}"
+if importlib.util.find_spec("d2lcnn") is None:
+    if not REPOSITORY:
+        raise ModuleNotFoundError(
+            "d2lcnn is not installed, and this copy of the book does not know its repository: "
+            "install it from a checkout with `pip install -e .` (see the README)"
+        )
+    print(f"Installing d2lcnn from {{REPOSITORY}} (a few minutes the first time)...")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"d2lcnn @ git+{{REPOSITORY}}"])"""
+
+
+def repository_url(config: str | os.PathLike) -> str:
+    """The ``repository.url`` of a jupyter-book ``_config.yml`` ("" when unset)."""
+    match = _URL_LINE.search(Path(config).read_text(encoding="utf-8"))
+    if match is None:
+        raise ValueError(f"{config}: no `  url: \"...\"` line under `repository:`")
+    return match.group(0).split('"')[1]
+
+
+def _check_url(url: str) -> None:
+    if url == "":  # unset: the install cells explain, and no launch buttons are shown
+        return
+    if not re.fullmatch(r"https://[^\s\"'{}\\]+", url) or url.endswith((".git", "/")):
+        raise ValueError(
+            f"set_repository: url must be the repository's https address without a trailing "
+            f"'/' or '.git' (e.g. https://github.com/<owner>/d2lcnn), got {url!r}"
+        )
+
+
+def _set_install_cell(cells: list, source: str, make_cell) -> None:
+    """Replace the install cell (the first code cell when it starts with the marker), or
+    insert one before the first code cell."""
+    first = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    text = cells[first]["source"]
+    text = "".join(text) if isinstance(text, list) else text
+    if text.startswith(INSTALL_MARKER):
+        cells[first]["source"] = source
+    else:
+        cells.insert(first, make_cell(source))
+
+
+def set_repository(url: str, book: str | os.PathLike = "notebooks") -> list[Path]:
+    """Record ``url`` as the book's repository everywhere it is needed ("" unsets it);
+    return the files changed. ``book`` is the folder with ``_config.yml`` and the chapters
+    (``NN-*.py`` and ``.ipynb``). The install cell is replaced, or inserted before a chapter's
+    first code cell.
+    """
+    import jupytext
+    import nbformat
+
+    _check_url(url)
+    book = Path(book)
+    config = book / "_config.yml"
+    text = config.read_text(encoding="utf-8")
+    repository_url(config)  # fails clearly if the line is missing
+    new = _URL_LINE.sub(lambda m: f'{m.group(1)}"{url}"{m.group(2)}', text, count=1)
+    # Binder and Colab launch buttons need a GitHub address (sphinx-book-theme's rule).
+    github = url.startswith("https://github.com/")
+    new = _LAUNCH_LINE.sub(
+        lambda m: f'{m.group(1)}"{_LAUNCH_SITES[m.group(2)] if github else ""}"{m.group(3)}', new
+    )
+    changed = []
+    if new != text:
+        config.write_text(new, encoding="utf-8")
+        changed.append(config)
+    source = install_cell_source(url)
+    for py in sorted(book.glob("[0-9][0-9]-*.py")):
+        before = py.read_text(encoding="utf-8")
+        nb = jupytext.reads(before, fmt="py:percent")
+        _set_install_cell(nb.cells, source, lambda s: nbformat.v4.new_code_cell(
+            s, metadata={"tags": list(INSTALL_TAGS)}))
+        after = jupytext.writes(nb, fmt="py:percent")
+        if after != before:
+            py.write_text(after, encoding="utf-8")
+            changed.append(py)
+        ipynb = py.with_suffix(".ipynb")
+        if ipynb.exists():  # edited as JSON: the stored outputs stay as they are
+            before = ipynb.read_text(encoding="utf-8")
+            data = json.loads(before)
+            _set_install_cell(data["cells"], source, lambda s: {
+                "cell_type": "code", "execution_count": None, "id": "install-d2lcnn",
+                "metadata": {"tags": list(INSTALL_TAGS)}, "outputs": [], "source": s})
+            after = nbformat.writes(nbformat.reads(json.dumps(data), as_version=4)) + "\n"
+            if after != before:
+                ipynb.write_text(after, encoding="utf-8")
+                changed.append(ipynb)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m d2lcnn.book", description=__doc__.split("\n")[0]
@@ -103,8 +225,31 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=BUDGET_SECONDS,
         help=f"seconds per notebook before a warning (default {BUDGET_SECONDS})",
     )
+    repo = sub.add_parser(
+        "set-repository",
+        help="record the book's public git address (Colab install cells, launch buttons)",
+        description="Write URL into notebooks/_config.yml (repository.url; Binder and Colab "
+        "launch buttons for a GitHub address) and into the install cell of every chapter "
+        "(.py and .ipynb, outputs kept). Run `make book` afterwards to renumber the cells.",
+    )
+    repo.add_argument("url", help='e.g. https://github.com/<owner>/d2lcnn ("" to unset)')
+    repo.add_argument("--book", type=Path, default=Path("notebooks"),
+                      help="the book's folder (default: notebooks)")
     args = parser.parse_args(argv)
+    if args.command == "set-repository":
+        try:
+            changed = set_repository(args.url, args.book)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for path in changed:
+            print(f"updated   {path}")
+        print(f"{len(changed)} file(s) changed; the repository is {args.url}")
+        return 0
+    return _execute_all(args)
 
+
+def _execute_all(args: argparse.Namespace) -> int:
     failed, over = [], []
     for nb in args.notebooks:
         start = time.perf_counter()

@@ -113,3 +113,76 @@ def test_rendered_book_hides_cell_tags_and_wraps_long_output_lines(tmp_path):
     assert "nbval-ignore-output" not in text and "NBVAL" not in text
     assert 'href="_static/d2lcnn.css' in page
     assert "pre-wrap" in (tmp_path / "html" / "_static" / "d2lcnn.css").read_text()
+
+
+def _mini_book(tmp_path):
+    """A copy of the real _config.yml and two small chapters (as .py and executed .ipynb)."""
+    import jupytext
+
+    shutil.copy(Path(book.__file__).parents[1] / "notebooks" / "_config.yml", tmp_path)
+    for name, code in [("01-a", "x = 1\nprint(x)"), ("02-b", "print('b')")]:
+        nb = new_notebook(cells=[new_markdown_cell("# Title"), new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        jupytext.write(nb, tmp_path / f"{name}.py", fmt="py:percent")
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        book.execute_notebook(tmp_path / f"{name}.ipynb")
+    return tmp_path
+
+
+def test_set_repository_writes_one_address_everywhere_and_keeps_outputs(tmp_path):
+    import jupytext
+
+    root = _mini_book(tmp_path)
+    url = "https://github.com/someone/d2lcnn"
+    changed = book.set_repository(url, root)
+    assert len(changed) == 5  # the config and both files of both chapters
+    assert book.repository_url(root / "_config.yml") == url
+    config = (root / "_config.yml").read_text()
+    assert 'binderhub_url: "https://mybinder.org"' in config
+    assert 'colab_url: "https://colab.research.google.com"' in config
+    for name in ["01-a", "02-b"]:
+        for nb in [jupytext.read(root / f"{name}.py"), nbformat.read(root / f"{name}.ipynb", 4)]:
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            assert len(code) == 2 and code[0].source == book.install_cell_source(url)
+            assert code[0].metadata["tags"] == ["remove-cell"]
+        stored = nbformat.read(root / f"{name}.ipynb", 4).cells[2].outputs
+        assert stored and stored[0]["text"] in ("1\n", "b\n")  # outputs kept
+    assert book.set_repository(url, root) == []  # idempotent: the cell is replaced, not added
+    # Another address replaces it; a non-GitHub one turns the launch buttons off.
+    other = "https://gitlab.com/someone/d2lcnn"
+    book.set_repository(other, root)
+    assert jupytext.read(root / "01-a.py").cells[1].source == book.install_cell_source(other)
+    assert 'binderhub_url: ""' in (root / "_config.yml").read_text()
+    # The book still executes with the cell in it (d2lcnn is installed: the cell is silent).
+    assert book.execute_notebook(root / "01-a.ipynb") is True  # renumbered
+    cells = nbformat.read(root / "01-a.ipynb", 4).cells
+    assert cells[1].outputs == [] and cells[2].execution_count == 2
+
+
+@pytest.mark.parametrize("url", ["http://github.com/a/b", "https://github.com/a/b.git",
+                                 "https://github.com/a/b/", "https://x/a b", "github.com/a/b"])
+def test_set_repository_rejects_what_pip_or_the_buttons_cannot_use(tmp_path, url):
+    root = _mini_book(tmp_path)
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    with pytest.raises(ValueError, match="set_repository: url must be"):
+        book.set_repository(url, root)
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == before
+    assert book.main(["set-repository", url, "--book", str(root)]) == 2
+
+
+def test_install_cell_installs_only_when_the_package_is_missing(monkeypatch, capsys):
+    import importlib.util
+
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", lambda args: calls.append(args))
+    exec(book.install_cell_source("https://github.com/someone/d2lcnn"), {})
+    assert calls == [] and capsys.readouterr().out == ""  # installed: silent, nothing run
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    exec(book.install_cell_source("https://github.com/someone/d2lcnn"), {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet",
+                      "d2lcnn @ git+https://github.com/someone/d2lcnn"]]
+    assert "Installing d2lcnn from https://github.com/someone/d2lcnn" in capsys.readouterr().out
+    with pytest.raises(ModuleNotFoundError, match=r"pip install -e \."):
+        exec(book.install_cell_source(""), {})

@@ -1,4 +1,5 @@
-"""Command line: ``python -m d2lcnn.grading {assign,grade} ...`` (see the package docstring)."""
+"""Command line: ``python -m d2lcnn.grading {assign,grade,start} ...`` (see the package
+docstring)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from d2lcnn.grading.authoring import AssignError, assign
 from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
+from d2lcnn.grading.student import DEFAULT_WORKSPACE, start
 
 
 def read_secret(path: Path) -> str:
@@ -30,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m d2lcnn.grading",
         description="Build and grade autograded homework (see the README, "
                     "'Homework and grading').")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{assign,grade}",
-                           help="assign: build an assignment; grade: grade submissions")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{assign,grade,start}",
+                           help="assign: build an assignment; grade: grade submissions; "
+                                "start: copy an assignment out of a clone to work on it")
     a = sub.add_parser(
         "assign", help="write the student notebook and the autograder bundle",
         description="Write OUT/student/ (the notebook and its public tests: hand out) and "
@@ -67,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "read-only view of the Python environment (Linux, package "
                         "'bubblewrap'); process: plain processes, for TRUSTED submissions "
                         "only")
+    s = sub.add_parser(
+        "start", help="copy an assignment's student files out of this clone to work on them",
+        description="Copy the student notebook and its public tests from the book's "
+                    "notebooks/homework/ to a folder of your own, so your answers never "
+                    "touch the files git tracks. Never overwrites an existing notebook.")
+    s.add_argument("assignment", help="its id or a unique prefix, e.g. hw1")
+    s.add_argument("--to", type=Path, default=None, metavar="DIR",
+                   help=f"destination folder (default: {DEFAULT_WORKSPACE}/<assignment>)")
     return p
 
 
@@ -81,6 +92,16 @@ def main(argv=None) -> int:
             print(f"assign: {e}", file=sys.stderr)
             return 1
         print(json.dumps(summary, indent=1))
+        return 0
+
+    if args.command == "start":
+        try:
+            notebook = start(args.assignment, args.to)
+        except (LookupError, FileExistsError) as e:
+            print(f"start: {e.args[0]}", file=sys.stderr)
+            return 1
+        print(f"Copied {args.assignment} to {notebook.parent}; open it with: "
+              f"jupyter lab {notebook}")
         return 0
 
     if args.isolation == "process":

@@ -6,6 +6,12 @@ The setup cell of every assignment creates them::
     grader = Checker("hw1-convolution", globals())
     check, submit = grader.check, grader.submit
 
+A student working in a clone of the book should not answer in the committed copy under
+``notebooks/homework/`` (git tracks it: ``git pull`` would conflict with the answers, and a
+reset would lose them). :func:`start` copies an assignment's student files out of the
+checkout (``python -m d2lcnn.grading start hw1``), and ``Checker`` says so, once, when it
+finds itself running in the committed copy.
+
 ``check`` runs the question's PUBLIC cases in the student's own kernel against the expected
 values shipped in ``hw1-convolution.public.npz`` (next to the notebook). It is a self-check
 only: the grade comes from the grader's sandbox, with hidden cases as well.
@@ -17,6 +23,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +32,61 @@ from d2lcnn.grading import checks
 from d2lcnn.grading.api import Namespace, Registry
 from d2lcnn.grading.payload import pack, unpack
 
-__all__ = ["Checker"]
+__all__ = ["Checker", "committed_copy", "start"]
+
+#: Where :func:`start` puts an assignment by default: outside any checkout, per user.
+DEFAULT_WORKSPACE = Path("~/d2lcnn-homework")
+
+
+def _book_homework() -> Path:
+    """The checkout's ``notebooks/homework`` folder (a wheel install has none)."""
+    return Path(__file__).resolve().parents[2] / "notebooks" / "homework"
+
+
+def committed_copy(directory: str | Path) -> Path | None:
+    """The checkout holding ``directory`` if it is an assignment folder of the book's own,
+    git-tracked ``notebooks/homework/`` (None otherwise)."""
+    folder = Path(directory).resolve()
+    root = folder.parents[2] if len(folder.parents) > 2 else None
+    if (root is None or folder.parent.name != "homework" or folder.parents[1].name != "notebooks"
+            or not (root / ".git").exists()):
+        return None
+    return root
+
+
+def start(assignment: str, to: str | Path | None = None) -> Path:
+    """Copy an assignment's student files from this checkout to a folder of your own.
+
+    Args:
+        assignment: its id or a unique prefix (``"hw1"`` for ``hw1-convolution``).
+        to: the destination folder. Default: ``~/d2lcnn-homework/<assignment>``.
+
+    Returns the copied notebook's path. Raises ``LookupError`` (no such assignment, or the
+    package is not installed from a checkout) or ``FileExistsError`` (the destination already
+    holds that notebook: your work is never overwritten).
+    """
+    book = _book_homework()
+    if not book.is_dir():
+        raise LookupError("start copies homework from a clone of the book, and this d2lcnn "
+                          "is not installed from one: use the student folder your "
+                          "instructor handed out")
+    names = sorted(p.name for p in book.iterdir() if p.is_dir() and not p.name.startswith("."))
+    matches = [n for n in names if n == assignment] or \
+        [n for n in names if n.startswith(assignment)]
+    if len(matches) != 1:
+        raise LookupError(f"assignment must be one of {', '.join(names)} (or a unique prefix), "
+                          f"got {assignment!r}")
+    (name,) = matches
+    dest = Path(to).expanduser() if to is not None else DEFAULT_WORKSPACE.expanduser() / name
+    notebook = dest / f"{name}.ipynb"
+    if notebook.exists():
+        raise FileExistsError(f"{notebook} already exists: nothing copied, your work is "
+                              "untouched (pass another folder to start a fresh copy)")
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted((book / name).iterdir()):
+        if path.is_file() and not path.name.endswith(".submission.ipynb"):
+            shutil.copy2(path, dest / path.name)
+    return notebook
 
 
 class Checker:
@@ -43,6 +104,12 @@ class Checker:
         self.namespace = namespace
         self.directory = Path(directory)
         self._public = None
+        root = committed_copy(self.directory)
+        if root is not None:
+            print(f"Note: this is the book's own copy of {assignment}, which git tracks in "
+                  f"{root}: `git pull` would conflict with your answers. Work on a copy: "
+                  f"`python -m d2lcnn.grading start {assignment}` (then open the notebook it "
+                  "names).")
 
     def _load(self):
         if self._public is None:

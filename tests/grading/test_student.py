@@ -198,3 +198,44 @@ def test_submit_ambiguous_missing_and_explicit(tmp_path, capsys, no_session):
     assert _submit(checker, capsys, tmp_path / "a.ipynb")[0] == "a"
     assert _submit(checker, capsys, "c.ipynb") == (
         None, f"Nothing submitted: there is no notebook {tmp_path / 'c.ipynb'}\n")
+
+
+def test_start_copies_an_assignment_out_of_the_clone_and_never_overwrites(tmp_path, capsys):
+    from pathlib import Path
+
+    from d2lcnn.grading import student
+    from d2lcnn.grading.__main__ import main
+
+    book = Path(student.__file__).resolve().parents[2] / "notebooks" / "homework"
+    dest = tmp_path / "mine"
+    assert main(["start", "hw2", "--to", str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "hw2-batchnorm-dropout.ipynb", "hw2-batchnorm-dropout.public.npz"]
+    for f in dest.iterdir():  # the exact student files, byte for byte
+        assert f.read_bytes() == (book / "hw2-batchnorm-dropout" / f.name).read_bytes()
+    assert f"jupyter lab {dest / 'hw2-batchnorm-dropout.ipynb'}" in capsys.readouterr().out
+    (dest / "hw2-batchnorm-dropout.ipynb").write_text("my answers")
+    assert main(["start", "hw2-batchnorm-dropout", "--to", str(dest)]) == 1
+    assert "already exists: nothing copied" in capsys.readouterr().err
+    assert (dest / "hw2-batchnorm-dropout.ipynb").read_text() == "my answers"
+    for bad in ("hw", "hw9", "q1"):  # ambiguous or unknown: the message lists the choices
+        with pytest.raises(LookupError, match="hw1-convolution, hw2-batchnorm-dropout"):
+            student.start(bad, tmp_path / bad)
+    assert not (tmp_path / "hw").exists()
+
+
+def test_checker_notes_once_when_run_in_the_committed_copy(tmp_path, capsys):
+    from d2lcnn.grading.student import committed_copy
+
+    folder = tmp_path / "clone" / "notebooks" / "homework" / "hw1-convolution"
+    folder.mkdir(parents=True)
+    assert committed_copy(folder) is None  # not in a git checkout
+    (tmp_path / "clone" / ".git").mkdir()
+    assert committed_copy(folder) == (tmp_path / "clone").resolve()
+    Checker("hw1-convolution", {}, folder)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "python -m d2lcnn.grading start hw1-convolution" in out
+    for elsewhere in (tmp_path, tmp_path / "clone" / "notebooks", tmp_path / "clone"):
+        assert committed_copy(elsewhere) is None
+        Checker("hw1-convolution", {}, elsewhere)
+    assert capsys.readouterr().out == ""
