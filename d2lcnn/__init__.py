@@ -12,7 +12,8 @@ schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer 
 bootstrap), :mod:`d2lcnn.metrics` (confusion matrix, IoU, pixel accuracy),
 :mod:`d2lcnn.hparam` (random, grid and coarse-to-fine hyperparameter search),
 :mod:`d2lcnn.grading` (autograded homework: assign, self-check, sandboxed grading),
-:mod:`d2lcnn.plots` and :mod:`d2lcnn.book`.
+:mod:`d2lcnn.plots`, :mod:`d2lcnn.diagrams` (schematic figures of layers and networks, drawn
+by code) and :mod:`d2lcnn.book`.
 Importing ``d2lcnn`` imports none of them (and not torch); nothing runs on import.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "__version__",
     "book",
     "data",
+    "diagrams",
     "ensemble",
     "geometry",
     "gradcheck",

@@ -32,6 +32,9 @@ ALLOWED = {
     "d2lcnn.summary": FOUNDATION,
     "d2lcnn.data": FOUNDATION,
     "d2lcnn.plots": FOUNDATION,
+    # drawings of the models: the shapes they show are read off the models (via summary),
+    # never typed in; nothing in the package imports the diagrams
+    "d2lcnn.diagrams": FOUNDATION | {"d2lcnn.summary", "d2lcnn.torch.models"},
     "d2lcnn.train": FOUNDATION | {"d2lcnn.numpy", "d2lcnn.torch", "d2lcnn.plots"},
     "d2lcnn.hparam": FOUNDATION | {"d2lcnn.train"},
     "d2lcnn.book": set(),
