@@ -56,8 +56,9 @@ def step_lr(step: int, *, lr: float, step_size: int, gamma: float = 0.1) -> floa
 
 
 def multistep_lr(step: int, *, lr: float, milestones: Iterable[int], gamma: float = 0.1) -> float:
-    """Decay by ``gamma`` at each milestone, as ``MultiStepLR`` (e.g. ResNet's x0.1 at
-    epochs 30, 60 and 90).
+    """Decay by ``gamma`` at each milestone, as ``MultiStepLR`` (e.g. the common ImageNet
+    ResNet recipe's x0.1 at epochs 30, 60 and 90; He et al. divided it when the error
+    plateaued).
 
     ``lr_t = lr * gamma ** (number of milestones <= t)``
 

@@ -61,3 +61,21 @@ def test_the_package_exports_exactly_what_its_modules_list():
         assert {m.__name__ for m in package._MODULES} == listed
         expected = {n for name in listed for n in importlib.import_module(name).__all__}
         assert set(package.__all__) == expected | extra
+
+
+def test_numpy_optimizers_load_on_first_use_by_either_name():
+    """`nd.optim.SGD` works in a fresh interpreter, as `nd.SGD` does, and neither name is
+    loaded before it is used."""
+    code = (
+        "import sys\n"
+        "from d2lcnn import numpy as nd\n"
+        "assert 'd2lcnn.numpy.optim' not in sys.modules\n"
+        "assert nd.optim.SGD is nd.SGD and nd.optim.__name__ == 'd2lcnn.numpy.optim'\n"
+        "try:\n"
+        "    nd.optimm\n"
+        "except AttributeError as e:\n"
+        "    assert 'optimm' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('nd.optimm exists')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -60,6 +60,10 @@ __all__ = list(dict.fromkeys(
 
 
 def __getattr__(name):
+    if name == "optim":  # `nd.optim.SGD` as well as `nd.SGD`, also before either was imported
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module("d2lcnn.numpy.optim")
     if name in _LAZY:
         import importlib  # noqa: PLC0415 -- only when an optimizer is first used
 
