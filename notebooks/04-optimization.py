@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Optimizers, learning-rate schedules and hyperparameter search
 #
-# Training a network means minimizing a loss $L(\mathbf{w})$ over millions of weights with
+# Training a network means minimizing a loss $\mathcal{L}(\mathbf{w})$ over millions of weights with
 # nothing but its gradient, computed on a small batch of examples at a time. The plain
 # recipe, step downhill by a fixed fraction of the gradient, works, but it wastes most of
 # its steps: it zig-zags across narrow valleys, crawls near saddle points and is shaken by
@@ -30,8 +30,24 @@
 # abort for runs that blow up (`d2lcnn.hparam`).
 #
 # Every number stated in the text is computed below and checked by an `assert`.
+#
+# **Learning goals.** After this chapter you can
+#
+# - explain why plain SGD is slow (poor conditioning, saddle points, minibatch noise) and
+#   write momentum, Nesterov momentum, AdaGrad, RMSProp and Adam (with its bias
+#   correction) from their update rules;
+# - choose and implement a learning-rate schedule, with warmup and the linear scaling rule
+#   for large batches;
+# - search hyperparameters at random in log space, coarse to fine, aborting runs that
+#   explode.
+#
+# **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1) and
+# [Data preprocessing and weight initialization](03-preprocessing-and-init.ipynb)
+# (chapter 3); the gradient of a loss and a training loop in PyTorch.
 
 # %%
+import inspect
+import math
 import warnings
 from functools import partial
 
@@ -65,26 +81,26 @@ device = td.device("auto")  # CUDA if present, else Apple's MPS, else the CPU
 # %% [markdown]
 # ## What goes wrong with plain gradient descent
 #
-# Gradient descent repeats $\mathbf{w}_{t+1} = \mathbf{w}_t - \alpha \nabla L(\mathbf{w}_t)$
-# with a *learning rate* (step size) $\alpha$. Stochastic gradient descent (SGD) does the
+# Gradient descent repeats $\mathbf{w}_{t+1} = \mathbf{w}_t - \eta \nabla \mathcal{L}(\mathbf{w}_t)$
+# with a *learning rate* (step size) $\eta$. Stochastic gradient descent (SGD) does the
 # same with the gradient of a random minibatch instead of the whole training set. Three
 # things slow it down.
 #
 # ### 1. Poor conditioning
 #
 # Near a minimum every smooth loss looks like a quadratic bowl,
-# $L(\mathbf{w}) \approx \tfrac12 \mathbf{w}^\top H \mathbf{w}$, with $H$ the Hessian. Along
-# the eigenvector of $H$ with eigenvalue $\lambda$ one gradient step multiplies the distance
-# to the minimum by $1 - \alpha\lambda$. The steepest direction ($\lambda_{\max}$) caps the
-# learning rate: beyond $\alpha = 2/\lambda_{\max}$ the iterates diverge. Along the
-# shallowest direction ($\lambda_{\min}$) the error is then multiplied by
-# $1 - \alpha\lambda_{\min} > 1 - 2/\kappa$ each step, where the **condition number**
-# $\kappa = \lambda_{\max} / \lambda_{\min}$ is the ratio of the largest to the smallest
+# $\mathcal{L}(\mathbf{w}) \approx \tfrac12 \mathbf{w}^\top H \mathbf{w}$, with $H$ the
+# Hessian. Along the eigenvector of $H$ with eigenvalue (curvature) $h$ one gradient step
+# multiplies the distance to the minimum by $1 - \eta h$. The steepest direction
+# ($h_{\max}$) caps the learning rate: beyond $\eta = 2/h_{\max}$ the iterates diverge.
+# Along the shallowest direction ($h_{\min}$) the error is then multiplied by
+# $1 - \eta h_{\min} > 1 - 2/\kappa$ each step, where the **condition number**
+# $\kappa = h_{\max} / h_{\min}$ is the ratio of the largest to the smallest
 # singular value of $H$. The best constant learning rate,
-# $\alpha = 2/(\lambda_{\min} + \lambda_{\max})$, contracts both directions by
+# $\eta = 2/(h_{\min} + h_{\max})$, contracts both directions by
 # $(\kappa - 1)/(\kappa + 1)$ per step.
 #
-# Our test surface is the bowl $L(w_1, w_2) = \tfrac12 (w_1^2 + 20\, w_2^2)$: twenty times
+# Our test surface is the bowl $\mathcal{L}(w_1, w_2) = \tfrac12 (w_1^2 + 20\, w_2^2)$: twenty times
 # steeper across the valley than along it.
 
 # %%
@@ -155,7 +171,7 @@ plt.show()
 # ### 2. Local minima and saddle points
 #
 # Where the gradient is zero, gradient descent stops, whether or not it is at a minimum.
-# The surface $L(w_1, w_2) = \tfrac12 w_1^2 + \tfrac14 w_2^4 - \tfrac12 w_2^2 + 0.1\, w_2$
+# The surface $\mathcal{L}(w_1, w_2) = \tfrac12 w_1^2 + \tfrac14 w_2^4 - \tfrac12 w_2^2 + 0.1\, w_2$
 # has three critical points on the line $w_1 = 0$ (the roots of $w_2^3 - w_2 + 0.1$): a
 # global minimum, a worse local minimum and, between them, a **saddle point**, curving up
 # along $w_1$ and down along $w_2$. We start three runs at $w_1 = 1.5$ with different
@@ -210,7 +226,8 @@ plt.show()
 # if the Hessian's eigenvalues are positive in *every* direction, and that is rare. For
 # random symmetric matrices (a crude model of a Hessian at a random critical point) the
 # fraction that is positive definite collapses with the dimension, which is why saddle
-# points, not bad local minima, are believed to be what slows large networks down.
+# points, not bad local minima, are believed to be what slows large networks down
+# (Dauphin et al., 2014).
 
 # %%
 dims = [1, 2, 3, 4, 6]
@@ -226,12 +243,12 @@ assert np.all(np.diff(fraction_pd) < 0) and fraction_pd[0] > 0.45 and fraction_p
 # %% [markdown]
 # ### 3. Noise
 #
-# The training loss is an average over $N$ examples,
-# $L(\mathbf{w}) = \frac1N \sum_{i=1}^N L_i(\mathbf{w})$, so its gradient is an average too,
-# and SGD estimates it from a batch of $B$ examples. The estimate is unbiased, but its
-# error only falls like $1/\sqrt{B}$. We measure it on the real digits for a linear
-# softmax classifier, whose per-example gradients have a closed form
-# $\nabla_W L_i = \mathbf{x}_i (\mathbf{p}_i - \mathbf{y}_i)^\top$.
+# The training loss is an average over the $n$ training examples,
+# $\mathcal{L}(\mathbf{w}) = \frac1n \sum_{i=1}^n \mathcal{L}_i(\mathbf{w})$, so its gradient
+# is an average too, and SGD estimates it from a batch of $N$ examples. The estimate is
+# unbiased, but its error only falls like $1/\sqrt{N}$. We measure it on the real digits
+# for a linear softmax classifier, whose per-example gradients have a closed form
+# $\nabla_W \mathcal{L}_i = \mathbf{x}_i (\mathbf{p}_i - \mathbf{y}_i)^\top$.
 
 # %%
 digits = load_dataset("digits")  # 8x8 images, stratified 1259 / 179 / 359 split
@@ -256,7 +273,8 @@ slope = np.polyfit(np.log(batch_sizes), np.log(errors), 1)[0]
 print("batch size:", batch_sizes)
 print("relative error of the minibatch gradient:", np.round(errors, 3).tolist())
 print(f"slope in log-log: {slope:.3f} (theory: -0.5)")
-assert abs(slope + 0.5) < 0.05 and errors[0] > 5 and 0.3 < errors[-1] < 0.6
+# seeds 0-3: errors[0] 6.9-7.5, errors[-1] 0.43-0.47
+assert abs(slope + 0.5) < 0.05 and errors[0] > 5 and 0.4 < errors[-1] < 0.6
 
 # %% [markdown]
 # At this point of training a single example's gradient is off by several times the size
@@ -271,43 +289,43 @@ assert abs(slope + 0.5) < 0.05 and errors[0] > 5 and 0.3 < errors[-1] < 0.6
 # with momentum** keeps a velocity $v$ and steps along it:
 #
 # $$
-# v_{t+1} = \rho\, v_t + \nabla L(w_t), \qquad w_{t+1} = w_t - \alpha\, v_{t+1}.
+# v_{t+1} = \mu\, v_t + \nabla \mathcal{L}(w_t), \qquad w_{t+1} = w_t - \eta\, v_{t+1}.
 # $$
 #
-# The "friction" $\rho$ is typically 0.9 or 0.99; in a constant gradient $g$ the velocity
-# grows to $g/(1-\rho)$, so momentum multiplies the effective step by 10 or 100. You will
+# The "friction" $\mu$ is typically 0.9 or 0.99; in a constant gradient $g$ the velocity
+# grows to $g/(1-\mu)$, so momentum multiplies the effective step by 10 or 100. You will
 # also see it written with the learning rate inside the velocity,
 #
 # $$
-# u_{t+1} = \rho\, u_t - \alpha \nabla L(w_t), \qquad w_{t+1} = w_t + u_{t+1},
+# u_{t+1} = \mu\, u_t - \eta \nabla \mathcal{L}(w_t), \qquad w_{t+1} = w_t + u_{t+1},
 # $$
 #
-# which is the same method: by induction $u_t = -\alpha v_t$, so the two produce the same
+# which is the same method: by induction $u_t = -\eta v_t$, so the two produce the same
 # iterates. Here are both, as the lecture writes them.
 
 # %%
-def momentum_form_a(grad_fn, w, lr, rho, steps):
-    """v <- rho v + grad; w <- w - lr v (PyTorch's form)."""
+def momentum_form_a(grad_fn, w, lr, mu, steps):
+    """v <- mu v + grad; w <- w - lr v (PyTorch's form)."""
     w, v, path = w.copy(), np.zeros_like(w), [w.copy()]
     for _ in range(steps):
-        v = rho * v + grad_fn(w)
+        v = mu * v + grad_fn(w)
         w = w - lr * v
         path.append(w)
     return np.array(path)
 
 
-def momentum_form_b(grad_fn, w, lr, rho, steps):
-    """u <- rho u - lr grad; w <- w + u (the learning rate inside the velocity)."""
+def momentum_form_b(grad_fn, w, lr, mu, steps):
+    """u <- mu u - lr grad; w <- w + u (the learning rate inside the velocity)."""
     w, u, path = w.copy(), np.zeros_like(w), [w.copy()]
     for _ in range(steps):
-        u = rho * u - lr * grad_fn(w)
+        u = mu * u - lr * grad_fn(w)
         w = w + u
         path.append(w)
     return np.array(path)
 
 
-path_a = momentum_form_a(bowl_grad, W0, lr=0.02, rho=0.9, steps=60)
-path_b = momentum_form_b(bowl_grad, W0, lr=0.02, rho=0.9, steps=60)
+path_a = momentum_form_a(bowl_grad, W0, lr=0.02, mu=0.9, steps=60)
+path_b = momentum_form_b(bowl_grad, W0, lr=0.02, mu=0.9, steps=60)
 max_diff = np.abs(path_a - path_b).max()
 assert max_diff < 1e-12  # identical up to rounding
 print("the two forms' iterates agree to 1e-12 over 60 steps")
@@ -334,12 +352,12 @@ print("loops == nd.optim.SGD(momentum) == nd.optim.MomentumVelocity == torch.opt
 
 # %% [markdown]
 # How much does momentum buy on a quadratic? With the best choice of both constants,
-# $\alpha = 4 / (\sqrt{\lambda_{\max}} + \sqrt{\lambda_{\min}})^2$ and
-# $\rho = \big((\sqrt\kappa - 1)/(\sqrt\kappa + 1)\big)^2$, the error contracts by
+# $\eta = 4 / (\sqrt{h_{\max}} + \sqrt{h_{\min}})^2$ and
+# $\mu = \big((\sqrt\kappa - 1)/(\sqrt\kappa + 1)\big)^2$, the error contracts by
 # $(\sqrt\kappa - 1)/(\sqrt\kappa + 1)$ per step: $\kappa$ is replaced by its square root.
 # For $\kappa = 20$ that is 0.634 instead of 0.905. We count the steps each method needs
 # to shrink the distance to the minimum 1000 times, with those best constants, and also
-# for the everyday choices $\rho = 0.9$ and $\rho = 0.99$ at a small learning rate.
+# for the everyday choices $\mu = 0.9$ and $\mu = 0.99$ at a small learning rate.
 
 # %%
 def steps_to_converge(path, tol=1e-3):
@@ -350,26 +368,26 @@ def steps_to_converge(path, tol=1e-3):
 lmin, lmax = 1.0, 20.0
 lr_gd = 2 / (lmin + lmax)
 lr_hb = 4 / (np.sqrt(lmax) + np.sqrt(lmin)) ** 2
-rho_hb = ((np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)) ** 2
+mu_hb = ((np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)) ** 2
 runs = {
     "GD, best lr": descend(partial(nd.optim.SGD, lr=lr_gd), bowl_grad, steps=400),
-    "momentum, best lr and rho": descend(
-        partial(nd.optim.SGD, lr=lr_hb, momentum=rho_hb), bowl_grad, steps=400),
-    "momentum rho=0.9, lr=0.01": descend(
+    "momentum, best lr and mu": descend(
+        partial(nd.optim.SGD, lr=lr_hb, momentum=mu_hb), bowl_grad, steps=400),
+    "momentum mu=0.9, lr=0.01": descend(
         partial(nd.optim.SGD, lr=0.01, momentum=0.9), bowl_grad, steps=400),
-    "momentum rho=0.99, lr=0.01": descend(
+    "momentum mu=0.99, lr=0.01": descend(
         partial(nd.optim.SGD, lr=0.01, momentum=0.99), bowl_grad, steps=2000),
 }
 counts = {name: steps_to_converge(p) for name, p in runs.items()}
 for name, n in counts.items():
     print(f"{name:<28} {n:>5} steps")
 assert counts["GD, best lr"] <= steps_needed
-assert counts["momentum, best lr and rho"] < counts["GD, best lr"] / 3
-assert counts["momentum rho=0.99, lr=0.01"] > 5 * counts["momentum rho=0.9, lr=0.01"]
+assert counts["momentum, best lr and mu"] < counts["GD, best lr"] / 3
+assert counts["momentum mu=0.99, lr=0.01"] > 5 * counts["momentum mu=0.9, lr=0.01"]
 
 # %% [markdown]
 # The tuned heavy ball needs a few times fewer steps than the best plain gradient descent.
-# With $\rho = 0.99$ the ball has so little friction that it overshoots and oscillates for
+# With $\mu = 0.99$ the ball has so little friction that it overshoots and oscillates for
 # a long time in this small bowl; on a real network's loss, where the gradient is noisy
 # and the valleys are long, the heavier averaging is often what you want. Momentum also
 # carries the iterate through flat regions and across saddle points, where the gradient
@@ -378,55 +396,56 @@ assert counts["momentum rho=0.99, lr=0.01"] > 5 * counts["momentum rho=0.9, lr=0
 # ## Nesterov momentum
 #
 # Momentum computes the gradient where the ball *is*, then adds the velocity. Nesterov's
-# variant first moves along the velocity and computes the gradient where the ball is
+# variant, in the form Sutskever et al. (2013) brought to deep learning, first moves along
+# the velocity and computes the gradient where the ball is
 # *about to be*, so a ball heading up the far wall of the valley brakes one step earlier:
 #
 # $$
-# v_{t+1} = \rho\, v_t - \alpha \nabla L(w_t + \rho v_t), \qquad w_{t+1} = w_t + v_{t+1}.
+# v_{t+1} = \mu\, v_t - \eta \nabla \mathcal{L}(w_t + \mu v_t), \qquad w_{t+1} = w_t + v_{t+1}.
 # $$
 #
 # Optimizer code wants the gradient at the point it stores, not at a look-ahead point.
-# The change of variables $\tilde w_t = w_t + \rho v_t$ makes it so. Substituting,
+# The change of variables $\tilde w_t = w_t + \mu v_t$ makes it so. Substituting,
 #
 # $$
-# v_{t+1} = \rho\, v_t - \alpha \nabla L(\tilde w_t), \qquad
-# \tilde w_{t+1} = \tilde w_t - \rho v_t + (1 + \rho) v_{t+1}
-#              = \tilde w_t + v_{t+1} + \rho\,(v_{t+1} - v_t).
+# v_{t+1} = \mu\, v_t - \eta \nabla \mathcal{L}(\tilde w_t), \qquad
+# \tilde w_{t+1} = \tilde w_t - \mu v_t + (1 + \mu) v_{t+1}
+#              = \tilde w_t + v_{t+1} + \mu\,(v_{t+1} - v_t).
 # $$
 #
 # Both forms, and the check that the second one's iterates are the first one's plus
-# $\rho v_t$:
+# $\mu v_t$:
 
 # %%
-def nesterov_lookahead(grad_fn, w, lr, rho, steps):
+def nesterov_lookahead(grad_fn, w, lr, mu, steps):
     w, v, ws, vs = w.copy(), np.zeros_like(w), [w.copy()], [np.zeros_like(w)]
     for _ in range(steps):
-        v = rho * v - lr * grad_fn(w + rho * v)  # gradient at the look-ahead point
+        v = mu * v - lr * grad_fn(w + mu * v)  # gradient at the look-ahead point
         w = w + v
         ws.append(w)
         vs.append(v)
     return np.array(ws), np.array(vs)
 
 
-def nesterov_change_of_variables(grad_fn, w, lr, rho, steps):
+def nesterov_change_of_variables(grad_fn, w, lr, mu, steps):
     w, v, path = w.copy(), np.zeros_like(w), [w.copy()]
     for _ in range(steps):
         old_v = v
-        v = rho * v - lr * grad_fn(w)  # gradient at the stored point
-        w = w - rho * old_v + (1 + rho) * v
+        v = mu * v - lr * grad_fn(w)  # gradient at the stored point
+        w = w - mu * old_v + (1 + mu) * v
         path.append(w)
     return np.array(path)
 
 
-ws, vs = nesterov_lookahead(bowl_grad, W0, lr=0.02, rho=0.9, steps=60)
-w_tilde = nesterov_change_of_variables(bowl_grad, W0, lr=0.02, rho=0.9, steps=60)
+ws, vs = nesterov_lookahead(bowl_grad, W0, lr=0.02, mu=0.9, steps=60)
+w_tilde = nesterov_change_of_variables(bowl_grad, W0, lr=0.02, mu=0.9, steps=60)
 assert np.allclose(w_tilde, ws + 0.9 * vs, rtol=1e-12, atol=1e-12)
 pkg_nag_b = descend(partial(nd.optim.MomentumVelocity, lr=0.02, momentum=0.9, nesterov=True),
                     bowl_grad)
 pkg_nag_a = descend(partial(nd.optim.SGD, lr=0.02, momentum=0.9, nesterov=True), bowl_grad)
 assert np.allclose(pkg_nag_b, w_tilde, rtol=1e-12, atol=1e-12)
 assert np.allclose(pkg_nag_a, w_tilde, rtol=1e-12, atol=1e-12)
-print("look-ahead iterates + rho * v == change-of-variables iterates == nd.optim (both forms)")
+print("look-ahead iterates + mu * v == change-of-variables iterates == nd.optim (both forms)")
 
 # %% [markdown]
 # `torch.optim.SGD(nesterov=True)` implements the same change of variables in PyTorch's
@@ -436,20 +455,21 @@ print("look-ahead iterates + rho * v == change-of-variables iterates == nd.optim
 # ## AdaGrad and RMSProp: a learning rate per coordinate
 #
 # The zig-zag comes from using one learning rate for a steep and a shallow direction.
-# **AdaGrad** divides each coordinate's step by the root of the sum of that coordinate's
-# squared gradients so far: steep coordinates get small steps, shallow ones large steps.
+# **AdaGrad** (Duchi et al., 2011) divides each coordinate's step by the root of the sum
+# of that coordinate's squared gradients so far: steep coordinates get small steps,
+# shallow ones large steps.
 #
 # $$
-# s_{t+1} = s_t + g_t \odot g_t, \qquad
-# w_{t+1} = w_t - \alpha\, \frac{g_t}{\sqrt{s_{t+1}} + \epsilon}.
+# r_{t+1} = r_t + g_t \odot g_t, \qquad
+# w_{t+1} = w_t - \eta\, \frac{g_t}{\sqrt{r_{t+1}} + \epsilon}.
 # $$
 #
-# Since $s$ only grows, the effective learning rate $\alpha / (\sqrt{s} + \epsilon)$ only
-# shrinks. When the gradient keeps a typical size $\sigma$, as with minibatch noise, $s$
+# Since $r$ only grows, the effective learning rate $\eta / (\sqrt{r} + \epsilon)$ only
+# shrinks. When the gradient keeps a typical size $\sigma$, as with minibatch noise, $r$
 # grows like $t\sigma^2$ and the step decays to zero like $1/\sqrt t$: good for a convex
 # problem, too early a stop for a network. **RMSProp** replaces the sum by a leaky average,
-# $s_{t+1} = \beta\, s_t + (1 - \beta)\, g_t \odot g_t$, so old gradients are forgotten and
-# the step settles at about $\alpha/\sigma$. The lecture's pseudocode, checked against the
+# $r_{t+1} = \beta\, r_t + (1 - \beta)\, g_t \odot g_t$, so old gradients are forgotten and
+# the step settles at about $\eta/\sigma$. The lecture's pseudocode, checked against the
 # package:
 
 # %%
@@ -484,7 +504,7 @@ print("AdaGrad and RMSProp loops == nd.optim.Adagrad / nd.optim.RMSprop")
 # Now the decay. We start both optimizers at the minimum of the bowl and feed them a noisy
 # gradient (true gradient plus unit Gaussian noise, like a minibatch estimate) for 10,000
 # steps, reading each one's effective learning rate on $w_1$,
-# $\alpha / (\sqrt{s} + \epsilon)$, from its state.
+# $\eta / (\sqrt{r} + \epsilon)$, from its state.
 
 # %%
 def effective_lr(make_optimizer, key, steps=10_000, seed=1):
@@ -506,12 +526,12 @@ print(f"effective lr, step 100 / step 10000: AdaGrad {decay_adagrad:.3g} "
       f"(1/sqrt(t) predicts 10), RMSProp {decay_rmsprop:.3g}")
 assert 6 < decay_adagrad < 16 and 0.5 < decay_rmsprop < 2
 
-fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
 t = np.arange(1, len(eff_adagrad) + 1)
 ax.loglog(t, eff_adagrad, label="AdaGrad (lr 0.5)")
 ax.loglog(t, eff_rmsprop, label="RMSProp (lr 0.05, decay 0.99)")
 ax.loglog(t, eff_adagrad[99] * np.sqrt(100 / t), "k:", label=r"$\propto 1/\sqrt{t}$")
-ax.set(xlabel="step", ylabel=r"effective learning rate $\alpha/\sqrt{s}$ on $w_1$",
+ax.set(xlabel="step", ylabel=r"effective learning rate $\eta/\sqrt{r}$ on $w_1$",
        title="With noisy gradients AdaGrad's step decays to zero; RMSProp's levels off")
 ax.legend()
 plt.show()
@@ -521,24 +541,24 @@ plt.show()
 #
 # Adam combines the two ideas: a momentum-like running average of the gradient (the first
 # moment $m$) divided by the root of an RMSProp-like running average of its square (the
-# second moment $s$). The lecture first writes an "almost Adam":
+# second moment $r$). The lecture first writes an "almost Adam":
 #
 # $$
 # m_{t} = \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \quad
-# s_{t} = \beta_2 s_{t-1} + (1-\beta_2)\, g_t^2, \quad
-# w_{t} = w_{t-1} - \alpha\, \frac{m_t}{\sqrt{s_t} + \epsilon}.
+# r_{t} = \beta_2 r_{t-1} + (1-\beta_2)\, g_t^2, \quad
+# w_{t} = w_{t-1} - \eta\, \frac{m_t}{\sqrt{r_t} + \epsilon}.
 # $$
 #
 # What happens at the first step? Both averages start at zero, so $m_1 = (1-\beta_1) g_1$
-# and $s_1 = (1-\beta_2) g_1^2$, and the step is $\alpha (1-\beta_1)/\sqrt{1-\beta_2}$ per
-# coordinate, whatever the gradient: $3.16\,\alpha$ for the usual $\beta_1 = 0.9$,
-# $\beta_2 = 0.999$. Because $s$ is the slower average, it stays too small for much
+# and $r_1 = (1-\beta_2) g_1^2$, and the step is $\eta (1-\beta_1)/\sqrt{1-\beta_2}$ per
+# coordinate, whatever the gradient: $3.16\,\eta$ for the usual $\beta_1 = 0.9$,
+# $\beta_2 = 0.999$. Because $r$ is the slower average, it stays too small for much
 # longer than $m$, and the step keeps being too large for hundreds of steps. Full Adam
 # divides each average by the total weight its terms have so far, $1 - \beta^t$:
 #
 # $$
-# \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad \hat s_t = \frac{s_t}{1 - \beta_2^t}, \qquad
-# w_{t} = w_{t-1} - \alpha\, \frac{\hat m_t}{\sqrt{\hat s_t} + \epsilon}.
+# \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad \hat r_t = \frac{r_t}{1 - \beta_2^t}, \qquad
+# w_{t} = w_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat r_t} + \epsilon}.
 # $$
 #
 # (The lecture's first version loops over `t in range(num_iterations)`, so its first
@@ -600,10 +620,30 @@ assert np.isclose(ratio[0], 0.1 / np.sqrt(0.001)) and ratio.max() > 6.5 and rati
 # %% [markdown]
 # Without the correction, Adam's steps are 3.16 times too large at the start, peak at
 # about 6.6 times too large around step 12, and are still noticeably too large after a
-# thousand steps; with it, the first step is exactly the learning rate. The lecture's
-# advice: **Adam with $\beta_1 = 0.9$, $\beta_2 = 0.999$ and a learning rate of $10^{-3}$
-# or $5 \cdot 10^{-4}$ is a great starting point for many models** (PyTorch's defaults are
-# the first three).
+# thousand steps; with it, the first step is exactly the learning rate.
+#
+# Kingma and Ba (2015) recommend $\eta = 10^{-3}$, $\beta_1 = 0.9$, $\beta_2 = 0.999$ and
+# $\epsilon = 10^{-8}$ as defaults, and these are exactly the defaults of `torch.optim.Adam`
+# and of both of the package's `Adam` classes. The lecture's advice is the same: **Adam
+# with $\beta_1 = 0.9$, $\beta_2 = 0.999$ and a learning rate of $10^{-3}$ or
+# $5 \cdot 10^{-4}$ is a great starting point for many models.**
+
+# %%
+# Kingma and Ba (2015), Algorithm 1: "Good default settings for the tested machine
+# learning problems are alpha = 0.001, beta1 = 0.9, beta2 = 0.999 and epsilon = 1e-8".
+ADAM_PAPER_DEFAULTS = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+
+
+def adam_defaults(cls):
+    """The default values of lr, betas and eps in an optimizer class's signature."""
+    sig = inspect.signature(cls.__init__).parameters
+    return {name: sig[name].default for name in ADAM_PAPER_DEFAULTS}
+
+
+for label, cls in [("torch.optim.Adam", torch.optim.Adam), ("td.optim.Adam", td.optim.Adam),
+                   ("nd.optim.Adam", nd.optim.Adam)]:
+    print(f"{label:<17} defaults {adam_defaults(cls)}")
+    assert adam_defaults(cls) == ADAM_PAPER_DEFAULTS
 #
 # ## The race, on the bowl
 #
@@ -613,8 +653,8 @@ assert np.isclose(ratio[0], 0.1 / np.sqrt(0.001)) and ratio.max() > 6.5 and rati
 # %%
 racers = {
     "SGD (lr 0.09)": partial(nd.optim.SGD, lr=0.09),
-    "momentum (lr 0.02, rho 0.9)": partial(nd.optim.SGD, lr=0.02, momentum=0.9),
-    "Nesterov (lr 0.02, rho 0.9)": partial(nd.optim.SGD, lr=0.02, momentum=0.9, nesterov=True),
+    "momentum (lr 0.02, mu 0.9)": partial(nd.optim.SGD, lr=0.02, momentum=0.9),
+    "Nesterov (lr 0.02, mu 0.9)": partial(nd.optim.SGD, lr=0.02, momentum=0.9, nesterov=True),
     "AdaGrad (lr 2)": partial(nd.optim.Adagrad, lr=2.0),
     "RMSProp (lr 0.3)": partial(nd.optim.RMSprop, lr=0.3, alpha=0.9),
     "Adam (lr 0.8)": partial(nd.optim.Adam, lr=0.8),
@@ -636,7 +676,7 @@ plt.show()
 final = {name: bowl(path[-1]) for name, path in race.items()}
 for name, value in final.items():
     print(f"{name:<28} loss after 80 steps {value:.1e}")
-assert final["Nesterov (lr 0.02, rho 0.9)"] < final["momentum (lr 0.02, rho 0.9)"]
+assert final["Nesterov (lr 0.02, mu 0.9)"] < final["momentum (lr 0.02, mu 0.9)"]
 assert all(value < 0.1 for value in final.values())
 
 # %% [markdown]
@@ -686,11 +726,18 @@ for name, make_opt in cnn_optimizers.items():
     train_loader = make_loader(*digits_train, batch_size=32, shuffle=True, seed=0)  # same order
     histories[name] = fit(model, train_loader, val_loader, epochs=8,
                           optimizer=make_opt(model.parameters()), live_plot=False)
-    print(f"{name:<20} val accuracy {histories[name].epochs[-1].val_accuracy:.3f}")
+    last = histories[name].epochs[-1]
+    print(f"{name:<20} training loss {last.train_loss:.3f}, val accuracy {last.val_accuracy:.3f}")
 
 final_acc = {name: h.epochs[-1].val_accuracy for name, h in histories.items()}
+final_loss = {name: h.epochs[-1].train_loss for name, h in histories.items()}
+# Seeds 0-3: final training loss 0.04-0.08 for momentum, Nesterov and AdaGrad, 0.23-0.37
+# for SGD, RMSProp and Adam (whose order changes with the seed); every optimizer but SGD
+# reached a validation accuracy of 0.944 or more, SGD 0.866-0.961.
+fast = ["momentum (lr 0.05)", "Nesterov (lr 0.05)", "AdaGrad (lr 0.05)"]
+slow = ["SGD (lr 0.05)", "RMSProp (lr 1e-3)", "Adam (lr 1e-3)"]
+assert max(final_loss[n] for n in fast) < 0.5 * min(final_loss[n] for n in slow)
 assert all(acc >= 0.9 for name, acc in final_acc.items() if not name.startswith("SGD"))
-assert final_acc["momentum (lr 0.05)"] > final_acc["SGD (lr 0.05)"]
 
 # %%
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
@@ -705,29 +752,33 @@ fig.suptitle("The same CNN on the 8x8 digits, six optimizers, identical initial 
 plt.show()
 
 # %% [markdown]
-# Plain SGD at this learning rate is clearly the slowest; with momentum the same learning
-# rate goes much further, and the adaptive methods get to similar accuracies. The ranking
-# on a real problem depends on the learning rates as much as on the method, which is why
-# the last part of this chapter is about searching for them.
+# After 8 epochs the six split into two groups. Momentum, Nesterov and AdaGrad at learning
+# rate 0.05 end with a training loss less than half of that of plain SGD at the same rate,
+# and of RMSProp and Adam at their usual $10^{-3}$; within each group the order changes
+# with the random seed. Adding momentum is what turns the slow SGD run into a fast one,
+# and all five methods other than plain SGD reach at least 90% validation accuracy. On a
+# real problem the ranking depends on the learning rates as much as on the method (Adam
+# at $10^{-3}$ is slow here, not bad), which is why the last part of this chapter is about
+# searching for them.
 #
 # ## Learning-rate schedules
 #
 # Every method above has a learning rate, and no single value is right for the whole run:
 # early on a large rate makes fast progress, later it keeps the iterate bouncing at the
-# noise level of the minibatch gradient. Decaying it over time gets both. With $\alpha_0$
+# noise level of the minibatch gradient. Decaying it over time gets both. With $\eta_0$
 # the initial rate, $t$ the epoch (or iteration) and $T$ the length of the run, the
 # common schedules are
 #
-# | schedule | $\alpha_t$ | `d2lcnn.schedules` |
+# | schedule | $\eta_t$ | `d2lcnn.schedules` |
 # | --- | --- | --- |
-# | step | $\alpha_0 \gamma^{\lfloor t/s \rfloor}$ (e.g. halve every few epochs) | `step_lr` |
-# | multi-step | $\times 0.1$ at fixed epochs (ResNet: 30, 60, 90) | `multistep_lr` |
-# | exponential | $\alpha_0 e^{-kt}$ | `exponential_lr` ($\gamma = e^{-k}$) |
-# | 1/t | $\alpha_0 / (1 + kt)$ | `inverse_time_lr` |
-# | cosine | $\tfrac12 \alpha_0 (1 + \cos(t\pi/T))$ | `cosine_lr` |
-# | linear | $\alpha_0 (1 - t/T)$ | `linear_lr` |
-# | inverse sqrt | $\alpha_0 / \sqrt{t}$ | `inverse_sqrt_lr` |
-# | linear warmup | $\alpha_0 \cdot t/W$ for $t < W$, then any of the above | `warmup(...)` |
+# | step | $\eta_0 \gamma^{\lfloor t/\tau \rfloor}$ (e.g. halve every $\tau$ epochs) | `step_lr` |
+# | multi-step | $\times 0.1$ at fixed epochs (e.g. 30, 60, 90) | `multistep_lr` |
+# | exponential | $\eta_0 e^{-ct}$ | `exponential_lr` ($\gamma = e^{-c}$) |
+# | 1/t | $\eta_0 / (1 + ct)$ | `inverse_time_lr` (`decay` $= c$) |
+# | cosine | $\tfrac12 \eta_0 (1 + \cos(t\pi/T))$ | `cosine_lr` |
+# | linear | $\eta_0 (1 - t/T)$ | `linear_lr` |
+# | inverse sqrt | $\eta_0 / \sqrt{t}$ | `inverse_sqrt_lr` |
+# | linear warmup | $\eta_0 \cdot t/T_w$ for $t < T_w$, then any of the above | `warmup(...)` |
 #
 # Each is a plain function of the step, so the same code drives a NumPy optimizer
 # (`opt.lr = schedule(t)`) or, through `as_torch_scheduler`, any `torch.optim` optimizer.
@@ -737,17 +788,31 @@ T, lr0 = 100, 0.1
 epochs = np.arange(T + 1)
 schedules = {
     "step: x0.5 every 10 epochs": partial(step_lr, lr=lr0, step_size=10, gamma=0.5),
-    "multi-step (ResNet): x0.1 at 30, 60, 90": partial(multistep_lr, lr=lr0,
+    "multi-step: x0.1 at 30, 60, 90": partial(multistep_lr, lr=lr0,
                                                        milestones=[30, 60, 90]),
-    "exponential: k = 0.03": partial(exponential_lr, lr=lr0, gamma=np.exp(-0.03)),
-    "1/t: k = 0.1": partial(inverse_time_lr, lr=lr0, decay=0.1),
+    "exponential: c = 0.03": partial(exponential_lr, lr=lr0, gamma=np.exp(-0.03)),
+    "1/t: c = 0.1": partial(inverse_time_lr, lr=lr0, decay=0.1),
     "cosine, T = 100": partial(cosine_lr, lr=lr0, total_steps=T),
     "linear, T = 100": partial(linear_lr, lr=lr0, total_steps=T),
     "inverse sqrt": partial(inverse_sqrt_lr, lr=lr0),
 }
 values = {name: np.array([fn(int(t)) for t in epochs]) for name, fn in schedules.items()}
-iters = np.arange(0, 30_001, 50)
-warm = warmup(partial(cosine_lr, lr=lr0, total_steps=25_000), warmup_steps=5000)
+# Goyal et al. (2017): the base rate 0.1 for batches of 256 is scaled linearly to the batch,
+# warmed up over the first 5 epochs, and training lasts 90 epochs. The training set is
+# ImageNet's (ILSVRC 2012, Russakovsky et al., 2015), "~1.28 million images" in the paper.
+GOYAL_2017 = {"base_lr": 0.1, "base_batch": 256, "batch": 8192, "warmup_epochs": 5,
+              "epochs": 90, "train_images": 1_281_167}
+iters_per_epoch = GOYAL_2017["train_images"] / GOYAL_2017["batch"]  # 156.4
+warmup_iters = math.ceil(GOYAL_2017["warmup_epochs"] * iters_per_epoch)
+total_iters = math.ceil(GOYAL_2017["epochs"] * iters_per_epoch)
+print(f"Goyal et al.: {GOYAL_2017['train_images']:,} images / batch {GOYAL_2017['batch']} = "
+      f"{iters_per_epoch:.1f} iterations per epoch; {GOYAL_2017['warmup_epochs']} warmup epochs "
+      f"= {warmup_iters} iterations of {total_iters:,}")
+assert warmup_iters == 782 and total_iters == 14_076
+
+iters = np.arange(total_iters + 1)
+warm = warmup(partial(cosine_lr, lr=lr0, total_steps=total_iters - warmup_iters),
+              warmup_steps=warmup_iters)
 values_warm = np.array([warm(int(i)) for i in iters])
 
 fig, axes = plt.subplots(2, 4, figsize=(14, 5.5), layout="constrained", sharey=True)
@@ -756,7 +821,8 @@ for ax, (name, v) in zip(axes.flat, values.items(), strict=False):
     ax.set_title(name, fontsize="medium")
     ax.set_xlabel("epoch")
 axes.flat[-1].plot(iters / 1000, values_warm, color="C1")
-axes.flat[-1].set_title("warmup over 5000 iterations, then cosine", fontsize="medium")
+axes.flat[-1].set_title(f"warmup over {warmup_iters} iterations (5 epochs at batch 8192),\n"
+                        "then cosine", fontsize="medium")
 axes.flat[-1].set_xlabel("iteration (thousands)")
 for ax in axes[:, 0]:
     ax.set_ylabel("learning rate")
@@ -764,23 +830,25 @@ fig.suptitle(f"Learning-rate schedules, all starting from {lr0}")
 plt.show()
 
 # %% [markdown]
-# The values match the formulas, the ResNet schedule steps exactly at 30, 60 and 90, the
-# warmup reaches half the rate halfway through, and the PyTorch scheduler made from the
-# same function gives the same learning rates as `torch.optim.lr_scheduler.MultiStepLR`:
+# The values match the formulas, the multi-step schedule steps exactly at 30, 60 and 90,
+# the warmup reaches half the rate halfway through its 782 iterations, and the PyTorch
+# scheduler made from the same function gives the same learning rates as
+# `torch.optim.lr_scheduler.MultiStepLR`:
 
 # %%
-resnet = schedules["multi-step (ResNet): x0.1 at 30, 60, 90"]
+resnet = schedules["multi-step: x0.1 at 30, 60, 90"]
 resnet_lrs = [resnet(t) for t in (0, 29, 30, 59, 60, 89, 90, 100)]
-print("ResNet schedule at epochs 0, 29, 30, 59, 60, 89, 90, 100:",
+print("multi-step schedule at epochs 0, 29, 30, 59, 60, 89, 90, 100:",
       [f"{v:.0e}" for v in resnet_lrs])
 assert np.allclose(resnet_lrs, [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4], rtol=1e-12)
 t_ = epochs[1:]
 assert np.allclose(values["cosine, T = 100"], 0.5 * lr0 * (1 + np.cos(epochs * np.pi / T)))
 assert np.allclose(values["linear, T = 100"], lr0 * (1 - epochs / T))
 assert np.allclose(values["inverse sqrt"][1:], lr0 / np.sqrt(t_))
-assert np.allclose(values["exponential: k = 0.03"], lr0 * np.exp(-0.03 * epochs))
-assert np.allclose(values["1/t: k = 0.1"], lr0 / (1 + 0.1 * epochs))
-assert warm(0) == 0 and np.isclose(warm(2500), lr0 / 2) and warm(5000) == lr0
+assert np.allclose(values["exponential: c = 0.03"], lr0 * np.exp(-0.03 * epochs))
+assert np.allclose(values["1/t: c = 0.1"], lr0 / (1 + 0.1 * epochs))
+assert warm(0) == 0 and np.isclose(warm(warmup_iters // 2), lr0 / 2)
+assert warm(warmup_iters) == lr0
 
 opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
 ours = as_torch_scheduler(opt, resnet)
@@ -792,22 +860,27 @@ for _ in range(T):
 print("as_torch_scheduler(opt, multistep_lr) == torch's MultiStepLR for 100 epochs")
 
 # %% [markdown]
-# Which one? Step decay is the classic (ResNets: $\times 0.1$ at epochs 30, 60 and 90);
-# cosine has one parameter fewer to tune and is the common default today; linear and
+# Which one? Step decay is the classic: He et al. (2016) trained their ImageNet ResNets
+# with the rate divided by 10 whenever the error stopped improving, and the common fixed
+# version divides it at epochs 30, 60 and 90. Cosine decay (Loshchilov and Hutter, 2017)
+# has one parameter fewer to tune and is the common default today; linear and
 # inverse-square-root decays are popular for transformers. **Warmup** addresses the other
 # end of the run: a large learning rate on a freshly initialized network can make the loss
-# explode in the first iterations, so the rate is ramped up linearly from 0, over the
-# first ~5000 iterations in the large-batch ImageNet recipe.
+# explode in the first iterations, so the rate is ramped up linearly over the first
+# iterations. In the large-batch ImageNet recipe of Goyal et al. (2017) the warmup lasts
+# 5 epochs: with 1.28 million images in batches of 8192 that is only 782 iterations, out
+# of about 14,000 for the whole run of 90 epochs (the last panel above).
 #
 # ### The linear scaling rule
 #
 # That recipe (Goyal et al., 2017) comes with a rule of thumb: **if you multiply the batch
-# size by $k$, multiply the learning rate by $k$**. The reason: $k$ SGD steps with batches
-# of $B$ and rate $\alpha$ move the weights by
-# $-\alpha \sum_{j=1}^{k} \nabla L_{B_j}(w_{t+j-1})$, and one step with the union of those
-# batches and rate $k\alpha$ moves them by $-k\alpha \cdot \tfrac1k \sum_j \nabla L_{B_j}(w_t)$:
-# the same sum, except that the small steps evaluate their gradients at slightly different
-# points. We check it on the digits with a small network: 8 steps with batches of 32, one
+# size by $M$, multiply the learning rate by $M$**. The reason: $M$ SGD steps with batches
+# $\mathcal{B}_1, \dots, \mathcal{B}_M$ of $N$ examples and rate $\eta$ move the weights by
+# $-\eta \sum_{j=1}^{M} \nabla \mathcal{L}_{\mathcal{B}_j}(w_{t+j-1})$, and one step with the
+# union of those batches and rate $M\eta$ moves them by
+# $-M\eta \cdot \tfrac1M \sum_j \nabla \mathcal{L}_{\mathcal{B}_j}(w_t)$: the same sum,
+# except that the small steps evaluate their gradients at slightly different points. We
+# check it on the digits with a small network: 8 steps with batches of 32, one
 # step with the batch of 256 they form, at the scaled and at the unscaled rate.
 
 # %%
@@ -830,25 +903,26 @@ def sgd_displacement(batches, lr):
 
 x256, y256 = to_t(digits.x_train[:256]), to_t(digits.y_train[:256])
 small_batches = [(x256[i : i + 32], y256[i : i + 32]) for i in range(0, 256, 32)]
-alpha, k = 0.02, 8
-d_small = sgd_displacement(small_batches, alpha)
-d_scaled = sgd_displacement([(x256, y256)], k * alpha)
-d_unscaled = sgd_displacement([(x256, y256)], alpha)
+eta, factor = 0.02, 8  # the batch grows 8 times: 32 -> 256
+d_small = sgd_displacement(small_batches, eta)
+d_scaled = sgd_displacement([(x256, y256)], factor * eta)
+d_unscaled = sgd_displacement([(x256, y256)], eta)
 rel_diff = ((d_scaled - d_small).norm() / d_small.norm()).item()
 size_ratio = (d_unscaled.norm() / d_small.norm()).item()
 print(f"8 steps of batch 32 vs 1 step of batch 256 at lr x8: relative difference {rel_diff:.3f}")
 print(f"... at the unscaled lr the big step is only {size_ratio:.3f} of the distance (1/8 = 0.125)")
-assert rel_diff < 0.1 and abs(size_ratio - 1 / k) < 0.02
-batch_goyal = 8192
-lr_goyal = 0.1 * batch_goyal / 256
-print(f"Goyal et al.: lr 0.1 for batch 256 -> lr {lr_goyal:g} for batch {batch_goyal}")
+assert rel_diff < 0.1 and abs(size_ratio - 1 / factor) < 0.02
+lr_goyal = GOYAL_2017["base_lr"] * GOYAL_2017["batch"] / GOYAL_2017["base_batch"]
+print(f"Goyal et al.: lr {GOYAL_2017['base_lr']} for batch {GOYAL_2017['base_batch']} -> "
+      f"lr {lr_goyal:g} for batch {GOYAL_2017['batch']}")
 assert lr_goyal == 3.2
 
 # %% [markdown]
 # The rule breaks down when the scaled rate gets so large that the gradient changes a lot
-# within those $k$ small steps, which is mostly at the very beginning of training: hence
-# warmup. With both, Goyal et al. trained a ResNet-50 on ImageNet with batches of 8192
-# (learning rate 3.2) to the same accuracy as with 256, in one hour.
+# within those $M$ small steps, which is mostly at the very beginning of training: hence
+# warmup: Goyal et al. start at the small-batch rate 0.1 and raise it linearly to 3.2 over
+# the 5 warmup epochs. With both, they trained a ResNet-50 on ImageNet with batches of 8192
+# to the same accuracy as with batches of 256, in one hour on 256 GPUs.
 #
 # ## Hyperparameter search
 #
@@ -930,7 +1004,7 @@ print(f"fraction of samples below 1e-4: uniform {below_lin:.3f} (exact "
       f"{(1e-4 - 1e-6) / (1e-3 - 1e-6):.3f}), log-uniform {below_log:.3f} (exact 2/3)")
 assert abs(below_lin - 0.0991) < 0.01 and abs(below_log - 2 / 3) < 0.01
 
-fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
 bins = np.linspace(-6, -3, 31)
 ax.hist(np.log10(lin), bins=bins, alpha=0.6, label="lr ~ Uniform(1e-6, 1e-3)")
 ax.hist(np.log10(log), bins=bins, alpha=0.6, label="lr ~ LogUniform(1e-6, 1e-3)")
@@ -1018,7 +1092,7 @@ def train_two_layer_net(params, epochs):
 # %% [markdown]
 # **Stage 1, coarse**: the lecture's wide ranges, 20 trials of 5 epochs each. The table
 # is sorted by validation accuracy, with the trial's number in the search on the right
-# and aborted trials at the bottom.
+# and aborted trials, if any, at the bottom.
 
 # %% tags=["nbval-ignore-output"]
 coarse_space = {"lr": LogUniform(1e-6, 1e-3), "reg": LogUniform(1e-5, 1e5)}
@@ -1027,17 +1101,19 @@ with warnings.catch_warnings():  # fit warns when it aborts a run; the table say
     coarse = random_search(partial(train_two_layer_net, epochs=5), coarse_space, n_trials=20,
                            seed=0, score_name="val_acc")
 print(coarse)
-assert coarse.best.score >= 0.8 and len(coarse.aborted) >= 1
+# Over the seeds 0-3 the best coarse trial scored 0.74-0.94 with lr 1.2e-4 to 8.3e-4;
+# trials with lr < 3e-6 scored at most 0.18, with reg > 1e3 at most 0.15; 0 or 1 aborted.
+assert coarse.best.score >= 0.6 and coarse.best.params["lr"] > 1e-4
 assert all(t.aborted.startswith("loss exploded") for t in coarse.aborted)
 assert all(t.score < 0.3 for t in coarse.finished if t.params["lr"] < 3e-6)
 assert all(t.score < 0.2 for t in coarse.finished if t.params["reg"] > 1e3)
 
 # %% [markdown]
 # The picture matches the lecture's log: learning rates of a few times $10^{-6}$ leave the
-# network near chance after 5 epochs (chance is 10%), a `reg` above $10^3$ crushes the
-# weights to zero whatever the learning rate, and with a large learning rate and a large
-# `reg` the loss explodes within a couple of steps, so the trial is aborted at once
-# instead of wasting 5 epochs.
+# network near chance after 5 epochs (chance is 10%), and a `reg` above $10^3$ crushes the
+# weights to zero whatever the learning rate. A large learning rate together with a huge
+# `reg` can make the loss explode within a couple of steps; such a trial is aborted at
+# once instead of wasting 5 epochs, and shows up at the bottom of the table.
 #
 # **Stage 2, fine.** `refine` narrows every range to the one spanned by the 5 best
 # trials, widened by 10% of the old range on each side (in decades, for a `LogUniform`),
@@ -1047,15 +1123,17 @@ assert all(t.score < 0.2 for t in coarse.finished if t.params["reg"] > 1e3)
 fine_space = refine(coarse_space, coarse, top_k=5, margin=0.1)
 for name in coarse_space:
     print(f"{name:>4}: coarse {coarse_space[name]}  ->  fine {fine_space[name]}")
-assert fine_space["lr"].high == 1e-3 and 1e-5 < fine_space["lr"].low < 1e-4
+# Seeds 0-3: lr from 1.8e-5 to 7.0e-5 at the low end, 7.7e-4 to 1e-3 at the high end.
+assert 1e-5 < fine_space["lr"].low < 1e-4 and fine_space["lr"].high >= 5e-4
 assert fine_space["reg"].high < 1e3
 
 # %% [markdown]
-# Our refined ranges are close to the lecture's hand-picked ones: the learning rate ends up
-# between a few times $10^{-5}$ and $10^{-3}$ (the lecture: $[10^{-4}, 10^{-3}]$), and `reg`
-# loses its top decades (the lecture kept $[10^{-4}, 1]$). The best learning rates sit at
-# the upper end of the coarse range; the lecture's advice for that case is to move the
-# range, since the optimum may lie beyond it. Exercise 5 asks you to do so.
+# Our refined ranges are close to the lecture's hand-picked ones: the learning rate's range
+# now starts between $10^{-5}$ and $10^{-4}$ and ends near $10^{-3}$ (the lecture:
+# $[10^{-4}, 10^{-3}]$), and `reg` loses its top decades (the lecture kept $[10^{-4}, 1]$).
+# The best coarse trial's learning rate sits in the top decade of the coarse range; the lecture's
+# advice for that case is to move the range, since the optimum may lie beyond it. Exercise 5 asks
+# you to do so.
 
 # %% tags=["nbval-ignore-output"]
 with warnings.catch_warnings():
@@ -1094,7 +1172,7 @@ assert test_acc >= 0.9
 # %% [markdown]
 # The lecture's 53% was on CIFAR-10, ten classes of 32x32 color photos, where a two-layer
 # network cannot do much better; on the 8x8 digits the same network and the same
-# procedure reach well above 90%. The number to take away is not the accuracy but the
+# procedure reach more than 90% test accuracy. The number to take away is not the accuracy but the
 # procedure: a wide log-space random search with short runs, explosions aborted early,
 # then a narrower search with longer runs around what worked.
 #
@@ -1103,16 +1181,16 @@ assert test_acc >= 0.9
 # * Plain SGD suffers from **poor conditioning** (zig-zag; the step is limited by the
 #   steepest direction, progress by the shallowest: about $\kappa/2$ steps per factor
 #   $e$), from **saddle points** and local minima (zero gradient), and from **minibatch noise**
-#   (error $\propto 1/\sqrt{B}$).
-# * **Momentum** ($\rho$ = 0.9 or 0.99) averages gradients into a velocity; its two common
+#   (error $\propto 1/\sqrt{N}$ for batches of $N$).
+# * **Momentum** ($\mu$ = 0.9 or 0.99) averages gradients into a velocity; its two common
 #   forms give identical iterates. **Nesterov** takes the gradient at the look-ahead point;
-#   a change of variables turns it into an update in terms of $w_t$ and $\nabla L(w_t)$.
+#   a change of variables turns it into an update in terms of $w_t$ and $\nabla \mathcal{L}(w_t)$.
 # * **AdaGrad** scales each coordinate by its accumulated squared gradients, so its step
 #   decays to zero; **RMSProp** uses a leaky average instead; **Adam** is RMSProp with
 #   momentum, plus the **bias correction** without which the early steps are several times
-#   too large. Start with Adam, $\beta_1 = 0.9$, $\beta_2 = 0.999$, lr $10^{-3}$ or
-#   $5 \cdot 10^{-4}$.
-# * Decay the learning rate (step at 30/60/90 for ResNets, cosine, linear, ...), warm it up
+#   too large. Start with Adam's defaults (Kingma and Ba, 2015): $\beta_1 = 0.9$,
+#   $\beta_2 = 0.999$, $\epsilon = 10^{-8}$, lr $10^{-3}$ (or $5 \cdot 10^{-4}$).
+# * Decay the learning rate (steps, e.g. at epochs 30/60/90; cosine; linear; ...), warm it up
 #   at the start, and scale it linearly with the batch size.
 # * Search hyperparameters **at random, in log space, coarse to fine**, with short runs
 #   first, and abort a run as soon as its loss exceeds 3x the initial loss.
@@ -1150,3 +1228,29 @@ assert test_acc >= 0.9
 # with bias correction and a warmup-plus-cosine schedule, wrap them in an optimizer object,
 # and train a small NumPy CNN on the digits with them; it is graded on digits your notebook
 # never sees.
+
+# %% [markdown]
+# ## References
+#
+# - Bergstra, J., & Bengio, Y. (2012). Random search for hyper-parameter optimization. *JMLR*, 13,
+#   281–305. [jmlr.org](https://jmlr.org/papers/v13/bergstra12a.html)
+# - Dauphin, Y. N., Pascanu, R., Gulcehre, C., Cho, K., Ganguli, S., & Bengio, Y. (2014).
+#   Identifying and attacking the saddle point problem in high-dimensional non-convex optimization.
+#   *NeurIPS*. [arXiv:1406.2572](https://arxiv.org/abs/1406.2572)
+# - Duchi, J., Hazan, E., & Singer, Y. (2011). Adaptive subgradient methods for online learning and
+#   stochastic optimization. *JMLR*, 12, 2121–2159.
+#   [jmlr.org](https://jmlr.org/papers/v12/duchi11a.html)
+# - Goyal, P., Dollár, P., Girshick, R., Noordhuis, P., Wesolowski, L., Kyrola, A., Tulloch, A.,
+#   Jia, Y., & He, K. (2017). Accurate, large minibatch SGD: Training ImageNet in 1 hour.
+#   [arXiv:1706.02677](https://arxiv.org/abs/1706.02677)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
+#   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - Kingma, D. P., & Ba, J. (2015). Adam: A method for stochastic optimization. *ICLR*.
+#   [arXiv:1412.6980](https://arxiv.org/abs/1412.6980)
+# - Loshchilov, I., & Hutter, F. (2017). SGDR: Stochastic gradient descent with warm restarts.
+#   *ICLR*. [arXiv:1608.03983](https://arxiv.org/abs/1608.03983)
+# - Russakovsky, O., Deng, J., Su, H., et al. (2015). ImageNet large scale visual recognition
+#   challenge. *IJCV*, 115, 211–252. [arXiv:1409.0575](https://arxiv.org/abs/1409.0575)
+# - Sutskever, I., Martens, J., Dahl, G., & Hinton, G. (2013). On the importance of initialization
+#   and momentum in deep learning. *ICML*. [PMLR
+#   28](https://proceedings.mlr.press/v28/sutskever13.html)
