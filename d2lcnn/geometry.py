@@ -374,11 +374,12 @@ def receptive_field(layers) -> int:
     (stride and dilation default to 1). The recurrence, from the input up:
 
     .. math::
-        r_\\ell = r_{\\ell-1} + D_\\ell (K_\\ell - 1) \\, j_{\\ell-1}, \\qquad
-        j_\\ell = j_{\\ell-1} S_\\ell,
+        r_\\ell = r_{\\ell-1} + d_\\ell (k_\\ell - 1) \\, j_{\\ell-1}, \\qquad
+        j_\\ell = j_{\\ell-1} s_\\ell,
 
     with ``r_0 = 1`` and jump ``j_0 = 1`` (the distance in input pixels between
-    neighbouring units of a layer).
+    neighbouring units of a layer); ``k``, ``s`` and ``d`` are each layer's kernel size,
+    stride and dilation, as in the book's notation table.
 
     Example:
         >>> receptive_field([3, 3, 3])          # three 3x3 convs see 7x7

@@ -16,15 +16,15 @@
 # %% [markdown]
 # # Case studies: from LeNet-5 to ResNet
 #
-# Between 2012 and 2015 the error of the best ImageNet classifier fell from about one in
-# six images to about one in thirty. Each year's winner changed something specific: ReLUs
-# and dropout, smaller first filters, uniform stacks of $3 \times 3$ convolutions, parallel
-# branches with cheap $1 \times 1$ reductions, and finally shortcut connections that let a
-# network be 152 layers deep. The architectures are worth studying one by one, because
-# almost every network you will design borrows from them, and because each is small enough
-# to be understood completely from a handful of numbers: the shape of every layer's output,
-# how many parameters it owns, how much memory its output takes, and how many
-# multiply-adds it costs.
+# Between 2012 and 2015 the top-5 error of the best ImageNet classifier fell more than
+# fourfold, from 15.3% of the test images to 3.57%. Each year's leading networks changed
+# something specific: ReLUs and dropout, smaller first filters, uniform stacks of $3 \times
+# 3$ convolutions, parallel branches with cheap $1 \times 1$ reductions, and finally
+# shortcut connections that let a network be 152 layers deep. The architectures are worth
+# studying one by one, because almost every network you will design borrows from them, and
+# because each is small enough to be understood completely from a handful of numbers: the
+# shape of every layer's output, how many parameters it owns, how much memory its output
+# takes, and how many multiply-adds it costs.
 #
 # This chapter computes those numbers for LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet and ResNet
 # and checks every figure that the lecture notes quote (sometimes finding that a slide's
@@ -36,9 +36,25 @@
 # The models come from `d2lcnn.torch.models`; `d2lcnn.summary.summary` tabulates them. The
 # big ones are built on PyTorch's `meta` device, which records shapes but allocates no
 # memory, so a 138-million-parameter VGG costs nothing to inspect.
+#
+# **Learning goals.** After this chapter you can
+#
+# - compute the output shape, parameters, activation memory and multiply-adds of every
+#   layer of a network, by hand and with `summary`, and say where a network keeps its
+#   parameters and where it spends its computation;
+# - explain what each of LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet and ResNet changed, and
+#   why ($3 \times 3$ stacks, $1 \times 1$ reductions, global average pooling, residual
+#   blocks and bottlenecks);
+# - write a published training recipe as arguments for `fit`, and train small versions of
+#   these networks on real data.
+#
+# **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1),
+# [Optimization](04-optimization.ipynb) (chapter 4), [Normalization](05-normalization.ipynb)
+# (chapter 5) and [Dropout and ensembles](06-dropout-and-ensembles.ipynb) (chapter 6).
 
 # %%
 import time
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -72,27 +88,78 @@ def n_params(model):
 
 
 # %% [markdown]
+# ## The published results
+#
+# The ImageNet results this chapter quotes come from the papers, and they all live in the
+# one table below, which the text checks and the timeline at the end plots. Each is a top-5
+# error (the fraction of images whose true class is not among the network's five best
+# guesses) on the 1000-class task of the ImageNet Large Scale Visual Recognition Challenge,
+# ILSVRC (Russakovsky et al., 2015). Most are on the challenge's test set, scored by its
+# server; two are on the 50,000 validation images. Almost every entry averaged several
+# networks, and two used extra training data; the table says which.
+
+# %%
+class Published(NamedTuple):
+    """One published ILSVRC classification result."""
+
+    year: int  # of the result: the ILSVRC edition for a challenge entry, else the paper's
+    top5: float  # top-5 error in %
+    split: str  # "test" (the challenge's server) or "val" (the 50,000 validation images)
+    nets: int | None  # networks averaged (None: not stated, or not a neural network)
+    extra_data: bool  # trained with images from outside the ILSVRC training set
+
+
+PUBLISHED = {
+    # Krizhevsky et al. (2012), Table 2; the "*" rows pre-train two of the networks on the
+    # 2011 Fall release of ImageNet. The runner-up's 26.2% is from the same table.
+    "AlexNet, 1 CNN (val)": Published(2012, 18.2, "val", 1, False),
+    "AlexNet, 7 CNNs (val)": Published(2012, 15.4, "val", 7, True),
+    "AlexNet, 5 CNNs": Published(2012, 16.4, "test", 5, False),
+    "AlexNet, 7 CNNs": Published(2012, 15.3, "test", 7, True),  # the winning entry
+    "runner-up 2012 (SIFT + FVs)": Published(2012, 26.2, "test", None, False),
+    # Zeiler and Fergus (2014), Table 2: the ensemble of their networks (a) and (b)
+    "ZFNet, 6 CNNs": Published(2013, 14.8, "test", 6, False),
+    # Szegedy et al. (2015), Table 2: the ILSVRC 2013 winner, without and with extra data
+    "Clarifai": Published(2013, 11.7, "test", None, False),
+    "Clarifai, extra data": Published(2013, 11.2, "test", None, True),
+    # Simonyan and Zisserman (2015), Table 7: the ILSVRC submission (2nd place)
+    "VGG, 7 CNNs": Published(2014, 7.3, "test", 7, False),
+    # Szegedy et al. (2015), Table 2 (and Table 3: 7 networks, 144 crops): 1st place
+    "GoogLeNet, 7 CNNs": Published(2014, 6.67, "test", 7, False),
+    # He et al. (2016), Table 5: an ensemble of six networks of different depths, 1st place
+    "ResNet, 6 CNNs": Published(2015, 3.57, "test", 6, False),
+}
+WINNERS = {2012: "AlexNet, 7 CNNs", 2013: "Clarifai", 2014: "GoogLeNet, 7 CNNs",
+           2015: "ResNet, 6 CNNs"}  # first place of each year, by the challenge's ranking
+top5 = {name: r.top5 for name, r in PUBLISHED.items()}  # the numbers the text quotes
+winning = [PUBLISHED[WINNERS[y]].top5 for y in sorted(WINNERS)]
+print("winners' top-5 error (%):", dict(zip(sorted(WINNERS), winning, strict=True)))
+assert winning == sorted(winning, reverse=True) == [15.3, 11.7, 6.67, 3.57]
+assert winning[0] / winning[-1] > 4  # "more than fourfold"
+
+
+# %% [markdown]
 # ## Reading an architecture by its numbers
 #
 # Four numbers describe what a convolutional layer costs. Take an input of $C_{in}$ maps
-# of size $H \times W$ and $C_{out}$ filters of size $k \times k$ with stride $S$ and
-# padding $P$ (and, as in AlexNet, possibly $g$ groups of channels that do not see each
-# other). Then
+# of size $H \times W$ and $C_{out}$ filters of size $k \times k$ with stride $s$ and
+# padding $p$ (and, as in AlexNet, possibly $G$ groups of channels that do not see each
+# other). Then the output is $H' \times W'$ with
 #
 # $$
-# H_{out} = \left\lfloor \frac{H + 2P - k}{S} \right\rfloor + 1, \qquad
-# \text{params} = \Big(k^2 \frac{C_{in}}{g} + 1\Big) C_{out},
+# H' = \left\lfloor \frac{H + 2p - k}{s} \right\rfloor + 1, \qquad
+# \text{params} = \Big(k^2 \frac{C_{in}}{G} + 1\Big) C_{out},
 # $$
 #
 # $$
-# \text{activations} = C_{out} H_{out} W_{out}, \qquad
-# \text{MACs} = C_{out} H_{out} W_{out} \cdot k^2 \frac{C_{in}}{g}.
+# \text{activations} = C_{out} H' W', \qquad
+# \text{MACs} = C_{out} H' W' \cdot k^2 \frac{C_{in}}{G}.
 # $$
 #
 # The activations are the values the layer's output holds (4 bytes each in float32), which
 # the forward pass must keep for the backward pass. The multiply-adds (MACs) count one per
 # filter weight per output position: every weight is used once at every output position,
-# so MACs $=$ weights $\times\, H_{out} W_{out}$. The papers of this chapter call the same
+# so MACs $=$ weights $\times\, H' W'$. The papers of this chapter call the same
 # count "FLOPs" or "ops". A fully connected layer from $D_{in}$ to $D_{out}$ units has
 # $(D_{in} + 1) D_{out}$ parameters and $D_{in} D_{out}$ MACs: it is a convolution whose
 # filter covers the whole input. Pooling layers have no parameters and, by the papers'
@@ -166,12 +233,15 @@ assert checked == 5
 # One more tool. The lecture summarizes the classic networks by a pattern,
 #
 # $$
-# \text{INPUT} \to \big[(\text{CONV} \to \text{RELU}) \times N \to \text{POOL?}\big]
-# \times M \to (\text{FC} \to \text{RELU}) \times K \to \text{FC} \to \text{SOFTMAX},
+# \text{INPUT} \to \big[(\text{CONV} \to \text{RELU}) \times L_{conv} \to
+# \text{POOL?}\big] \times B \to (\text{FC} \to \text{RELU}) \times L_{fc} \to \text{FC}
+# \to \text{SOFTMAX},
 # $$
 #
-# with $N$ up to about 5, $M$ large and $0 \le K \le 2$. For a network that is a simple
-# chain of layers we can read $N$ (per block), $M$ and $K$ off the list of its layers:
+# with $L_{conv}$ convolutions per block (up to about 5), $B$ blocks (possibly many) and
+# $0 \le L_{fc} \le 2$ hidden fully connected layers. For a network that is a simple chain
+# of layers we can read $L_{conv}$ (per block), $B$ and $L_{fc}$ off the list of its
+# layers:
 
 # %%
 SHORT = {nn.Conv2d: "CONV", nn.Linear: "FC", nn.MaxPool2d: "POOL", nn.AvgPool2d: "POOL"}
@@ -183,7 +253,7 @@ def layer_chain(model):
 
 
 def typical_pattern(model):
-    """N for each [(CONV-RELU)*N-POOL?] block, and K hidden FC layers, of a chain model."""
+    """L_conv of each [(CONV-RELU)*L_conv-POOL?] block, and L_fc hidden FC layers."""
     blocks, n = [], 0
     for name in layer_chain(model):
         if name == "CONV":
@@ -197,7 +267,7 @@ def typical_pattern(model):
 # %% [markdown]
 # ## LeNet-5 (1998)
 #
-# LeCun's LeNet-5 read handwritten digits, and versions of it were deployed to read the
+# LeNet-5 (LeCun et al., 1998) read handwritten digits, and versions of it were deployed to read the
 # amounts on bank cheques in the late 1990s. It already has everything: $5 \times 5$
 # convolutions with stride 1, $2 \times 2$ subsampling with stride 2, alternated, and a
 # classifier on top. The input is $32 \times 32$: the $28 \times 28$ MNIST digits padded by
@@ -232,12 +302,19 @@ assert layer_chain(lenet) == ["CONV", "POOL", "CONV", "POOL", "CONV", "FC", "FC"
 #
 # ## AlexNet (2012)
 #
-# Krizhevsky, Sutskever and Hinton won ILSVRC 2012 with a top-5 error of 16.4%, against 26%
-# for the runner-up, which did not use a neural network. AlexNet is LeNet made bigger and
-# trained on 1.2 million images with two GPUs. The table is the slide's layer-by-layer
-# architecture, computed:
+# Krizhevsky, Sutskever and Hinton won ILSVRC 2012 with a top-5 test error of 15.3%,
+# against 26.2% for the runner-up, which did not use a neural network (Table 2 of
+# Krizhevsky et al., 2012). The winning entry averaged seven networks, two of which had first been
+# trained on the larger 2011 Fall release of ImageNet; five networks trained on the
+# challenge's data alone scored 16.4%, the number often quoted (and the one the GoogLeNet
+# paper compares against), and a single network 18.2% on the validation set. AlexNet is
+# LeNet made bigger and trained on 1.2 million images with two GPUs. The table is the
+# slide's layer-by-layer architecture, computed:
 
 # %%
+assert (top5["AlexNet, 7 CNNs"], top5["runner-up 2012 (SIFT + FVs)"]) == (15.3, 26.2)
+assert (top5["AlexNet, 5 CNNs"], top5["AlexNet, 1 CNN (val)"]) == (16.4, 18.2)
+assert PUBLISHED["AlexNet, 7 CNNs"].extra_data and not PUBLISHED["AlexNet, 5 CNNs"].extra_data
 print(alex_table)
 
 # %%
@@ -288,8 +365,9 @@ assert alex_table.total_params - alex2_table.total_params == 1_413_120
 # Looking back, the slides list what made AlexNet work: the first large-scale use of
 # ReLU (7 of them here, after every conv and hidden FC layer), "local response
 # normalization" layers (after POOL1 and POOL2; no longer used), heavy data augmentation,
-# dropout with $p = 0.5$ before FC7 and FC8, and an ensemble of 7 networks that brought the
-# error from 18.2% for one network to 15.4%.
+# dropout with $p_{drop} = 0.5$ before FC7 and FC8, and an ensemble of 7 networks that
+# brought the validation error from 18.2% for one network to 15.4% (15.3% on the test
+# set).
 
 # %%
 count = {kind: sum(isinstance(m, kind) for m in alexnet.modules())
@@ -297,9 +375,11 @@ count = {kind: sum(isinstance(m, kind) for m in alexnet.modules())
 print({kind.__name__: c for kind, c in count.items()})
 assert count == {nn.ReLU: 7, nn.LocalResponseNorm: 2, nn.Dropout: 2}
 assert all(m.p == 0.5 for m in alexnet.modules() if isinstance(m, nn.Dropout))
-blocks, k = typical_pattern(alexnet)
-print(f"[(CONV-RELU)*N-POOL]*M with N = {blocks}, M = {len(blocks)}; (FC-RELU)*K with K = {k}")
-assert (blocks, k) == ([1, 1, 3], 2)
+assert (top5["AlexNet, 1 CNN (val)"], top5["AlexNet, 7 CNNs (val)"]) == (18.2, 15.4)
+blocks, l_fc = typical_pattern(alexnet)
+print(f"[(CONV-RELU)*L_conv-POOL]*B with L_conv = {blocks}, B = {len(blocks)}; "
+      f"(FC-RELU)*L_fc with L_fc = {l_fc}")
+assert (blocks, l_fc) == ([1, 1, 3], 2)
 
 # %% [markdown]
 # ### The training recipe as a `fit` configuration
@@ -344,14 +424,18 @@ assert augment(photo).shape == (3, 227, 227)  # (C, H, W) as a data set item
 #
 # ## ZFNet (2013)
 #
-# Zeiler and Fergus visualized what AlexNet's filters responded to and found the first
-# layer too coarse: $11 \times 11$ filters at stride 4 skip over fine detail and leave
-# "dead" filters. Their network, the basis of the 2013 winners, is AlexNet with two
-# changes, CONV1 $7 \times 7$ at stride 2 instead of $11 \times 11$ at stride 4, and
-# 512, 1024, 512 filters in CONV3, 4, 5 instead of 384, 384, 256. The slide credits the
-# changes with a drop of the top-5 error from 15.4% to 14.8%.
+# Zeiler and Fergus (2014) visualized what AlexNet's filters responded to and found the
+# first layer too coarse: $11 \times 11$ filters at stride 4 skip over fine detail and leave
+# "dead" filters. Their network is AlexNet with two changes, CONV1 $7 \times 7$ at stride 2
+# instead of $11 \times 11$ at stride 4, and 512, 1024, 512 filters in CONV3, 4, 5 instead
+# of 384, 384, 256. An ensemble of six such networks reached 14.8% top-5 error on the
+# challenge's test set (their Table 2), against 16.4% for AlexNet's five networks trained
+# on the same data and 15.3% for its winning entry with extra data. (The ILSVRC 2013 winner,
+# Clarifai, Zeiler's company, scored 11.7%.)
 
 # %%
+assert top5["ZFNet, 6 CNNs"] == 14.8 and top5["Clarifai"] == 11.7
+assert top5["ZFNet, 6 CNNs"] < top5["AlexNet, 7 CNNs"] < top5["AlexNet, 5 CNNs"]
 zfnet = on_meta(M.ZFNet)
 zf_table = summary(zfnet, (1, 3, 224, 224))
 zf_convs = [m for m in zfnet.modules() if isinstance(m, nn.Conv2d)]
@@ -376,8 +460,9 @@ assert zf_table.total_params == 107_627_624 and zf_table.total_macs == 2_476_704
 # VGG uses only $3 \times 3$ convolutions with stride 1 and padding 1 (which keep the
 # size) and $2 \times 2$ max pooling with stride 2 (which halves it), doubles the number
 # of filters after each pooling, from 64 to 512, and ends with the same three FC layers as
-# AlexNet. Their best network won second place in ILSVRC 2014 with 7.3% top-5 error,
-# against 11.2% for the best entry of 2013.
+# AlexNet. Their entry, an ensemble of seven networks, took second place in ILSVRC 2014
+# with 7.3% top-5 error (Table 7 of Simonyan and Zisserman, 2015), against 11.7% for the
+# winner of 2013 (11.2% with extra training data).
 #
 # Why only $3 \times 3$? A stack of two $3 \times 3$ convolutions sees a $5 \times 5$
 # window of the input, and three see $7 \times 7$; with $C$ channels in and out, three
@@ -385,6 +470,7 @@ assert zf_table.total_params == 107_627_624 and zf_table.total_macs == 2_476_704
 # $49 C^2$, and the stack puts three nonlinearities where the big filter has one.
 
 # %%
+assert (top5["VGG, 7 CNNs"], top5["Clarifai"], top5["Clarifai, extra data"]) == (7.3, 11.7, 11.2)
 C = 256
 assert receptive_field([3, 3]) == 5 and receptive_field([3, 3, 3]) == 7
 stack = conv_numbers(C, 56, C, 3, padding=1)["weights"] * 3
@@ -506,13 +592,14 @@ print(f"the three FC layers: {fc_share:.1%} of the weights, "
 assert max(range(len(values)), key=values.__getitem__) == names.index("conv1_1")
 assert max(range(len(weights)), key=weights.__getitem__) == names.index("fc6")
 assert early > 0.68 and fc_share > 0.89
-blocks, k = typical_pattern(vgg16)
-assert (blocks, k) == ([2, 2, 3, 3, 3], 2)  # [(CONV-RELU)*N-POOL]*5-(FC-RELU)*2-FC
+blocks, l_fc = typical_pattern(vgg16)
+assert (blocks, l_fc) == ([2, 2, 3, 3, 3], 2)  # [(CONV-RELU)*L_conv-POOL]*5-(FC-RELU)*2-FC
 
 # %% [markdown]
 # ## GoogLeNet (2014)
 #
-# Szegedy and colleagues won ILSVRC 2014 with 6.67% top-5 error using a network built from
+# Szegedy et al. (2015) won ILSVRC 2014 with 6.67% top-5 error (an ensemble of seven
+# networks, their Table 2) using a network built from
 # a repeated **inception module**: four branches run side by side on the same input, a
 # $1 \times 1$ convolution, a $3 \times 3$, a $5 \times 5$ and a $3 \times 3$ max pooling,
 # and their outputs are concatenated along the channels. Run naively, the big branches on
@@ -523,6 +610,7 @@ assert (blocks, k) == ([2, 2, 3, 3, 3], 2)  # [(CONV-RELU)*N-POOL]*5-(FC-RELU)*2
 # reduction costs few weights. For module 3a, on 192 input channels:
 
 # %%
+assert top5["GoogLeNet, 7 CNNs"] == 6.67 and PUBLISHED["GoogLeNet, 7 CNNs"].year == 2014
 spec = M.INCEPTION_V1[0]  # 3a: #1x1 64, #3x3 reduce 96, #3x3 128, #5x5 reduce 16, ...
 c_in = 192
 with_reduce = (c_in * (spec.n1x1 + spec.n3x3red + spec.n5x5red + spec.pool_proj)
@@ -646,12 +734,13 @@ assert googlenet_depth == 3 + 2 * 9 + 1 == 22
 # %% [markdown]
 # ## ResNet (2015)
 #
-# He, Zhang, Ren and Sun won ILSVRC 2015 with 3.6% top-5 error, using networks of up to
-# 152 layers. Stacking more layers had stopped helping: past some depth, a plain network
-# reaches a *higher training* error than a shallower one, although it could in principle
-# copy the shallower one and set the extra layers to the identity. (This "degradation
-# problem", with plain and residual networks trained side by side, is the subject of the
-# next chapter.) The fix is to make the identity the default. A residual block computes
+# He et al. (2016) won ILSVRC 2015 with 3.57% top-5 error (an ensemble of six networks,
+# their Table 5), using networks of up to 152 layers. Stacking more layers had stopped
+# helping: past some depth, a plain network reaches a *higher training* error than a
+# shallower one, although it could in principle copy the shallower one and set the extra
+# layers to the identity. (This "degradation problem", with plain and residual networks
+# trained side by side, is the subject of [chapter 8](08-resnets-and-unet.ipynb).) The fix
+# is to make the identity the default. A residual block computes
 #
 # $$
 # \mathbf{y} = \operatorname{ReLU}\big(\mathcal{F}(\mathbf{x}) + \mathbf{x}\big), \qquad
@@ -671,6 +760,7 @@ assert googlenet_depth == 3 + 2 * 9 + 1 == 22
 # channels, it costs 17 times fewer parameters than a basic block:
 
 # %%
+assert top5["ResNet, 6 CNNs"] == 3.57
 basic = n_params(M.BasicBlock(256, 256))
 bottleneck = M.Bottleneck(256, 64)  # 256 -> 64 (1x1) -> 64 (3x3) -> 256 (1x1)
 print(f"basic block at 256 channels: {basic:,}; bottleneck 256-64-64-256: "
@@ -719,8 +809,10 @@ assert res_tables[50].total_params == 25_557_032 and res_tables[152].total_param
 #
 # ### The ResNet recipe
 #
-# The slide's recipe: BatchNorm after every convolution, He initialization (the "Xavier/2"
-# of the slide: variance $2 / \text{fan}$ for ReLU networks), SGD with momentum 0.9,
+# The slide's recipe: BatchNorm after every convolution (Ioffe and Szegedy, 2015), He
+# initialization (He et al., 2015; the "Xavier/2" of the slide: weight variance $2 / n$
+# for ReLU networks, with $n$ the fan-in $n_{in}$ or, as in the package's ResNets, the fan-out
+# $n_{out}$), SGD with momentum 0.9,
 # learning rate 0.1 divided by 10 when the validation error plateaus, mini-batches of
 # 256, weight decay $10^{-5}$ and no dropout. (The paper states a weight decay of
 # $10^{-4}$; we keep the slide's value and flag it.) The first three items are part of the
@@ -761,39 +853,41 @@ assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.1, 0.9, 1e-
 # `epochs=120`. As for AlexNet, `fit(resnet50, loader, val_loader, **fit_kwargs)` would
 # run it.
 #
-# ## Seven years of ImageNet
+# ## Four years of ImageNet
 #
-# The top-5 errors quoted in the lecture, in one picture. The 2012 and 2013 entries show
-# two numbers each: AlexNet's 16.4% (the figure the GoogLeNet slide compares against) and
-# its 7-network ensemble's 15.4%; ZFNet's 14.8% and the best result of ILSVRC 2013,
-# 11.2%. Each winner also relied on ensembles and test-time tricks; the trend is what
+# The table of published results from the start of the chapter, in one picture. Filled
+# markers are the challenge's winners, open ones other entries on the same test set; the
+# dashed line joins the winners. The 2012 runner-up, the best entry without a neural
+# network, shows the size of the jump AlexNet made. Every winner averaged several networks
+# (and AlexNet's and the 2013 winner's best results used extra training data), so the
+# points measure whole entries rather than single architectures; the trend is what
 # matters.
 
 # %%
-results = [  # (year, network, top-5 error in %), from the lecture slides
-    (2012, "AlexNet", 16.4), (2012, "AlexNet, 7 nets", 15.4), (2013, "ZFNet", 14.8),
-    (2013, "best of 2013", 11.2), (2014, "VGG", 7.3), (2014, "GoogLeNet", 6.67),
-    (2015, "ResNet", 3.6),
-]
+test_results = {name: r for name, r in PUBLISHED.items() if r.split == "test"}
 best = {}
-for year, _, err in results:
-    best[year] = min(best.get(year, 100), err)
-print("best per year:", best, f"| 2012 -> 2015: {best[2012] / best[2015]:.1f}x fewer errors")
-assert list(best.values()) == sorted(best.values(), reverse=True)  # better every year
-assert round(results[0][2] / results[-1][2], 2) == 4.56
+for r in test_results.values():
+    best[r.year] = min(best.get(r.year, 100.0), r.top5)
+print("best test entry per year:", best,
+      f"| winners 2012 -> 2015: {winning[0] / winning[-1]:.1f}x fewer errors")
+assert [best[y] for y in sorted(WINNERS)] == [15.3, 11.2, 6.67, 3.57]  # better every year
+assert all(PUBLISHED[WINNERS[y]].year == y for y in WINNERS)
+assert round(winning[0] / winning[-1], 2) == 4.29
 
-fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-years = sorted(best)
-ax.plot(years, [best[y] for y in years], "--", color="0.6", label="best of the year")
-seen = set()
-for year, name, err in results:
-    ax.plot(year, err, "o", color="tab:red")
-    below = year in seen  # the second entry of a year gets its label below the point
-    ax.annotate(f"{name} {err}%", (year, err), textcoords="offset points",
-                xytext=(7, -12 if below else 4))
-    seen.add(year)
-ax.set(xlabel="year (ILSVRC)", ylabel="top-5 error (%)", xticks=years, xlim=(2011.7, 2015.9),
-       ylim=(0, 19), title="ImageNet top-5 error of the case-study networks")
+fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+years = sorted(WINNERS)
+ax.plot(years, winning, "--", color="0.6", label="ILSVRC winner")
+offsets = {"AlexNet, 5 CNNs": (7, 2), "AlexNet, 7 CNNs": (7, -10),
+           "Clarifai, extra data": (7, -10), "VGG, 7 CNNs": (7, 2),
+           "GoogLeNet, 7 CNNs": (7, -10)}
+for name, r in test_results.items():
+    is_winner = WINNERS.get(r.year) == name
+    ax.plot(r.year, r.top5, "o", color="tab:red", mfc="tab:red" if is_winner else "white")
+    ax.annotate(f"{name} {r.top5}%", (r.year, r.top5), textcoords="offset points",
+                xytext=offsets.get(name, (7, 2)), fontsize=9)
+ax.set(xlabel="year (ILSVRC)", ylabel="top-5 test error (%)", xticks=years,
+       xlim=(2011.7, 2016.0), ylim=(0, 29),
+       title="ImageNet top-5 error of the case-study networks (published results)")
 ax.legend()
 plt.show()
 
@@ -805,8 +899,9 @@ plt.show()
 # upsamples to LeNet's $32 \times 32$ and splits (stratified) into 1,259 training, 179
 # validation and 359 test images. The recipe is small-data practice rather than any of the
 # papers': random shifts of up to 2 pixels (half a pixel of the original digits), AdamW
-# with weight decay $5 \cdot 10^{-4}$, and a one-cycle learning-rate schedule (warm up,
-# then anneal) stepped every batch. The same function trains all three networks.
+# (Loshchilov and Hutter, 2019) with weight decay $5 \cdot 10^{-4}$, and a one-cycle
+# learning-rate schedule (warm up, then anneal) stepped every batch. The same function
+# trains all three networks.
 
 # %%
 data = load_dataset("digits", size=32, seed=0)  # (N, 1, 32, 32) in [0, 1]
@@ -844,17 +939,18 @@ runs["LeNet-5"] = train_on_digits(lambda: M.LeNet5(10, activation=nn.ReLU, pool=
 _, history, test_acc, seconds = runs["LeNet-5"]
 print(f"LeNet-5: test accuracy {test_acc:.2%} ({round((1 - test_acc) * 359)} of 359 wrong), "
       f"validation {history.epochs[-1].val_accuracy:.2%}, {seconds:.1f} s")
-assert test_acc >= 0.98
+assert test_acc >= 0.97  # seeds 0-3 (the split, the init, the batches): 98.3% to 99.7%
 
 # %% [markdown]
-# Above 98% on digits it has never seen, with 61,706 parameters. Now two descendants,
-# shrunk to a comparable size. The VGG-style network is configuration A (VGG-11) with
+# Above 97% on digits it has never seen, with 61,706 parameters (trained from four
+# different seeds, it scored between 98.3% and 99.7%). Now two descendants, shrunk to a
+# comparable size. The VGG-style network is configuration A (VGG-11) with
 # every width divided by 8 (8 to 64 channels) and FC layers of 64 units; after five
-# poolings a $32 \times 32$ input is $1 \times 1$. It needs BatchNorm after each
-# convolution (the "VGG-BN" variant) to train in a few epochs from scratch; the original
-# VGGs were instead initialized from the trained shallower configuration. The
-# ResNet-style network is ResNet-18 with a base width of 16 instead of 64. Both train
-# for 10 epochs only.
+# poolings a $32 \times 32$ input is $1 \times 1$. We add BatchNorm after each
+# convolution (the "VGG-BN" variant), so that it trains from scratch in a few epochs
+# (exercise 3 asks what happens without it); the original VGGs were instead initialized
+# from the trained shallower configuration. The ResNet-style network is ResNet-18 with a
+# base width of 16 instead of 64. Both train for 10 epochs only.
 
 # %%
 small_models = {
@@ -871,6 +967,12 @@ assert [small_tables[n].total_params for n in ("LeNet-5", "VGG-11 / 8 + BN", "Re
     == [61_706, 153_730, 701_818]
 assert [small_tables[n].total_macs for n in ("LeNet-5", "VGG-11 / 8 + BN", "ResNet-18 / 4")] \
     == [416_520, 2_441_856, 2_364_672]
+ratios_params = [small_tables[n].total_params / small_tables["LeNet-5"].total_params
+                 for n in ("VGG-11 / 8 + BN", "ResNet-18 / 4")]
+ratios_macs = [small_tables[n].total_macs / small_tables["LeNet-5"].total_macs
+               for n in ("VGG-11 / 8 + BN", "ResNet-18 / 4")]
+assert [round(ratios_params[0], 1), round(ratios_params[1])] == [2.5, 11]
+assert [round(r) for r in ratios_macs] == [6, 6]
 
 # %% tags=["nbval-ignore-output"]
 for name, make in small_models.items():
@@ -882,16 +984,21 @@ for name, (model, history, test_acc, seconds) in runs.items():
 per_epoch = {name: run[3] / len(run[1].epochs) for name, run in runs.items()}
 print("time per epoch relative to LeNet-5:",
       {name: round(t / per_epoch["LeNet-5"], 1) for name, t in per_epoch.items()})
-assert all(run[2] >= 0.95 for run in runs.values())
+assert all(run[2] >= 0.95 for run in runs.values())  # seeds 0-3: 97.2% to 100% (VGG, ResNet)
+big = ("VGG-11 / 8 + BN", "ResNet-18 / 4")
+assert max(runs[n][2] for n in big) - runs["LeNet-5"][2] <= 0.02  # at most two points better
+# Wall-clock time varies with the machine and its load, hence the wide margin (2.0x to 3.6x
+# over seeds 0-3 on a shared 2-core CPU); the claim is only "longer".
+assert all(per_epoch[n] > 1.2 * per_epoch["LeNet-5"] for n in big)
 
 # %% [markdown]
-# The larger networks reach roughly LeNet-5's test accuracy in a fifth of the epochs (above
-# 95% in every run we tried, close to 98% in most), but each epoch costs about three times
-# as much: they have 2.5 and 11 times as many parameters and about 6 times as many
-# multiply-adds per image, and many more layers, each with its own fixed overhead per batch.
-# On 1,259 small images nothing beats the 1998 design; the depth of VGG and ResNet pays off
-# when there are millions of images and many classes to separate. The curves show the
-# trade-off in wall-clock time:
+# The larger networks reach LeNet-5's level in a fifth of the epochs: above 95% (from four
+# seeds, between 97.2% and 100%), and no more than two points above LeNet-5. But each
+# of their epochs takes longer: they have 2.5 and 11 times as many parameters, about 6
+# times as many multiply-adds per image, and many more layers, each with its own fixed
+# overhead per batch. On 1,259 small images the extra depth buys little; the depth of VGG
+# and ResNet pays off when there are millions of images and many classes to separate. The
+# curves show the trade-off in wall-clock time:
 
 # %% tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
@@ -912,11 +1019,12 @@ plt.show()
 # names), "kernels" the filter sizes used after the first layer.
 
 # %%
-nets = {  # name: (year, model, its summary, depth, top-5 error)
-    "AlexNet": (2012, alexnet, alex_table, 8, 16.4), "ZFNet": (2013, zfnet, zf_table, 8, 14.8),
-    "VGG-16": (2014, vgg16, vgg_table, 16, 7.3),
-    "GoogLeNet": (2014, googlenet, g_table, googlenet_depth, 6.67),
-    "ResNet-152": (2015, res_nets[152], res_tables[152], 152, 3.6),
+nets = {  # name: (year, model, its summary, depth, top-5 error of its family's entry)
+    "AlexNet": (2012, alexnet, alex_table, 8, top5["AlexNet, 7 CNNs"]),
+    "ZFNet": (2013, zfnet, zf_table, 8, top5["ZFNet, 6 CNNs"]),
+    "VGG-16": (2014, vgg16, vgg_table, 16, top5["VGG, 7 CNNs"]),
+    "GoogLeNet": (2014, googlenet, g_table, googlenet_depth, top5["GoogLeNet, 7 CNNs"]),
+    "ResNet-152": (2015, res_nets[152], res_tables[152], 152, top5["ResNet, 6 CNNs"]),
 }
 trend = {}
 print("network     year  depth  first  kernels  params (M)  in FC  G MACs  top-5")
@@ -937,22 +1045,24 @@ assert fc_shares == [0.94, 0.9, 0.89, 0.15, 0.03]
 assert [t["first"] for t in trend.values()] == [11, 7, 3, 7, 7]
 assert trend["VGG-16"]["kernels"] == [3] and trend["ResNet-152"]["kernels"] == [1, 3]
 assert sum(isinstance(m, nn.MaxPool2d) for m in res_nets[152].modules()) == 1  # in the stem
+assert (trend["AlexNet"]["err"], trend["ResNet-152"]["err"]) == (15.3, 3.57)
 
 # %% [markdown]
 # * **Smaller filters.** The first layer went from $11 \times 11$ (AlexNet) to
 #   $7 \times 7$ (ZFNet, GoogLeNet, ResNet) and $3 \times 3$ (VGG), and after the first
 #   layer VGG and ResNet use nothing larger than $3 \times 3$. Two $3 \times 3$ layers see
 #   as much as one $5 \times 5$ with 28% fewer weights and one more nonlinearity.
-# * **Deeper.** 8, 8, 16, 22, 152 layers with weights, while the top-5 error fell from
-#   16.4% to 3.6%. Depth became usable through better initialization, BatchNorm, and
-#   finally the identity shortcuts of ResNet.
+# * **Deeper.** 8, 8, 16, 22, 152 layers with weights, while the top-5 error of the
+#   entries built from them fell from 15.3% to 3.57%. Depth became usable through better
+#   initialization, BatchNorm, and finally the identity shortcuts of ResNet.
 # * **No big FC layers, fewer pools.** The share of parameters in FC layers fell from 94%
 #   to 3%: GoogLeNet and ResNet replace the FC stack by global average pooling and one
 #   linear layer, and ResNet downsamples with strided convolutions, keeping a single max
 #   pooling in the stem. The typical pattern
-#   $[(\text{CONV-RELU})\times N\text{-POOL?}]\times M\text{-}(\text{FC-RELU})\times K$
-#   still describes AlexNet ($N = 1, 1, 3$; $K = 2$) and VGG-16 ($N = 2, 2, 3, 3, 3$;
-#   $K = 2$) exactly, but not the branches of GoogLeNet or the shortcuts of ResNet.
+#   $[(\text{CONV-RELU})\times L_{conv}\text{-POOL?}]\times B\text{-}(\text{FC-RELU})
+#   \times L_{fc}$ still describes AlexNet ($L_{conv} = 1, 1, 3$; $L_{fc} = 2$) and VGG-16
+#   ($L_{conv} = 2, 2, 3, 3, 3$; $L_{fc} = 2$) exactly, but not the branches of GoogLeNet
+#   or the shortcuts of ResNet.
 #
 # Parameters and computation came apart along the way. Plotted against each other, the
 # older networks are heavy and cheap (weights in FC layers, used once per image), the
@@ -975,9 +1085,9 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 # %% [markdown]
 # ## What to remember
 #
-# * Four numbers describe a layer: output shape $\lfloor (H + 2P - k)/S \rfloor + 1$,
-#   parameters $(k^2 C_{in} + 1) C_{out}$, activations $C_{out} H_{out} W_{out}$ and
-#   multiply-adds = weights $\times H_{out} W_{out}$. `summary` computes them for any model,
+# * Four numbers describe a layer: output side $H' = \lfloor (H + 2p - k)/s \rfloor + 1$,
+#   parameters $(k^2 C_{in} + 1) C_{out}$, activations $C_{out} H' W'$ and
+#   multiply-adds = weights $\times H' W'$. `summary` computes them for any model,
 #   on the `meta` device for free.
 # * Memory lives in the early, high-resolution conv layers; parameters in the FC layers.
 #   VGG-16: conv1 outputs 3.2 M values each, FC6 has 103 M weights; 138,357,544
@@ -990,8 +1100,9 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #   1.8 to 11.3 G multiply-adds.
 # * A published recipe is a handful of objects: an optimizer, a scheduler, a batch size and
 #   an augmentation, which `fit` takes as they are.
-# * On small data a small network wins on cost: LeNet-5 reaches 98% on the digits; the
-#   slimmed VGG and ResNet get there in fewer epochs at several times the cost per epoch.
+# * On small data a small network wins on cost: LeNet-5 reaches above 97% on the digits;
+#   the slimmed VGG and ResNet reach its level in a fifth of the epochs, but each epoch
+#   costs more.
 #
 # ## Exercises
 #
@@ -1022,4 +1133,31 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 # [`homework/hw4-resnet-unet/hw4-resnet-unet.ipynb`](homework/hw4-resnet-unet/hw4-resnet-unet.ipynb)
 # (or the copy your instructor hands out), asks you to build ResNet's basic block in
 # PyTorch, with the projection shortcut and exact parameter counts, and then the small U-Net
-# of chapter 08.
+# of [chapter 8](08-resnets-and-unet.ipynb).
+
+# %% [markdown]
+# ## References
+#
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2015). Delving deep into rectifiers: Surpassing
+#   human-level performance on ImageNet classification. *ICCV*.
+#   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
+#   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - Ioffe, S., & Szegedy, C. (2015). Batch normalization: Accelerating deep network training by
+#   reducing internal covariate shift. *ICML*. [arXiv:1502.03167](https://arxiv.org/abs/1502.03167)
+# - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep
+#   convolutional neural networks. *NeurIPS*.
+#   [proceedings](https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html)
+# - LeCun, Y., Bottou, L., Bengio, Y., & Haffner, P. (1998). Gradient-based learning applied to
+#   document recognition. *Proceedings of the IEEE*.
+#   [doi:10.1109/5.726791](https://doi.org/10.1109/5.726791)
+# - Loshchilov, I., & Hutter, F. (2019). Decoupled weight decay regularization. *ICLR*.
+#   [arXiv:1711.05101](https://arxiv.org/abs/1711.05101)
+# - Russakovsky, O., Deng, J., Su, H., Krause, J., Satheesh, S., et al. (2015). ImageNet large
+#   scale visual recognition challenge. *IJCV*. [arXiv:1409.0575](https://arxiv.org/abs/1409.0575)
+# - Simonyan, K., & Zisserman, A. (2015). Very deep convolutional networks for large-scale image
+#   recognition. *ICLR*. [arXiv:1409.1556](https://arxiv.org/abs/1409.1556)
+# - Szegedy, C., Liu, W., Jia, Y., Sermanet, P., Reed, S., et al. (2015). Going deeper with
+#   convolutions. *CVPR*. [arXiv:1409.4842](https://arxiv.org/abs/1409.4842)
+# - Zeiler, M. D., & Fergus, R. (2014). Visualizing and understanding convolutional networks.
+#   *ECCV*. [arXiv:1311.2901](https://arxiv.org/abs/1311.2901)
