@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from scipy import signal
 from torch import nn
 
+from d2lcnn import diagrams
 from d2lcnn import numpy as nd
 from d2lcnn import torch as td
 from d2lcnn.data import sample_image
@@ -297,8 +298,23 @@ plt.show()
 # $$
 #
 # where $x_{\text{pad}}$ is the input with $p$ zeros added on each side and $s$ is the
-# stride (the step between neighbouring windows). The most direct program loops over the
-# output positions and takes one dot product per window and filter:
+# stride (the step between neighbouring windows).
+#
+# The figure below shows the sum at work on the smallest interesting case, a $3 \times 3$
+# kernel on a $5 \times 5$ input (stride 1, no padding), for the first four output
+# positions. Look at where the orange window sits in each frame and which output cell it
+# fills: output $(i, j)$ reads the window whose top-left corner is input $(i, j)$, the
+# outputs are filled row by row, and the window fits at only $5 - 3 + 1 = 3$ positions
+# across and down, so the output is $3 \times 3$, smaller than the input.
+
+# %%
+fig = diagrams.conv_window()
+plt.show()
+assert conv2d_output_shape(5, 3) == (3, 3)
+
+# %% [markdown]
+# The most direct program does exactly what the figure shows: it loops over the output
+# positions and takes one dot product per window and filter.
 
 # %%
 def conv2d_loops(x, w, b, stride=1, padding=0):
@@ -705,8 +721,22 @@ print("row 6 and column 6 are never read: True")
 #
 # $$ H' = \frac{H - k + 2p}{s} + 1 . $$
 #
-# Padding the $7 \times 7$ input with one pixel of zeros and applying the $3 \times 3$ filter
-# with stride 1 gives $(7 - 3 + 2)/1 + 1 = 7$: the size is preserved. In general, stride 1
+# The figure combines the two on a $5 \times 5$ input with a $3 \times 3$ kernel. The hatched
+# ring is the padding, $p = 1$ zero on every side, which turns the input into $7 \times 7$;
+# with stride 2 the window jumps two cells at a time, so it starts at columns 0, 2 and 4 of
+# the padded grid and the output is $(5 - 3 + 2)/2 + 1 = 3$ wide. Notice that the corner
+# windows read five zeros of padding and only four real pixels: padding lets the border
+# pixels sit in the middle of a window instead of only at its edge.
+
+# %%
+fig = diagrams.conv_window(5, 3, stride=2, padding=1)
+plt.show()
+assert conv2d_output_shape(5, 3, stride=2, padding=1) == ((5 - 3 + 2) // 2 + 1,) * 2 == (3, 3)
+
+# %% [markdown]
+# Back to the $7 \times 7$ input of the stride section: padding it with one pixel of zeros
+# and applying the $3 \times 3$ filter with stride 1 gives $(7 - 3 + 2)/1 + 1 = 7$: the size
+# is preserved. In general, stride 1
 # and $p = (k - 1)/2$ preserve the size, so $k = 3, 5, 7$ call for $p = 1, 2, 3$.
 
 # %%
@@ -845,15 +875,29 @@ assert cost_64 == 4 * cost_16
 # H' = \left\lfloor \frac{H + 2p - d (k - 1) - 1}{s} + 1 \right\rfloor ,
 # $$
 #
-# which is $(H - k + 2p)/s + 1$ again when $d = 1$ and the stride fits. Other frameworks
-# expose the same four hyperparameters under other names. Caffe describes a layer in a
-# configuration file (`num_output: 96`, `kernel_size: 11`, `stride: 4` for AlexNet's first
-# layer, with its filters initialized from a Gaussian of standard deviation 0.01 and biases
-# at 0); MatConvNet's `vl_nnconv` takes `'Stride'`, `'Pad'` (which may differ on the four
-# sides) and `'Dilate'` options. The PyTorch documentation's own example, a $(3, 5)$ kernel
-# with stride $(2, 1)$, padding $(4, 2)$ and dilation $(3, 1)$ on a $50 \times 100$ input
-# with 16 channels, maps to 33 channels; here are its output shape and a few more geometries
-# (AlexNet's first layer among them), each compared with what PyTorch actually returns.
+# which is $(H - k + 2p)/s + 1$ again when $d = 1$ and the stride fits.
+#
+# Dilation is easiest to understand in a picture. Below, a $3 \times 3$ kernel with dilation
+# 2 slides over a $7 \times 7$ input: its nine taps (orange) skip every other pixel, so they
+# cover a $5 \times 5$ window (dashed) with holes, while the kernel still has only nine
+# weights. The window is as wide as a $5 \times 5$ kernel's, so the output is
+# $(7 - 2 \cdot 2 - 1)/1 + 1 = 3$ wide, just as for $k = 5$.
+
+# %%
+fig = diagrams.conv_window(7, 3, dilation=2)
+plt.show()
+assert conv2d_output_shape(7, 3, dilation=2) == conv2d_output_shape(7, 5) == (3, 3)
+
+# %% [markdown]
+# Other frameworks expose the same four hyperparameters under other names. Caffe describes
+# a layer in a configuration file (`num_output: 96`, `kernel_size: 11`, `stride: 4` for
+# AlexNet's first layer, with its filters initialized from a Gaussian of standard deviation
+# 0.01 and biases at 0); MatConvNet's `vl_nnconv` takes `'Stride'`, `'Pad'` (which may
+# differ on the four sides) and `'Dilate'` options. The PyTorch documentation's own example,
+# a $(3, 5)$ kernel with stride $(2, 1)$, padding $(4, 2)$ and dilation $(3, 1)$ on a
+# $50 \times 100$ input with 16 channels, maps to 33 channels; here are its output shape and
+# a few more geometries (AlexNet's first layer among them), each compared with what PyTorch
+# actually returns.
 
 # %%
 examples = [

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from d2lcnn import diagrams
 from d2lcnn import torch as td
 from d2lcnn.data import load_dataset, make_loader, sample_image
 from d2lcnn.data.transforms import compose, random_crop, random_flip, random_translate
@@ -293,6 +294,19 @@ print("-".join(layer_chain(lenet)))
 assert layer_chain(lenet) == ["CONV", "POOL", "CONV", "POOL", "CONV", "FC", "FC"]
 
 # %% [markdown]
+# The same network drawn as a pipeline, with the paper's layer names and the output shape
+# of each layer (channels $\times$ height $\times$ width), read off a forward pass of the
+# package's model. Follow the height and width from left to right: $32 \to 28 \to 14 \to 10
+# \to 5 \to 1$. Each $5 \times 5$ convolution trims 4 pixels, each subsampling halves the
+# map, and by C5 a single position is left, so C5 sees the whole $16 \times 5 \times 5$
+# volume at once and works like a fully connected layer. Meanwhile the channels grow from 1
+# to 6, 16 and 120.
+
+# %%
+fig = diagrams.lenet5()
+plt.show()
+
+# %% [markdown]
 # The slide writes the architecture as CONV-POOL-CONV-POOL-CONV-FC. Our chain has a second
 # FC at the end because the original output layer was not a fully connected layer but ten
 # "Euclidean radial basis function" units, each comparing the 84 features of F6 with a
@@ -316,6 +330,20 @@ assert (top5["AlexNet, 7 CNNs"], top5["runner-up 2012 (SIFT + FVs)"]) == (15.3, 
 assert (top5["AlexNet, 5 CNNs"], top5["AlexNet, 1 CNN (val)"]) == (16.4, 18.2)
 assert PUBLISHED["AlexNet, 7 CNNs"].extra_data and not PUBLISHED["AlexNet, 5 CNNs"].extra_data
 print(alex_table)
+
+# %% [markdown]
+# As a picture (the two normalization layers and the final adaptive pooling change no
+# shape and are left out), AlexNet reads like a bigger LeNet on two rows. The spatial size
+# falls fast, $227 \to 55 \to 27 \to 13 \to 6$, mostly in CONV1 with its $11 \times 11$
+# filters at stride 4 and in the three overlapping $3 \times 3$ poolings with stride 2, while
+# the channels grow to 384. After POOL3 the $256 \times 6 \times 6$ maps are flattened into
+# the 9216 inputs of FC6. The next cell checks these shapes against the slide's table and
+# counts where the parameters and the multiply-adds are: keep an eye on the three purple
+# FC boxes at the end, only three of the eleven layers drawn.
+
+# %%
+fig = diagrams.alexnet()
+plt.show()
 
 # %%
 slide_rows = [  # the slide's table: (layer, output shape as C, H, W)
@@ -534,6 +562,20 @@ for name, v, w in zip(names, values, weights, strict=True):
 print(f"   total: {sum(values):>9,} values  {sum(weights):>11,} weights "
       f"(+ {vgg_table.total_params - sum(weights):,} biases = {vgg_table.total_params:,})")
 
+# %% [markdown]
+# The same 21 layers as a pipeline, with the table's names. The pattern is easy to see
+# here: five blocks of two or three $3 \times 3$ convolutions (blue), which keep the size of
+# their input, each closed by a $2 \times 2$ max pooling (orange), which halves it,
+# $224 \to 112 \to 56 \to 28 \to 14 \to 7$, while the number of channels doubles from 64 up
+# to 512. The three FC layers (purple) at the end have AlexNet's widths, 4096, 4096 and 1000.
+
+# %%
+vgg_layers = diagrams.layers_from_model(vgg16, (3, 224, 224), names=names[1:])
+assert len(vgg_layers) == len(names) == 22  # the input, 13 convs, 5 pools and 3 FC layers
+fig = diagrams.pipeline(vgg_layers, "VGG-16 (configuration D): output shapes on a "
+                        "3×224×224 image", per_row=8)
+plt.show()
+
 # %%
 slide_weights = [1_728, 36_864, 73_728, 147_456, 294_912, 589_824, 589_824, 1_179_648,
                  2_359_296, 2_359_296, 2_359_296, 2_359_296, 2_359_296,
@@ -622,6 +664,19 @@ print(f"3a: {with_reduce:,} weights with the 1x1 reductions, {without:,} without
       f"({without / with_reduce:.1f}x); output {spec.out_channels} channels")
 assert weights_3a == with_reduce == 163_328 and without == 393_216
 assert spec.out_channels == 64 + 128 + 32 + 32 == 256
+
+# %% [markdown]
+# Here is module 3a with the shapes a $224 \times 224$ image gives it. Read it top to bottom:
+# the $192 \times 28 \times 28$ input goes to all four branches at once. In the middle two,
+# a $1 \times 1$ "reduce" convolution first shrinks the 192 channels to 96 and 16, so the
+# expensive $3 \times 3$ and $5 \times 5$ convolutions run on few channels; in the last one,
+# a $1 \times 1$ "pool proj" brings the 192 pooled channels down to 32. Padding (and stride 1
+# in the pooling) keeps every branch at $28 \times 28$, which is what allows the four
+# outputs to be stacked into $64 + 128 + 32 + 32 = 256$ channels.
+
+# %%
+fig = diagrams.inception_module("3a")
+plt.show()
 
 # %% [markdown]
 # The paper's table lists, for each inception module, the output size, the branch widths,
