@@ -34,6 +34,19 @@
 # produces it. The activations come from the companion package: `d2lcnn.numpy` (forward and
 # hand-written backward passes) and `d2lcnn.torch` (the same functions from tensor
 # primitives, differentiated by autograd).
+#
+# **Learning goals.** After this chapter you can
+#
+# - write the common activation functions and their derivatives, and evaluate them without
+#   overflow;
+# - explain, and demonstrate numerically, why the sigmoid is a poor choice inside a network
+#   (saturation, outputs that are not zero-centred, cost) and how ReLU units die;
+# - compare activations fairly in a training experiment, and judge what a claim such as
+#   "ReLU trains six times faster than tanh" does and does not carry over to another
+#   network.
+#
+# **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1); the chain rule, and a
+# training loop in PyTorch.
 
 # %%
 import timeit
@@ -65,6 +78,19 @@ torch.set_num_threads(1)  # the models here are tiny: one thread avoids threadin
 DATASET = "digits"  # or "mnist", "fashion_mnist" once downloaded (slower, bigger inputs)
 
 # %% [markdown]
+# Two sets of numbers in this chapter come from papers rather than from our own runs; they
+# are kept in one table, which the cells below read and check against:
+
+# %%
+LITERATURE = {
+    # SELU's constants (Klambauer et al., 2017), rounded to 4 decimals
+    "selu_lambda": 1.0507, "selu_alpha": 1.6733,
+    # AlexNet's Figure 1 (Krizhevsky et al., 2012): a four-layer CNN on CIFAR-10 reached 25%
+    # training error six times faster with ReLUs than with tanh units
+    "alexnet_target_error": 0.25, "alexnet_speedup": 6,
+}
+
+# %% [markdown]
 # ## Why a nonlinearity at all?
 #
 # Two linear layers in a row, $\mathbf{h} = W_1 \mathbf{x} + \mathbf{b}_1$ and
@@ -74,7 +100,7 @@ DATASET = "digits"  # or "mnist", "fashion_mnist" once downloaded (slower, bigge
 # convolutions is one convolution with a larger kernel). Put a function $f$ between them,
 # $\mathbf{y} = W_2 f(W_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$, and the collapse stops:
 # with a suitable $f$ and enough hidden units such a network can approximate any continuous
-# function on a bounded set (the universal approximation theorem).
+# function on a bounded set (the universal approximation theorem; Cybenko, 1989).
 
 # %%
 x_in = rng.standard_normal((5, 4))  # 5 samples, 4 features
@@ -107,7 +133,7 @@ assert not np.allclose(with_relu, one_layer)
 # | Leaky ReLU | $\max(\alpha x, x)$, $\alpha = 0.01$ | $1$ or $\alpha$ | $\mathbb{R}$ |
 # | PReLU | $\max(a x, x)$, $a$ learned | $1$ or $a$ | $\mathbb{R}$ |
 # | ELU | $x$ if $x > 0$, else $\alpha(e^x - 1)$ | $1$ or $\alpha e^x$ | $(-\alpha, \infty)$ |
-# | SELU | $\lambda \mathrm{ELU}_\alpha(x)$ | $\lambda$ or $\lambda\alpha e^x$ | $(-1.76, \infty)$ |
+# | SELU | $\lambda_s\mathrm{ELU}(x)$ | $\lambda_s$ or $\lambda_s\alpha e^x$ | $(-1.76, \infty)$ |
 # | GELU | $x\,\Phi(x)$ | $\Phi(x) + x\,\varphi(x)$ | $[-0.17, \infty)$ |
 # | SiLU / Swish | $x\,\sigma(x)$ | $\sigma(x)\,(1 + x(1 - \sigma(x)))$ | $[-0.28, \infty)$ |
 # | Mish | $x \tanh(\mathrm{softplus}(x))$ | $t + x(1 - t^2)\,\sigma(x)$ | $[-0.31, \infty)$ |
@@ -115,8 +141,8 @@ assert not np.allclose(with_relu, one_layer)
 # | Maxout | $\max_j(\mathbf{w}_j^\top \mathbf{x} + b_j)$ | winner's $\mathbf{w}_j$ | $\mathbb{R}$ |
 #
 # Here $\varphi$ is the standard normal density, $t = \tanh(\mathrm{softplus}(x))$, and SELU's
-# constants are $\lambda \approx 1.0507$ and $\alpha \approx 1.6733$. Maxout is the odd one
-# out: it is not applied to one number but takes the maximum of $k$ linear functions of
+# constants are $\lambda_s \approx 1.0507$ and $\alpha \approx 1.6733$. Maxout is the odd one
+# out: it is not applied to one number but takes the maximum of $m$ linear functions of
 # the input (two in the slides), so in a network it replaces a layer and its activation.
 #
 # A few remarks on the notation of the lecture slides. The zoo slide draws Leaky ReLU as
@@ -127,10 +153,10 @@ assert not np.allclose(with_relu, one_layer)
 # sides give 1 at 0). The slides' Mish formula $x \cdot \tanh(\varsigma(x))$ with
 # $\varsigma(x) = \ln(1 + e^x)$ is correct ($\varsigma$ is the softplus); of the two links
 # printed next to Mish and Swish, arXiv:1908.08681 is the Mish paper (Misra, 2019) and
-# arXiv:1710.05941 the Swish paper (Ramachandran, Zoph and Le, 2017). Swish is
+# arXiv:1710.05941 the Swish paper (Ramachandran et al., 2017). Swish is
 # $x\,\sigma(\beta x)$; with $\beta = 1$ it is the SiLU, which is what PyTorch and the
 # package provide under both names. GELU (Hendrycks and Gimpel, 2016) is the default of
-# Transformers and of recent CNNs such as ConvNeXt.
+# Transformers and of recent CNNs such as ConvNeXt (Liu et al., 2022).
 #
 # ### Written plainly
 #
@@ -198,7 +224,8 @@ print("plain formulas == package on [-8, 8]: True")
 # to do with the code: $1 - \tanh^2 x$ cancels where $\tanh x$ is close to $\pm 1$ (hence
 # $10^{-10}$ against autograd, which differentiates a different formula), and a finite
 # difference has an absolute error around $10^{-10}$, which is large relative to a tiny
-# derivative, so that check uses $|x| < 3$ only.
+# derivative, so that check uses $|x| < 3$ only and skips the few points where
+# $|f'(x)| < 10^{-3}$ (GELU, SiLU and Mish have a derivative of 0 at their minimum).
 
 # %% tags=["nbval-ignore-output"]
 ZOO = {  # name: (NumPy forward, NumPy backward, package torch fn, reference torch fn)
@@ -228,13 +255,17 @@ for fwd, bwd, fn_td, fn_ref in ZOO.values():
     worst["backward vs autograd"] = max(worst["backward vs autograd"],
                                         rel_error(dx, g_td.cpu().numpy()),
                                         rel_error(dx, g_ref.cpu().numpy()))
-    near = x_check[np.abs(x_check) < 3][:40].copy()  # where f' is not tiny (see below)
-    (num_err,) = check_backward(fwd, bwd, [near])
+    near = x_check[np.abs(x_check) < 3]  # where f' is not tiny (see below)
+    near = near[np.abs(bwd(np.ones_like(near), fwd(near)[1])) > 1e-3][:40].copy()
+    (num_err,) = check_backward(fwd, bwd, [near], h=1e-5)  # h: rounding vs truncation
     worst["backward vs finite diff."] = max(worst["backward vs finite diff."], num_err)
 for what, err in worst.items():
     print(f"largest relative error, {what:25s} {err:.0e}")
 assert worst["forward"] < 1e-12 and worst["backward vs autograd"] < 1e-10
-assert worst["backward vs finite diff."] < 1e-6
+# Finite differences lose ~1e-10 absolute to rounding; check_backward multiplies by a random
+# upstream gradient, so the smallest gradients (the 0.01 leak times a small upstream value)
+# reach ~1e-6 relative error on some seeds: 1e-5 leaves a margin of ten.
+assert worst["backward vs finite diff."] < 1e-5
 
 # %% [markdown]
 # The two activations with more than one input per output get the same treatment. PReLU
@@ -253,7 +284,9 @@ at = torch.tensor(a_prelu, dtype=DTYPE, device=device, requires_grad=True)
 (F.prelu(xt, at) * torch.tensor(dout, device=device)).sum().backward()
 assert np.allclose(out, F.prelu(xt, at).detach().cpu().numpy())
 assert np.allclose(dx, xt.grad.cpu().numpy()) and np.allclose(da, at.grad.cpu().numpy())
-assert max(check_backward(nd.prelu_forward, nd.prelu_backward, [x4.copy(), a_prelu.copy()])) < 1e-6
+prelu_errs = check_backward(nd.prelu_forward, nd.prelu_backward, [x4.copy(), a_prelu.copy()],
+                            h=1e-5)
+assert max(prelu_errs) < 1e-6
 
 out, cache = nd.maxout_forward(x4, pieces=2)  # (2, 3, 3, 3)
 xt = torch.tensor(x4, dtype=DTYPE, device=device, requires_grad=True)
@@ -317,6 +350,8 @@ plt.show()
 # at most $\sigma'(0) = 1/4$; tanh's is $1$ at the origin; GELU, SiLU and Mish dip below
 # zero before rising (their minima are about $-0.17$, $-0.28$ and $-0.31$), so unlike the
 # ReLU they are not monotonic; and the SiLU's derivative overshoots 1 (to about 1.1).
+# SELU's two constants are read off its curve: the slope $\lambda_s$ for $x > 0$ and the
+# floor $-\lambda_s \alpha$ for $x \to -\infty$.
 
 # %%
 d_sigmoid, d_tanh = curves["sigmoid"][1], curves["tanh"][1]
@@ -326,6 +361,11 @@ print("minima:", {k: round(float(v), 4) for k, v in minima.items()},
       "| max SiLU slope:", round(float(curves["silu"][1].max()), 4))
 assert np.allclose(list(minima.values()), [-0.17, -0.278, -0.3088], atol=2e-3)
 assert 1.09 < curves["silu"][1].max() < 1.11
+lambda_s = nd.selu_forward(np.array([1.0]))[0][0]  # the slope for x > 0
+alpha_s = -nd.selu_forward(np.array([-50.0]))[0][0] / lambda_s  # the floor is -lambda alpha
+print(f"SELU: lambda = {lambda_s:.4f}, alpha = {alpha_s:.4f}")
+assert round(lambda_s, 4) == LITERATURE["selu_lambda"]
+assert round(alpha_s, 4) == LITERATURE["selu_alpha"]
 
 # %% [markdown]
 # ## The sigmoid's three problems
@@ -355,8 +395,9 @@ assert np.isclose(dsig[-1], 4.540e-5, rtol=1e-3) and np.isclose(dtanh[-1], 8.245
 # In a deep network the factors multiply. Take ten fully connected layers of 256 units, a
 # batch of standard normal inputs and an upstream gradient of ones, and record the size of
 # the gradient with respect to each layer's input on the way back. The weights are
-# Gaussian with the scale each activation is usually initialized with (variance $1/n$ for
-# sigmoid and tanh, $2/n$ for ReLU; the next chapter derives these), so that the weights
+# Gaussian with the scale each activation is usually initialized with (variance $1/n_{in}$ for
+# sigmoid and tanh, $2/n_{in}$ for ReLU;
+# [the next chapter](03-preprocessing-and-init.ipynb) derives these), so that the weights
 # themselves neither grow nor shrink the gradient and only the activation's derivative
 # matters. The backward pass is written out layer by layer with the package's functions.
 
@@ -385,10 +426,11 @@ shrink = {name: g[-1] / g[0] for name, g in grad_norms.items()}  # last layer / 
 for name, s in shrink.items():
     print(f"{name:8s} gradient norm at layer {DEPTH} / at layer 1: {s:.3g}")
 assert shrink["sigmoid"] > 1e4  # roughly a factor of 4 or more lost per layer
-assert shrink["relu"] < 10 and shrink["tanh"] < shrink["sigmoid"] / 1e3
+assert 2 < shrink["tanh"] < 6  # a few times, not orders of magnitude
+assert 2 < 1 / shrink["relu"] < 3  # the ReLU's gradient grows on the way down
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
 for name, g in grad_norms.items():
     ax.semilogy(np.arange(1, DEPTH + 1), g, "o-", label=name)
 ax.set(xlabel="layer (1 = nearest the input)", ylabel="gradient norm w.r.t. layer input",
@@ -398,12 +440,13 @@ plt.show()
 
 # %% [markdown]
 # Through sigmoids the gradient loses more than four orders of magnitude in ten layers,
-# so the first layers barely learn. tanh does much better because its slope near 0 is 1,
+# so the first layers barely learn. tanh does much better, losing a factor between 2 and 6
+# over the ten layers, because its slope near 0 is 1,
 # but it saturates just as hard for large inputs (it *is* a rescaled sigmoid,
 # $\tanh x = 2\sigma(2x) - 1$), so a poor initialization or a large learning rate pushes
 # it into the same trouble. The ReLU's slope is exactly 1 wherever the unit is active, and
-# the gradient reaches the first layer essentially intact (with this weight scale it even
-# grows a little).
+# the gradient reaches the first layer intact (with this weight scale it even grows a
+# little, by a factor between 2 and 3).
 #
 # ### 2. Sigmoid outputs are not zero-centred
 #
@@ -504,8 +547,9 @@ print(f"per call on 4096 float64 values: exp {t_exp * 1e6:.2f} us, "
 # ## The ReLU and its descendants
 #
 # The **ReLU**, $\max(0, x)$, fixes the first and third problems at once: it does not
-# saturate for positive inputs, and it costs a comparison. It is also how biological
-# neurons behave more closely than a sigmoid (no firing below a threshold). Its outputs are
+# saturate for positive inputs, and it costs a comparison. It is also closer than a sigmoid
+# to how biological neurons behave (no firing below a threshold), and Glorot et al. (2011)
+# showed that deep networks of ReLUs train well from a random start. Its outputs are
 # still not zero-centred, and it has a failure mode of its own: for $x < 0$ the gradient is
 # exactly zero. A unit whose pre-activation is negative for *every* training example gets
 # no gradient at all, never changes again and is **dead**. A large learning rate is the
@@ -524,7 +568,7 @@ print(f"per call on 4096 float64 values: exp {t_exp * 1e6:.2f} us, "
 #   robust to noise, at the price of an `exp`. **SELU** (Klambauer et al., 2017) scales it
 #   by constants chosen so that activations keep zero mean and unit variance from layer to
 #   layer in fully connected nets.
-# * **Maxout** (Goodfellow et al., 2013) takes the maximum of $k$ linear functions of the
+# * **Maxout** (Goodfellow et al., 2013) takes the maximum of $m$ linear functions of the
 #   input. With two pieces it contains the ReLU ($\max(\mathbf{w}^\top\mathbf{x} + b, 0)$,
 #   the second piece zero) and the leaky ReLU as special cases, never saturates and never
 #   dies, but it doubles the number of weights.
@@ -578,20 +622,20 @@ class Activation(nn.Module):
 class SmallCNN(nn.Module):
     def __init__(self, activation, in_channels=1, side=8):
         super().__init__()
-        k = 2 if activation == "maxout" else 1  # maxout halves the channels it receives
-        self.conv1 = nn.Conv2d(in_channels, 16 * k, 3, padding=1)
+        m = 2 if activation == "maxout" else 1  # maxout pieces: it halves the channels it receives
+        self.conv1 = nn.Conv2d(in_channels, 16 * m, 3, padding=1)
         self.act1 = Activation(activation, 16)
-        self.conv2 = nn.Conv2d(16, 32 * k, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32 * m, 3, padding=1)
         self.act2 = Activation(activation, 32)
-        self.fc1 = nn.Linear(32 * (side // 4) ** 2, 64 * k)
+        self.fc1 = nn.Linear(32 * (side // 4) ** 2, 64 * m)
         self.act3 = Activation(activation, 64)
         self.fc2 = nn.Linear(64, 10)
 
     def features(self, x):
         """Pre-activations of the three hidden layers (for counting dead units)."""
-        z1 = self.conv1(x)  # (N, 16k, H, W)
-        z2 = self.conv2(td.max_pool2d(self.act1(z1), 2))  # (N, 32k, H/2, W/2)
-        z3 = self.fc1(td.max_pool2d(self.act2(z2), 2).flatten(1))  # (N, 64k)
+        z1 = self.conv1(x)  # (N, 16m, H, W)
+        z2 = self.conv2(td.max_pool2d(self.act1(z1), 2))  # (N, 32m, H/2, W/2)
+        z3 = self.fc1(td.max_pool2d(self.act2(z2), 2).flatten(1))  # (N, 64m)
         return z1, z2, z3
 
     def forward(self, x):
@@ -661,7 +705,8 @@ plt.show()
 
 # %% [markdown]
 # Two networks do not learn at all in six epochs: the sigmoid and the softplus networks
-# stay at chance (90% training error) while all the others get below 10%. They share the
+# stay near chance (their training error ends above 70%, where guessing gives 90%), while
+# all the others end below 10% training error and above 85% validation accuracy. They share the
 # sigmoid's second problem in its plainest form. Near zero, where small initial weights put
 # every unit, $\sigma(x) \approx 0.5 + x/4$ and $\mathrm{softplus}(x) \approx 0.69 + x/2$:
 # each unit outputs a large positive constant plus a damped copy of its input, so the next
@@ -670,8 +715,9 @@ plt.show()
 # strength where it fires. (With a better initialization, normalization layers or many
 # more epochs the two do learn; the point is how much harder they make it.)
 #
-# Every other activation, tanh included, solves this small problem, with differences in
-# speed in the first epochs that should not be over-read from a single seed. The lecture's
+# Every other activation, tanh included, solves this small problem. Which of them is
+# fastest in the first epochs, and which ends best, changes when the initial weights or the
+# order of the batches change, so this experiment does not rank them. The lecture's
 # advice stands: use the ReLU (or GELU, its smooth modern relative), try Leaky ReLU, ELU or
 # Maxout, do not expect much more from tanh, and do not use the sigmoid inside a network.
 
@@ -691,19 +737,20 @@ assert all(abs(a - 0.25) > 1e-3 for a in learned)
 # %% [markdown]
 # ### Is the ReLU six times faster than tanh?
 #
-# The AlexNet paper (Krizhevsky, Sutskever and Hinton, 2012) reports that a four-layer CNN
+# The AlexNet paper (Krizhevsky et al., 2012) reports that a four-layer CNN
 # with ReLUs reached 25% training error on CIFAR-10 six times faster than the same network
-# with tanh units, each with the learning rate that made it train fastest. That is where
-# the slides' "converges about 6x faster" comes from. We repeat the measurement on our
-# data: for each activation, try three learning rates, count the optimizer steps until the
-# error on the whole training set first drops to 25% (checked every 4 steps; training stops
-# there), and keep the best learning rate.
+# with tanh units, each with the learning rate that made it train fastest (both numbers are
+# in the `LITERATURE` table at the top). That is where the slides' "converges about 6x
+# faster" comes from. We repeat the measurement on our data: for each activation, try three
+# learning rates, count the optimizer steps until the error on the whole training set first
+# drops to 25% (checked every 4 steps; training stops there), and keep the best learning
+# rate.
 
 # %%
 class StopAtError:
     """Callback: every `every` steps measure the training error; stop at `target`."""
 
-    def __init__(self, target=0.25, every=4):
+    def __init__(self, target=LITERATURE["alexnet_target_error"], every=4):
         self.target, self.every, self.steps = target, every, None
 
     def on_step_end(self, history, model):
@@ -721,24 +768,26 @@ for name in ("relu", "tanh"):
         stopper = StopAtError()
         train(name, lr=lr, epochs=6, callbacks=[stopper], explode_factor=None)
         steps_to_target[name, lr] = stopper.steps or np.inf
-        print(f"{name:5s} lr = {lr:<5} steps to 25% training error: {stopper.steps}")
+        print(f"{name:5s} lr = {lr:<5} steps to {stopper.target:.0%} training error: "
+              f"{stopper.steps}")
 best = {name: min(v for (n, _), v in steps_to_target.items() if n == name)
         for name in ("relu", "tanh")}
 speedup = best["tanh"] / best["relu"]
 print(f"best: ReLU {best['relu']} steps, tanh {best['tanh']} steps; "
-      f"ReLU speed-up = {speedup:.2f} (AlexNet on CIFAR-10: about 6)")
+      f"ReLU speed-up = {speedup:.2f} (AlexNet on CIFAR-10: about "
+      f"{LITERATURE['alexnet_speedup']})")
 assert np.isfinite(best["relu"]) and np.isfinite(best["tanh"])
-assert speedup < 3  # the 6x does not carry over to this small problem
+assert speedup < 1  # tanh gets there first: the 6x does not carry over to this problem
 
 # %% [markdown]
-# On the digits the claim does not reproduce: the speed-up we measure is well below 6, and
-# in fact tanh gets to 25% training error in fewer steps than the ReLU (the printout above;
-# we assert only that the factor is below 3). This is not a contradiction but a reminder of
+# On the digits the claim does not reproduce: tanh gets to 25% training error in fewer
+# steps than the ReLU, so the "speed-up" of the ReLU is below 1, not 6. This is not a
+# contradiction but a reminder of
 # what the claim was about: a deeper network on natural images, trained for many epochs.
 # Ours has three hidden layers on tiny, easy images, and with PyTorch's default
 # initialization its pre-activations stay small, where tanh is nearly linear and passes
-# gradients as well as a ReLU does (the stack experiment above showed tanh keeping most of
-# the gradient over ten well-initialized layers), while the ReLU starts with half of its
+# gradients almost as well as a ReLU does (in the stack experiment above tanh lost only a
+# factor of a few over ten well-initialized layers), while the ReLU starts with half of its
 # units silent for any given input. The ReLU's advantages, no saturation and cheap
 # evaluation, matter more as networks get deeper and bigger. Exercise 4 asks you to find
 # the setting where the gap opens.
@@ -772,22 +821,27 @@ for label, counts in [("ReLU, lr 0.05", dead_normal), ("ReLU, lr 0.2", dead_fast
           + f"  ({sum(counts) / sum(sizes):.0%} of all)")
 
 # %% [markdown]
-# A trained ReLU network with a sensible learning rate has few dead units (the printout
-# above; we assert fewer than 10%), while the same network with a four times larger
-# learning rate loses about half of them, and most of its accuracy with them (asserted: more
-# than a quarter). The leak is no cure for a learning rate that is simply too large: the
-# leaky ReLU network at 0.2 also ends with most of its units never firing positively, and
-# it fares no better. What the leak guarantees is only that such units still receive a
-# gradient (0.01 times the ReLU's), so that a smaller learning rate later could bring them
-# back; a dead ReLU unit stays dead whatever happens afterwards.
+# A trained ReLU network with a sensible learning rate has few dead units (fewer than one
+# in ten), while the same network with a four times larger learning rate loses a quarter or
+# more of them, and its validation accuracy ends at least 0.2 below the first network's.
+# The leak is no cure for a learning rate that is simply too large: the Leaky ReLU network
+# at 0.2 also ends with a quarter or more of its units never firing positively, and its
+# accuracy too ends at least 0.2 below. Which of the two damaged networks ends better
+# changes from one random initialization to the next. What the leak guarantees is only
+# that such units still receive a gradient (0.01 times the ReLU's), so that a smaller
+# learning rate later could bring them back; a dead ReLU unit stays dead whatever happens
+# afterwards.
 
 # %% tags=["nbval-ignore-output"]
 acc_normal, acc_fast = runs["relu"][1].epochs[-1].val_accuracy, hist_fast.epochs[-1].val_accuracy
+acc_leaky = hist_leaky.epochs[-1].val_accuracy
 print(f"validation accuracy: ReLU lr 0.05 {acc_normal:.3f}, ReLU lr 0.2 "
-      f"{acc_fast:.3f}, Leaky ReLU lr 0.2 {hist_leaky.epochs[-1].val_accuracy:.3f}")
+      f"{acc_fast:.3f}, Leaky ReLU lr 0.2 {acc_leaky:.3f}")
+# The lr 0.2 runs are chaotic: their dead fractions and accuracies, and which of the two is
+# better, vary a lot with the seed and the CPU; only these bounds held on every seed tried.
 assert sum(dead_normal) / sum(sizes) < 0.1
-assert sum(dead_fast) / sum(sizes) > 0.25
-assert sum(dead_fast) > 3 * max(sum(dead_normal), 1)
+assert sum(dead_fast) / sum(sizes) > 0.25 and sum(never_positive_leaky) / sum(sizes) > 0.25
+assert acc_fast < acc_normal - 0.2 and acc_leaky < acc_normal - 0.2
 
 # %% [markdown]
 # ## What to remember
@@ -806,7 +860,7 @@ assert sum(dead_fast) > 3 * max(sum(dead_normal), 1)
 #   new architectures.
 # * Compute these functions stably ($e^{-|x|}$, `log1p`, `expm1`), as the package does.
 # * Claims such as "ReLU trains 6x faster than tanh" depend on the network, the data and the
-#   initialization: on our small digits CNN we measured a factor below 1.
+#   initialization: on our small digits CNN tanh got there first (a factor below 1).
 #
 # ## Exercises
 #
@@ -819,7 +873,7 @@ assert sum(dead_fast) > 3 * max(sum(dead_normal), 1)
 #    this choice changes the result of a training step, and argue why it almost never
 #    matters in practice.
 # 3. **Saturation with bad initialization.** Repeat the ten-layer stack experiment with
-#    weights of variance $9/n$ instead of $1/n$. Plot a histogram of the tanh
+#    weights of variance $9/n_{in}$ instead of $1/n_{in}$. Plot a histogram of the tanh
 #    pre-activations per layer and the fraction of saturated units ($|z| > 3$). What happens
 #    to the gradient now?
 # 4. **Finding the 6x (small project).** Make the AlexNet comparison harder for tanh: use a
@@ -835,4 +889,38 @@ assert sum(dead_fast) > 3 * max(sum(dead_normal), 1)
 #    parameter. Then give the ReLU network the same number of parameters by widening it.
 #
 # No homework is devoted to activations alone: the numerical gradient checker you write in
-# homework 1 (q5) is the tool to verify the backward passes of the exercises above.
+# question q5 of [homework 1](homework/hw1-convolution/hw1-convolution.ipynb) is the tool to
+# verify the backward passes of the exercises above.
+
+# %% [markdown]
+# ## References
+#
+# - Clevert, D.-A., Unterthiner, T., & Hochreiter, S. (2015). Fast and accurate deep network
+#   learning by exponential linear units (ELUs). [arXiv:1511.07289](https://arxiv.org/abs/1511.07289)
+# - Cybenko, G. (1989). Approximation by superpositions of a sigmoidal function. *Mathematics
+#   of Control, Signals and Systems*, 2, 303-314.
+#   [doi:10.1007/BF02551274](https://doi.org/10.1007/BF02551274)
+# - Glorot, X., Bordes, A., & Bengio, Y. (2011). Deep sparse rectifier neural networks.
+#   *AISTATS*. [PMLR 15](https://proceedings.mlr.press/v15/glorot11a.html)
+# - Goodfellow, I. J., Warde-Farley, D., Mirza, M., Courville, A., & Bengio, Y. (2013).
+#   Maxout networks. *ICML*. [arXiv:1302.4389](https://arxiv.org/abs/1302.4389)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2015). Delving deep into rectifiers: Surpassing
+#   human-level performance on ImageNet classification. *ICCV*.
+#   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
+# - Hendrycks, D., & Gimpel, K. (2016). Gaussian error linear units (GELUs).
+#   [arXiv:1606.08415](https://arxiv.org/abs/1606.08415)
+# - Klambauer, G., Unterthiner, T., Mayr, A., & Hochreiter, S. (2017). Self-normalizing
+#   neural networks. *NeurIPS*. [arXiv:1706.02515](https://arxiv.org/abs/1706.02515)
+# - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep
+#   convolutional neural networks. *NeurIPS*.
+#   [proceedings](https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html)
+# - Liu, Z., Mao, H., Wu, C.-Y., Feichtenhofer, C., Darrell, T., & Xie, S. (2022). A ConvNet
+#   for the 2020s. *CVPR*. [arXiv:2201.03545](https://arxiv.org/abs/2201.03545)
+# - Maas, A. L., Hannun, A. Y., & Ng, A. Y. (2013). Rectifier nonlinearities improve neural
+#   network acoustic models. *ICML Workshop on Deep Learning for Audio, Speech and Language
+#   Processing*. [PDF](https://ai.stanford.edu/~amaas/papers/relu_hybrid_icml2013_final.pdf)
+# - Misra, D. (2019). Mish: A self regularized non-monotonic activation function.
+#   [arXiv:1908.08681](https://arxiv.org/abs/1908.08681)
+# - Ramachandran, P., Zoph, B., & Le, Q. V. (2017). Searching for activation functions.
+#   [arXiv:1710.05941](https://arxiv.org/abs/1710.05941)
+

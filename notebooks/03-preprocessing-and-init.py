@@ -37,6 +37,20 @@
 # `nd.orthogonal`, ... in NumPy, the same names in `d2lcnn.torch`), gradient clipping
 # (`clip_grad_norm`, `clip_grad_value`), normalization helpers in `d2lcnn.data` and PCA and
 # whitening in `d2lcnn.data.whitening`.
+#
+# **Learning goals.** After this chapter you can
+#
+# - centre, standardize, PCA-rotate and whiten a data set with training-set statistics, and
+#   explain with the condition number why badly scaled inputs slow gradient descent down;
+# - derive from $\operatorname{Var}(Y) = n \operatorname{Var}(W) \operatorname{Var}(X)$ the
+#   fan-in, Glorot and He initializations, pick the right one for a layer (fully connected or
+#   convolutional) and diagnose a bad one from activation statistics;
+# - use orthogonal initialization and gradient clipping, and choose a clipping threshold from
+#   a plot of gradient norms.
+#
+# **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1) and
+# [Activation functions](02-activations.ipynb) (chapter 2); the variance of a sum of
+# independent random variables, eigenvalues and the singular value decomposition.
 
 # %%
 import warnings
@@ -171,13 +185,13 @@ print(f"raw: not converged after 10,000 steps (w2 = {path_raw[-1, 1]:.3g} of {w_
       f"predicted ~{kappa_raw * np.log(1e6):.2g} steps")
 print(f"standardized: converged in {steps_std} steps")
 assert g0[0] / g0[1] > 1e4 and w_raw[1] / w_raw[0] > 1e4
-assert kappa_raw > 1e10 and kappa_std < 1.5
-assert steps_raw is None and path_raw[-1, 1] < 1e-6 * w_raw[1] and steps_std == 4
+assert 5e10 < kappa_raw < 7e10 and kappa_std < 1.5 and 5e11 < kappa_raw * np.log(1e6) < 2e12
+assert steps_raw is None and path_raw[-1, 1] < 1e-6 * w_raw[1] and steps_std <= 5
 
 # %% [markdown]
 # A condition number of about $6 \cdot 10^{10}$ means roughly $10^{12}$ steps; after 10,000
 # steps $w_2$ has covered less than a millionth of its way. After standardization the same
-# algorithm converges in 4 steps. The contour lines show why: a ravine along which the raw
+# algorithm converges in at most 5 steps. The contour lines show why: a ravine along which the raw
 # gradient points almost straight across, against nearly circular contours.
 
 # %%
@@ -326,20 +340,23 @@ versions = {
 results = {}
 for name, f in versions.items():
     model = softmax_regression()
-    train = make_loader(f(x_train).astype(np.float32), data.y_train, batch_size=64, shuffle=True)
+    train = make_loader(f(x_train).astype(np.float32), data.y_train, batch_size=64, shuffle=True,
+                        seed=0)
     val = make_loader(f(x_val).astype(np.float32), data.y_val, batch_size=256, shuffle=False)
     history = fit(model, train, val, epochs=4, optimizer=nd.SGD(model.parameters(), lr=0.1),
                   live_plot=False)
     results[name] = history.epochs[-1]
     print(f"{name:13s} train loss {results[name].train_loss:.3f}  "
           f"val loss {results[name].val_loss:.3f}  val acc {results[name].val_accuracy:.3f}")
-assert results["standardized"].val_loss < 0.6 * results["raw"].val_loss
-assert results["ZCA-whitened"].val_loss < 0.75 * results["raw"].val_loss
+val_loss = {name: r.val_loss for name, r in results.items()}
+assert round(val_loss["standardized"], 2) == 0.33 and round(val_loss["raw"], 2) == 1.25
+assert 0.55 < val_loss["ZCA-whitened"] / val_loss["raw"] < 0.65
 
 # %% [markdown]
 # With the same learning rate and four epochs, the standardized inputs reach about a quarter
-# of the raw pixels' validation loss (0.33 against 1.25) and the ZCA-whitened ones about 60%
-# of it, with the best accuracy of the three. The raw problem is not hopeless, it is slow: a
+# of the raw pixels' validation loss (0.33 against 1.25, to two decimals) and the
+# ZCA-whitened ones about 60% of it (between 55% and 65%). The raw problem is not hopeless,
+# it is slow: a
 # larger learning rate would help it along the flat directions and overshoot along the
 # steep ones.
 #
@@ -349,11 +366,14 @@ assert results["ZCA-whitened"].val_loss < 0.75 * results["raw"].val_loss
 # image has $150{,}528^2$ entries, and neighbouring pixels are supposed to be correlated.
 # What is done in practice is centring, sometimes with scaling, in one of three flavours:
 #
-# * subtract the **mean image** (AlexNet): one mean per pixel and channel, an array the shape
-#   of an image ($32 \times 32 \times 3 = 3072$ numbers for CIFAR-10);
-# * subtract the **per-channel mean** (VGG): three numbers, one per colour channel;
+# * subtract the **mean image** (AlexNet; Krizhevsky et al., 2012): one mean per pixel and
+#   channel, an array the shape of an image ($32 \times 32 \times 3 = 3072$ numbers for
+#   CIFAR-10);
+# * subtract the **per-channel mean** (VGG; Simonyan and Zisserman, 2015): three numbers,
+#   one per colour channel;
 # * subtract the per-channel mean and divide by the **per-channel standard deviation**
-#   (ResNet): six numbers.
+#   (the ResNet models of torchvision and most code today): six numbers. The ResNet paper
+#   itself (He et al., 2016) still subtracted AlexNet's per-pixel mean.
 #
 # To see the three on colour images we cut $32 \times 32$ patches out of the photographs
 # that ship with scikit-image and treat them as a small data set. `channel_stats` and
@@ -403,7 +423,8 @@ assert d_mean.shape == (1,) and 0.2 < d_mean[0] < 0.4 and 0.3 < d_std[0] < 0.5
 #
 # We train the same two-layer network (64 inputs, 32 $\tanh$ units, 10 outputs) on the
 # standardized digits from four starting points: all zeros, all $0.1$, small random numbers
-# $0.01 \cdot \mathcal N(0, 1)$, and Xavier (introduced below).
+# $0.01 \cdot \mathcal N(0, 1)$, and Xavier (Glorot and Bengio's rule, `nd.xavier_normal`,
+# introduced below).
 
 # %% tags=["nbval-ignore-output"]
 # Float64 here: "identical units stay identical" is exact arithmetic, and in float32 some
@@ -411,7 +432,7 @@ assert d_mean.shape == (1,) and 0.2 < d_mean[0] < 0.4 and 0.3 < d_std[0] < 0.5
 # until the units drift apart. In float64 those roundings stay far below anything visible.
 x_tr_std = ((x_train - mu) / sigma_safe).astype(np.float32)
 x_tr64, x_va64 = (x_train - mu) / sigma_safe, (x_val - mu) / sigma_safe
-train_loader = make_loader(x_tr64, data.y_train, batch_size=64, shuffle=True)
+train_loader = make_loader(x_tr64, data.y_train, batch_size=64, shuffle=True, seed=0)
 val_loader = make_loader(x_va64, data.y_val, batch_size=256, shuffle=False)
 
 
@@ -510,7 +531,7 @@ def print_stats(x0, acts):
 
 
 def layer_histograms(acts, title, xlim=(-1, 1)):
-    fig, axes = plt.subplots(1, len(acts), figsize=(15, 2.4), sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, len(acts), figsize=(15, 3), sharey=True, layout="constrained")
     for i, (ax, h) in enumerate(zip(axes, acts, strict=True), start=1):
         counts, edges = np.histogram(h, bins=50, range=xlim)
         ax.stairs(counts, edges, fill=True, color="C0")
@@ -527,7 +548,7 @@ def layer_histograms(acts, title, xlim=(-1, 1)):
 x0, acts_small, grads_small = deep_net_stats(lambda g, s: nd.normal(g, s, std=0.01))
 print_stats(x0, acts_small)
 stds_small = np.array([h.std() for h in acts_small])
-assert stds_small[-1] < 1e-6  # collapsed
+assert 2.5e-7 < stds_small[-1] < 3.5e-7  # collapsed
 ratio = stds_small[1:] / stds_small[:-1]
 assert np.allclose(ratio[2:], 0.01 * np.sqrt(500), rtol=0.02)  # linear regime: x0.2236 per layer
 
@@ -549,41 +570,47 @@ print_stats(x0, acts_big)
 stds_big = np.array([h.std() for h in acts_big])
 saturated = np.array([np.mean(np.abs(h) > 0.99) for h in acts_big])
 print(f"fraction of units with |h| > 0.99: {saturated.min():.3f} to {saturated.max():.3f}")
-assert np.all((stds_big > 0.978) & (stds_big < 0.985))  # the notes print 0.981 to 0.982
-assert np.all(saturated > 0.89)
+assert np.all((stds_big > 0.981) & (stds_big < 0.983))  # the notes print 0.981 to 0.982
+assert np.all((saturated > 0.88) & (saturated < 0.92))
 
 # %% [markdown]
 # Now the pre-activations have a standard deviation of about $\sqrt{500} \approx 22$, and
 # $\tanh$ maps almost all of them to $\pm 1$: every layer has std $\approx 0.98$ (the lecture
-# notes print 0.981 to 0.982 for their random draw; ours are 0.9815 to 0.9820), and about 90%
-# of the units sit beyond $\pm 0.99$. Saturated units have a local gradient
-# $1 - \tanh^2 \approx 0$: the network is a stack of sign functions, and a small change of a
-# weight changes almost nothing.
+# notes print 0.981 to 0.982 for their random draw; ours are between 0.981 and 0.983 too), and
+# about 90% of the units (between 88% and 92%) sit beyond $\pm 0.99$. Saturated units have a local
+# gradient $1 - \tanh^2 \approx 0$: the network is a stack of sign functions, and a small change
+# of a weight changes almost nothing.
 
 # %%
 layer_histograms(acts_big, "W ~ N(0,1): every layer saturates at -1 and +1")
 
 # %% [markdown]
-# ### Xavier: $W \sim \mathcal N(0, 1/\text{fan}_\text{in})$
+# ### The fan-in scale ("Xavier"): $W \sim \mathcal N(0, 1/n_{in})$
 #
-# Glorot and Bengio's choice scales the weights by $1/\sqrt{\text{fan}_\text{in}}$ (here
-# $1/\sqrt{500}$). In the package this is `nd.kaiming_normal(g, shape,
-# nonlinearity="linear")`, the fan-in rule with gain 1; `nd.xavier_normal` uses
-# $\sqrt{2/(\text{fan}_\text{in} + \text{fan}_\text{out})}$, the same number for a square
-# layer.
+# Now scale the weights by $1/\sqrt{n_{in}}$, one over the square root of the number of
+# inputs each unit sums (here $1/\sqrt{500}$). The lecture notes call this *Xavier
+# initialization*, as do Caffe (its `"xavier"` filler) and many tutorials, but the fan-in
+# rule is older: LeCun et al. (1998) recommend it. What Glorot and Bengio (2010) proposed
+# is a compromise between fan-in and fan-out, $\operatorname{Var}(W) = 2/(n_{in} + n_{out})$,
+# derived in the next section. For a square layer like ours ($n_{in} = n_{out} = 500$) the
+# two rules give the same number, so the experiment below stands for both. In the package
+# the fan-in rule is `nd.kaiming_normal(g, shape, nonlinearity="linear")` (gain 1), and
+# Glorot and Bengio's rule is `nd.xavier_normal`, as in `torch.nn.init`. In the rest of the
+# chapter "Xavier" means the fan-in rule of the notes, and "Glorot" the compromise.
 
 # %%
 xavier = lambda g, s: nd.kaiming_normal(g, s, nonlinearity="linear")  # noqa: E731
 x0, acts_xavier, grads_xavier = deep_net_stats(xavier)
 print_stats(x0, acts_xavier)
 stds_xavier = np.array([h.std() for h in acts_xavier])
-assert np.all(np.diff(stds_xavier) < 0) and 0.2 < stds_xavier[-1] < stds_xavier[0] < 0.7
+assert np.all(np.diff(stds_xavier) < 0)
+assert abs(stds_xavier[0] - 0.63) < 0.02 and abs(stds_xavier[-1] - 0.23) < 0.02
 assert np.mean(np.abs(acts_xavier[-1]) > 0.99) < 0.001
 
 # %% [markdown]
-# The activations are well scaled in every layer: the standard deviation goes from 0.63
-# down to 0.23 over ten layers, decaying slowly because $\tanh$ is a little contracting,
-# and nothing saturates.
+# The activations are well scaled in every layer: the standard deviation goes from about 0.63 down
+# to about 0.23 (each within 0.02) over ten layers, decaying slowly because $\tanh$ is a little
+# contracting, and nothing saturates.
 
 # %%
 layer_histograms(acts_xavier, "Xavier, std = 1/sqrt(fan_in): well scaled in every layer")
@@ -598,21 +625,23 @@ for i in range(10):
 local_big = np.array([np.mean(1 - h**2) for h in acts_big])  # tanh'(z), averaged per layer
 print(f"1.0 init: mean local gradient 1 - tanh^2 per layer {local_big.min():.4f} to "
       f"{local_big.max():.4f}; dW grows {grads_big[0] / grads_big[-1]:.3g}x from top to bottom")
-assert max(grads_small) < 1e-4 and all(6 < g < 9 for g in grads_xavier)
-assert local_big.max() < 0.04 and grads_big[0] / grads_big[-1] > 1e4
+per_layer = (grads_big[0] / grads_big[-1]) ** (1 / 9)  # growth per layer, top to bottom
+assert all(3.5e-5 < g < 5e-5 for g in grads_small) and all(7 < g < 8.5 for g in grads_xavier)
+assert 0.035 < local_big.min() and local_big.max() < 0.038 and abs(per_layer - 3.5) < 0.1
+assert 4.5 < grads_big[-1] < 5.1 and 3.3e5 < grads_big[0] < 3.9e5
 
 # %% [markdown]
 # With the 0.01 start every layer's weight gradient is about $4 \cdot 10^{-5}$: nothing will
-# learn. With the 1.0 start the *local* gradients $1 - \tanh^2$ are almost all zero (their
-# mean is 0.036), yet the gradients reaching the weights are not small: each layer on
-# the way down multiplies the signal by weights of size one summed over 500 units, so they
-# grow by a factor of about 3.5 per layer, from about 5 at the top to $3.6 \cdot 10^5$ at the
-# bottom, and no single learning rate suits all layers. With Xavier every layer gets a
-# gradient between 7 and 8.4.
+# learn. With the 1.0 start the *local* gradients $1 - \tanh^2$ are almost all zero (their mean is
+# between 0.035 and 0.038 in every layer), yet the gradients reaching the weights are not small:
+# each layer on the way down multiplies the signal by weights of size one summed over 500 units,
+# so they grow by a factor of about 3.5 per layer, from about 5 at the top to about
+# $3.6 \cdot 10^5$ at the bottom, and no single learning rate suits all layers. With Xavier
+# every layer gets a gradient between 7 and 8.5.
 #
 # ## The variance argument
 #
-# Why $1/\sqrt{\text{fan}_\text{in}}$? Consider one unit $Y = W_1 X_1 + \dots + W_n X_n$ of a
+# Why $1/\sqrt{n_{in}}$? Consider one unit $Y = W_1 X_1 + \dots + W_n X_n$ of a
 # layer with $n$ inputs. For independent $W_i$ and $X_i$,
 #
 # $$
@@ -628,22 +657,32 @@ assert local_big.max() < 0.04 and grads_big[0] / grads_big[-1] > 1e4
 # $$
 #
 # To keep $\operatorname{Var}(Y) = \operatorname{Var}(X)$ from layer to layer we need
-# $n \operatorname{Var}(W) = 1$, that is $\operatorname{Var}(W) = 1/n_\text{in}$, the Xavier
-# scale. With $\operatorname{Var}(W) = 0.01^2$ and $n = 500$, each layer multiplies the
+# $n \operatorname{Var}(W) = 1$, that is $\operatorname{Var}(W) = 1/n_{in}$, the fan-in
+# ("Xavier") scale. With $\operatorname{Var}(W) = 0.01^2$ and $n = 500$, each layer multiplies the
 # variance by $0.05$ and the standard deviation by $\sqrt{0.05} = 0.224$, the factor measured
 # above. If $n \operatorname{Var}(W) > 1$ the magnitude grows with every layer (or, with
 # $\tanh$, saturates); if it is below 1 it shrinks. The same argument applied to the
-# backward pass, where a gradient is a sum over the $n_\text{out}$ units fed, asks for
-# $\operatorname{Var}(W) = 1/n_\text{out}$; Glorot and Bengio compromise with
-# $2/(n_\text{in} + n_\text{out})$.
+# backward pass, where a gradient is a sum over the $n_{out}$ units fed, asks for
+# $\operatorname{Var}(W) = 1/n_{out}$. Glorot and Bengio (2010) satisfy the two on average
+# with $\operatorname{Var}(W) = 2/(n_{in} + n_{out})$; this, not the fan-in rule, is their
+# initialization (they draw it from the uniform distribution on
+# $\pm\sqrt{6/(n_{in} + n_{out})}$, whose variance is the same).
 #
 # **ReLU.** The derivation assumed zero-mean inputs. A ReLU zeroes the negative half of a
 # symmetric pre-activation $Z$, so its output has $\mathbb E[\max(Z, 0)^2] =
 # \frac12 \operatorname{Var}(Z)$, and the next layer sees
 # $\operatorname{Var}(Y) = n \operatorname{Var}(W) \cdot \frac12 \operatorname{Var}(Z)$. To
-# compensate, He et al. (2015) double the variance: $\operatorname{Var}(W) = 2/n_\text{in}$,
-# i.e. `np.random.randn(fan_in, fan_out) / np.sqrt(fan_in / 2)`. A numerical check of both
-# formulas with a million samples:
+# compensate, He et al. (2015) double the variance: $\operatorname{Var}(W) = 2/n_{in}$,
+# a standard deviation of $\sqrt{2/n_{in}}$, i.e.
+# `np.random.randn(fan_in, fan_out) / np.sqrt(fan_in / 2)`. This is *He* (or *Kaiming*)
+# initialization, from the paper that also introduced PReLU. The handwritten lecture notes
+# garble it: they give the standard deviation as $1/(\sqrt 2\, D_a)$, with $D_a = n_{in}$,
+# and say it was "proposed in ResNet". The correct value multiplies the fan-in scale
+# $1/\sqrt{n_{in}}$ by $\sqrt 2$ instead of dividing by it, and keeps the square root of
+# $n_{in}$; for $n_{in} = 500$ it is 0.0632, while the notes' formula gives 0.00141, about
+# 45 times too small (it would make the activations collapse as the 0.01 start does). The
+# ResNet paper (He et al., 2016) uses He initialization and cites it; it does not
+# introduce it. A numerical check of both variance formulas with a million samples:
 
 # %%
 n_in, var_w, var_x = 500, 0.003, 2.0
@@ -655,30 +694,51 @@ assert abs(Y.var() / (n_in * var_w * var_x) - 1) < 0.02
 relu_sq = np.mean(np.maximum(Y, 0) ** 2)
 print(f"E[relu(Y)^2] measured {relu_sq:.4g}, predicted Var(Y)/2 = {Y.var() / 2:.4g}")
 assert abs(relu_sq / (Y.var() / 2) - 1) < 0.02
+he_std, notes_std = np.sqrt(2 / n_in), 1 / (np.sqrt(2) * n_in)  # He vs the notes' 1/(sqrt(2) D_a)
+print(f"n_in = {n_in}: He std sqrt(2/n_in) = {he_std:.4f}, the notes' 1/(sqrt(2) n_in) = "
+      f"{notes_std:.5f}, {he_std / notes_std:.0f} times smaller")
+assert round(he_std, 4) == 0.0632 and round(notes_std, 5) == 0.00141
+assert round(he_std / notes_std) == 45
 
 # %% [markdown]
+# The three rules, with the papers they come from:
+#
+# | rule | $\operatorname{Var}(W)$ | for | source |
+# | --- | --- | --- | --- |
+# | fan-in (the notes' "Xavier") | $1/n_{in}$ | linear, $\tanh$ | LeCun et al. (1998) |
+# | Glorot | $2/(n_{in} + n_{out})$ | linear, $\tanh$ | Glorot and Bengio (2010) |
+# | He (Kaiming) | $2/n_{in}$ | ReLU | He et al. (2015) |
+#
 # The package's initializers implement exactly these formulas, under `torch.nn.init`'s names.
-# The cell checks the inline NumPy recipes of the lecture notes against them (same standard
-# deviation), and the torch versions against `torch.nn.init` (bit for bit, from the same
-# generator state):
+# The next cell holds the table as code, and checks against it the inline NumPy recipes of the
+# lecture notes and the package (same standard deviation), and the torch versions against
+# `torch.nn.init` (bit for bit, from the same generator state). We use a layer with
+# $n_{in} \ne n_{out}$, where the fan-in and the Glorot rules differ.
 
 # %%
-shape = (500, 500)  # (out_features, in_features)
-fan_in, fan_out = nd.fan_in_fan_out(shape)
-recipes = {
-    "Xavier: randn / sqrt(fan_in)": (
-        rng.standard_normal(shape) / np.sqrt(fan_in),
-        nd.kaiming_normal(rng, shape, nonlinearity="linear"), 1 / np.sqrt(fan_in)),
-    "He: randn / sqrt(fan_in / 2)": (
-        rng.standard_normal(shape) / np.sqrt(fan_in / 2),
-        nd.kaiming_normal(rng, shape, nonlinearity="relu"), np.sqrt(2 / fan_in)),
-    "Glorot: sqrt(2 / (in + out))": (
-        rng.standard_normal(shape) * np.sqrt(2 / (fan_in + fan_out)),
-        nd.xavier_normal(rng, shape), np.sqrt(2 / (fan_in + fan_out))),
+INIT_RULES = {  # name: Var(W) as a function of (n_in, n_out), the table above
+    "fan-in (LeCun et al., 1998)": lambda n_in, n_out: 1 / n_in,
+    "Glorot and Bengio (2010)": lambda n_in, n_out: 2 / (n_in + n_out),
+    "He et al. (2015)": lambda n_in, n_out: 2 / n_in,
 }
-for name, (inline, package, target) in recipes.items():
-    print(f"{name:30s} std inline {inline.std():.4f}, package {package.std():.4f}, "
-          f"formula {target:.4f}")
+shape = (300, 500)  # (out_features, in_features)
+fan_in, fan_out = nd.fan_in_fan_out(shape)
+assert (fan_in, fan_out) == (500, 300)
+recipes = {  # name: (the notes' inline recipe, the package, the table's standard deviation)
+    "fan-in (LeCun et al., 1998)": (
+        rng.standard_normal(shape) / np.sqrt(fan_in),
+        nd.kaiming_normal(rng, shape, nonlinearity="linear")),
+    "Glorot and Bengio (2010)": (
+        rng.standard_normal(shape) * np.sqrt(2 / (fan_in + fan_out)),
+        nd.xavier_normal(rng, shape)),
+    "He et al. (2015)": (
+        rng.standard_normal(shape) / np.sqrt(fan_in / 2),
+        nd.kaiming_normal(rng, shape, nonlinearity="relu")),
+}
+for name, (inline, package) in recipes.items():
+    target = np.sqrt(INIT_RULES[name](fan_in, fan_out))
+    print(f"{name:28s} std inline {inline.std():.4f}, package {package.std():.4f}, "
+          f"table {target:.4f}")
     assert abs(inline.std() / target - 1) < 0.01 and abs(package.std() / target - 1) < 0.01
 for ours, theirs in ((td.kaiming_normal, torch.nn.init.kaiming_normal_),
                      (td.xavier_normal, torch.nn.init.xavier_normal_),
@@ -692,8 +752,8 @@ print("d2lcnn.torch initializers == torch.nn.init, bit for bit")
 # ### ReLU: Xavier versus He
 #
 # Rerun the ten-layer experiment with ReLU units. With Xavier weights each layer halves the
-# second moment, so the standard deviation drops by about $1/\sqrt 2$ per layer; He's doubled
-# variance keeps it level.
+# second moment, so the standard deviation drops by about $1/\sqrt 2$ per layer (within
+# 0.02); He's doubled variance keeps it level, between 0.7 and 1.1 in every layer.
 
 # %%
 he = lambda g, s: nd.kaiming_normal(g, s, nonlinearity="relu")  # noqa: E731
@@ -706,8 +766,8 @@ print("Xavier: " + " ".join(f"{s:6.3f}" for s in std_rx))
 print("He:     " + " ".join(f"{s:6.3f}" for s in std_rh))
 rms_ratio = np.sqrt(np.mean(acts_relu_xavier[-1] ** 2) / np.mean(acts_relu_xavier[0] ** 2))
 print(f"Xavier: RMS shrinks by {rms_ratio ** (1 / 9):.4f} per layer (1/sqrt(2) = 0.7071)")
-assert std_rx[-1] < 0.05 * std_rx[0] and abs(rms_ratio ** (1 / 9) - 2**-0.5) < 0.02
-assert np.all((std_rh > 0.7) & (std_rh < 0.95))
+assert abs(rms_ratio ** (1 / 9) - 2**-0.5) < 0.02
+assert np.all((std_rh > 0.7) & (std_rh < 1.1))
 
 fig, axes = plt.subplots(2, 10, figsize=(15, 4.4), sharex=True, layout="constrained")
 for row, (acts, name) in enumerate(((acts_relu_xavier, "Xavier"), (acts_relu_he, "He"))):
@@ -720,14 +780,14 @@ fig.suptitle("ReLU: Xavier's activations shrink towards 0 with depth, He's keep 
 plt.show()
 
 # %% [markdown]
-# ### Convolutions: $\text{fan}_\text{in} = F \cdot F \cdot C_\text{in}$
+# ### Convolutions: $n_{in} = k \cdot k \cdot C_{in}$
 #
-# A unit of a convolutional layer sums over an $F \times F$ window in each of the $C_\text{in}$
-# input channels, so the $n$ of the derivation is $F \cdot F \cdot C_\text{in}$, not
-# $C_\text{in}$. `fan_in_fan_out` reads it off a weight of shape
-# $(C_\text{out}, C_\text{in}, F, F)$. We stack ten $3 \times 3$ ReLU convolutions with 16
+# A unit of a convolutional layer sums over a $k \times k$ window in each of the $C_{in}$
+# input channels, so the $n$ of the derivation is $k \cdot k \cdot C_{in}$, not
+# $C_{in}$. `fan_in_fan_out` reads it off a weight of shape
+# $(C_{out}, C_{in}, k, k)$. We stack ten $3 \times 3$ ReLU convolutions with 16
 # channels (on the chapter's device) and compare He's scale with the right fan-in against the
-# mistake of using $C_\text{in}$ alone, which is 9 times too much variance:
+# mistake of using $C_{in}$ alone, which is 9 times too much variance:
 
 # %%
 fan_in_conv, fan_out_conv = td.fan_in_fan_out(torch.empty(16, 16, 3, 3).shape)
@@ -748,14 +808,15 @@ for name in rms:
         rms[name].append(h.pow(2).mean().sqrt().item())
     print(f"{name:28s} RMS of layers 1..10: " + " ".join(f"{r:.3g}" for r in rms[name]))
 good, bad = np.array(rms["He, fan_in = 3*3*16"]), np.array(rms["He with fan_in = 16 (wrong)"])
-assert np.all((good > 0.4) & (good < 2.0)) and bad[-1] > 1000
-assert abs((bad[-1] / bad[0]) ** (1 / 9) / 3 - 1) < 0.15  # sqrt(9) = 3x per layer
+growth = (bad[-1] / bad[0]) ** (1 / 9)  # per layer; sqrt(9) = 3 expected
+print(f"wrong fan-in: the RMS grows by {growth:.2f} per layer")
+assert np.all((good > 0.25) & (good < 4.0)) and bad[-1] > 1000 and 2.4 < growth < 3.6
 
 # %% [markdown]
-# With the correct fan-in the RMS stays of order one (it wanders a little: with only 16
-# channels each layer's sum has just 144 terms, and the zero padding at the borders removes
-# some). With the wrong one it grows by about $\sqrt 9 = 3$ per layer, to more than a
-# thousand after ten layers.
+# With the correct fan-in the RMS stays of order one, between a quarter and 4 (it wanders:
+# with only 16 channels each layer's sum has just 144 terms, and the zero padding at the
+# borders removes some). With the wrong one it grows by a factor close to $\sqrt 9 = 3$ per
+# layer (between 2.4 and 3.6), to more than a thousand after ten layers.
 #
 # ## Orthogonal initialization
 #
@@ -809,10 +870,11 @@ for name, draw in (("Gaussian, std 1/sqrt(n)", lambda: xavier(rng, (n_units, n_u
     print(f"{name:24s} singular values of the 20-layer Jacobian: max {s.max():.3g}, "
           f"median {np.median(s):.2g}, {np.sum(s < 0.01)} of 100 below 0.01")
 s_gauss = jacobians["Gaussian, std 1/sqrt(n)"]
-assert s_gauss.max() > 4 and np.median(s_gauss) < 0.01 and np.sum(s_gauss < 0.01) > 50
+assert 4 < s_gauss.max() < 10 and 5e-4 < np.median(s_gauss) < 2e-3
+assert np.sum(s_gauss < 0.01) > 50 and s_gauss.min() < 1e-12
 assert np.allclose(jacobians["orthogonal"], 1.0, atol=1e-10)
 
-fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
 for name, s in jacobians.items():
     ax.semilogy(np.arange(1, n_units + 1), s, ".-", label=name)
 ax.set(xlabel="index (sorted)", ylabel="singular value", ylim=(1e-12, 1e2),
@@ -821,13 +883,13 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# With Gaussian weights, a few directions of the gradient are amplified by a factor of up to
-# about 8 while most are shrunk by orders of magnitude: the median singular value is about
-# $10^{-3}$, and the smallest ones fall below $10^{-12}$ (the plot cuts them off; at that
-# size they are float64 rounding noise), even though the *average* scale is right. With orthogonal
-# weights every direction passes unchanged. Nonlinear networks are not exactly linear, but
-# near initialization this view explains why orthogonal initialization helps very deep and
-# recurrent networks (Saxe et al., 2013).
+# With Gaussian weights, a few directions of the gradient are amplified, by a factor between
+# 4 and 10, while most are shrunk by orders of magnitude: the median singular value is about
+# $10^{-3}$ (between $5 \cdot 10^{-4}$ and $2 \cdot 10^{-3}$), and the smallest ones fall below
+# $10^{-12}$ (the plot cuts them off; at that size they are float64 rounding noise), even though
+# the *average* scale is right. With orthogonal weights every direction passes unchanged.
+# Nonlinear networks are not exactly linear, but near initialization this view explains why
+# orthogonal initialization helps very deep and recurrent networks (Saxe et al., 2013).
 #
 # ## Biases
 #
@@ -844,20 +906,22 @@ for b0 in (0.0, 0.1):
     active[b0] = np.mean(z > 0)
     print(f"bias {b0}: {active[b0]:.1%} of (example, unit) pairs active, "
           f"{int(np.sum(~(z > 0).any(axis=0)))} units never active")
-assert 0.45 < active[0.0] < 0.55 and active[0.1] > active[0.0] + 0.01
+assert abs(active[0.0] - 0.50) < 0.01 and abs(active[0.1] - 0.535) < 0.01
+assert 0.025 < active[0.1] - active[0.0] < 0.04
 
 # %% [markdown]
-# The effect is modest: about three percentage points more active (example, unit) pairs,
-# 53.3% against 49.9%, since the pre-activations have a standard deviation of order one and
-# $0.1$ shifts them only a little. Whether it helps training is not clear-cut; many modern
-# networks simply use zero biases, and batch normalization (a later chapter) makes the
-# question moot.
+# The effect is modest: about three percentage points (between 2.5 and 4) more active (example,
+# unit) pairs, about 53.5% against 50%, since the pre-activations have a standard deviation of
+# order one and $0.1$ shifts them only a little. Whether it helps training is not clear-cut; many
+# modern networks simply use zero biases, and batch normalization
+# ([chapter 5](05-normalization.ipynb)) makes the question moot.
 #
 # ## Gradient clipping
 #
 # Even with a good initialization, a single unlucky batch or a steep cliff in the loss
 # surface can produce a "monster gradient" that throws the weights far away. Clipping is the
-# measure of last resort. Two versions:
+# measure of last resort; Pascanu et al. (2013) proposed clipping by norm as the remedy for
+# exploding gradients in recurrent networks. Two versions:
 #
 # * **by value**, element by element: $\bar g_i = \max(\min(g_i, c), -c)$; simple, but it
 #   changes the *direction* of the gradient;
@@ -893,19 +957,21 @@ cos = lambda u, v: u @ v / (np.linalg.norm(u) * np.linalg.norm(v))  # noqa: E731
 print(f"||g|| = {total:.4g}; by value (c={c_value}): ||g|| -> {np.linalg.norm(by_value):.4g}, "
       f"cosine with g {cos(by_value, flat):.4f}; by norm (c={c_norm}): ||g|| -> "
       f"{np.linalg.norm(by_norm):.4g}, cosine {cos(by_norm, flat):.4f}")
-assert cos(by_value, flat) < 0.99 and np.isclose(cos(by_norm, flat), 1.0)
+angle = np.degrees(np.arccos(cos(by_value, flat)))  # how far clipping by value turned g
+print(f"clipping by value turned the gradient by {angle:.0f} degrees")
+assert 25 < angle < 35 and np.isclose(cos(by_norm, flat), 1.0)
 
 # %% [markdown]
-# Clipping by value cut the large entries of `w1` but left the small entries of `w2`
-# untouched, so the direction turned (cosine 0.87); clipping by norm shortened the vector
-# and kept its direction exactly.
+# Clipping by value cut the large entries of `w1` but left the small entries of `w2` untouched, so
+# the direction turned, by about 30 degrees (between 25 and 35); clipping by norm shortened the
+# vector and kept its direction exactly.
 #
 # How to choose $c$? Look at what "healthy" gradient norms are during a normal run, and clip
 # above them. `fit` records the global gradient norm of every step (before clipping) in its
 # history. Our test case: an 8-layer ReLU network (64 units per layer, He initialization) on
 # the standardized digits with SGD and momentum at a learning rate that is a little too
-# high. Without clipping it diverges; `fit` stops the run when the loss exceeds three times
-# its first value.
+# high. Without clipping such a run is unstable and often diverges; `fit` stops a run when
+# its loss exceeds three times its first value.
 
 # %% tags=["nbval-ignore-output"]
 def deep_relu_mlp(seed=0, depth=8, width=64):
@@ -920,11 +986,14 @@ def deep_relu_mlp(seed=0, depth=8, width=64):
     return nd.nn.Sequential(*layers, nd.nn.Linear(d, 10, rng=g, dtype=np.float64))
 
 
-clip_train = make_loader(x_tr64, data.y_train, batch_size=32, shuffle=True)
+clip_train = make_loader(x_tr64, data.y_train, batch_size=32, shuffle=True, seed=0)
 lr_clip, epochs_clip = 0.07, 4
 # Float64 again: a run on the edge of diverging is chaotic, and float32 roundings (which
-# differ between CPUs) would decide when, or whether, it blows up. At this learning rate the
-# unclipped run diverged for each of four seeds tried, and both clipped runs trained.
+# differ between CPUs) would decide when, or whether, it blows up. Over seeds 0-4 (model and
+# loader) at this learning rate: the unclipped run blew up for 4 of 5 (seed 2 survived), its
+# largest norm was 4.7 to 13.5 times c, and both clipped runs trained every time (by norm
+# val acc 0.83-0.91, 37-67% of steps clipped; by value 0.92-0.95). Only those bounds are
+# claimed, so the stop reason of this run is printed but not asserted.
 runs = {}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # fit warns when it stops a run
@@ -934,18 +1003,18 @@ with warnings.catch_warnings():
                               live_plot=False)
 norms_free = np.array([s.grad_norm for s in runs["no clipping"].steps])
 c = float(np.round(np.median(norms_free[:40]), 1))  # the typical norm of the first epoch
-print(f"no clipping: {runs['no clipping'].stop_reason}")
+print(f"no clipping: {runs['no clipping'].stop_reason or 'ran all epochs'}")
 print(f"median gradient norm in the first epoch: c = {c}; largest norm {np.nanmax(norms_free):.3g}")
-assert runs["no clipping"].stop_reason.startswith("loss exploded")
-assert 1.0 < c < 10.0 and np.nanmax(norms_free) > 3 * c  # the last step has no norm (nan)
+assert 1.0 < c < 10.0 and np.nanmax(norms_free) > 4 * c  # a stopped run's last norm is nan
 
 # %% [markdown]
-# The run went well for about eighty steps, with gradient norms between 1 and 10; then
-# the loss shot past three times its initial value and `fit` stopped it (left alone, such a
-# run may recover or may end in NaN, depending on tiny details). We take the median norm of
-# the first epoch as the threshold $c$. About half of the steps will then be clipped: the
-# typical ones only a little, the rare large ones (ten times $c$) a lot. (A higher threshold
-# clips fewer steps; at this learning rate it is borderline, see exercise 6.)
+# The unclipped run's gradient norms are a few units most of the time, with spikes of more
+# than four times the typical size; whether such a run blows up, recovers or ends in NaN
+# depends on tiny details (the printout says what this one did). We take the median norm of
+# the first epoch as the threshold $c$. Between 30% and 70% of the steps will then be
+# clipped: the typical ones only a little, the rare large ones (several times $c$) a lot. (A
+# higher threshold clips fewer steps; at this learning rate it is borderline, see exercise
+# 6.)
 # `fit(..., clip_grad_norm=c)` clips by norm. For clipping by value we write the same loop
 # out by hand (forward, loss, backward, **clip**, step), with a threshold per element chosen
 # in the same spirit: three times the median $|g_i|$ of the first batch.
@@ -978,21 +1047,23 @@ norms_clip = np.array([s.grad_norm for s in runs["clip by norm"].steps])
 print(f"clip by norm (c = {c}):       val acc {acc_norm:.3f}, "
       f"clipped {np.mean(norms_clip > c):.0%} of steps")
 print(f"clip by value (c = {c_elem:.2g}): val acc {acc_value:.3f}")
-assert runs["clip by norm"].stop_reason is None and acc_norm >= 0.85
-assert acc_value >= 0.85 and np.all(np.isfinite(value_norms))
+assert runs["clip by norm"].stop_reason is None and acc_norm > 0.8
+assert 0.3 < np.mean(norms_clip > c) < 0.7
+assert acc_value > 0.9 and np.all(np.isfinite(value_norms))
 
 # %% [markdown]
-# Both clipped runs train to a good accuracy (above 85%, see the printout) where the
-# unclipped one blew up. The gradient norms (before clipping) show what happened: the
-# unclipped run's norms stay in the healthy range for a while, then spikes of ten times the
-# typical norm appear; each one, amplified by the momentum, throws the weights into a worse
-# region, until the loss explodes. With clipping each large gradient is cut back to $c$
-# before it is applied, and training continues.
+# Both clipped runs train to a good validation accuracy (above 80% clipped by norm, above
+# 90% clipped by value). The gradient norms (before clipping) show the danger they avoid:
+# the unclipped run's norms stay in the healthy range for a while, then spikes of several
+# times the typical norm appear; each one, amplified by the momentum, throws the weights
+# into a worse region, and the loss can explode. With clipping each large gradient is cut
+# back to $c$ before it is applied, and training continues.
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True, sharey=True, layout="constrained")
+free_label = "stopped: loss > 3x" if runs["no clipping"].stop_reason else "ran all epochs"
 axes[0].semilogy(np.arange(1, len(norms_free) + 1), norms_free, color="C3", lw=1,
-                 label="no clipping (stopped: loss > 3x)")
+                 label=f"no clipping ({free_label})")
 axes[0].semilogy(np.arange(1, len(norms_clip) + 1), norms_clip, color="C0", lw=1,
                  label=f"clip by norm, c = {c}")
 axes[1].semilogy(np.arange(1, len(value_norms) + 1), value_norms, color="C2", lw=1,
@@ -1009,20 +1080,21 @@ plt.show()
 # ## What to remember
 #
 # * Centre the inputs (all-positive inputs force all weight gradients of a unit to share a
-#   sign) and put features on a common scale: a condition number of $6 \cdot 10^{10}$ means
-#   gradient descent never gets there; after standardization it converged in 4 steps.
+#   sign) and put features on a common scale: a condition number of about $6 \cdot 10^{10}$ means
+#   gradient descent never gets there; after standardization it converged in a few steps.
 # * PCA rotates the data so the covariance is diagonal; whitening also scales it to the
 #   identity ($\epsilon$ keeps empty directions from exploding). For images, just centre:
-#   mean image (AlexNet), per-channel mean (VGG) or per-channel mean and std (ResNet), with
-#   statistics from the training set only.
+#   mean image (AlexNet), per-channel mean (VGG) or per-channel mean and std (today's
+#   torchvision models), with statistics from the training set only.
 # * Equal initial weights never break the symmetry: hidden units stay identical forever.
 #   $0.01 \cdot \mathcal N(0,1)$ is fine for small networks only.
 # * $\operatorname{Var}(Y) = n \operatorname{Var}(W) \operatorname{Var}(X)$: choose
-#   $\operatorname{Var}(W) = 1/\text{fan}_\text{in}$ (Xavier) for $\tanh$ and linear
-#   layers, $2/\text{fan}_\text{in}$ (He) for ReLU. In the ten-layer experiment, 0.01
+#   $\operatorname{Var}(W) = 1/n_{in}$ (fan-in, the notes' "Xavier") or $2/(n_{in} + n_{out})$
+#   (Glorot) for $\tanh$ and linear layers, $2/n_{in}$ (He et al., 2015, not the ResNet
+#   paper) for ReLU. In the ten-layer experiment, 0.01
 #   collapses the activations to $3 \cdot 10^{-7}$, 1.0 saturates them (std 0.98), Xavier
 #   keeps them well scaled.
-# * For a convolution, $\text{fan}_\text{in} = F \cdot F \cdot C_\text{in}$.
+# * For a convolution, $n_{in} = k \cdot k \cdot C_{in}$.
 # * Orthogonal weights have all singular values 1, so products of them (Jacobians of deep
 #   linear networks) neither explode nor vanish in any direction.
 # * Clip gradients by norm (it keeps the direction) at a threshold read off a plot of
@@ -1051,7 +1123,32 @@ plt.show()
 #    Plot the final validation accuracy against $c$. Where does clipping start to slow
 #    training down, and where does it stop protecting it?
 #
-# No homework is devoted to this chapter alone. The optimizer homework (hw3) ends with
+# No homework is devoted to this chapter alone. The optimizer homework,
+# [homework 3](homework/hw3-optimizers/hw3-optimizers.ipynb), ends with
 # training a small CNN on the digits in NumPy: there the input normalization and the
 # initialization of this chapter are yours to choose, so try a bad choice first and watch
 # the loss.
+
+# %% [markdown]
+# ## References
+#
+# - Glorot, X., & Bengio, Y. (2010). Understanding the difficulty of training deep feedforward
+#   neural networks. *AISTATS*. [PMLR 9](https://proceedings.mlr.press/v9/glorot10a.html)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2015). Delving deep into rectifiers: Surpassing
+#   human-level performance on ImageNet classification. *ICCV*.
+#   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
+#   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep
+#   convolutional neural networks. *NeurIPS*.
+#   [proceedings](https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html)
+# - LeCun, Y., Bottou, L., Orr, G. B., & Müller, K.-R. (1998). Efficient BackProp. In *Neural
+#   Networks: Tricks of the Trade*. Springer.
+#   [doi:10.1007/3-540-49430-8_2](https://doi.org/10.1007/3-540-49430-8_2)
+# - Pascanu, R., Mikolov, T., & Bengio, Y. (2013). On the difficulty of training recurrent neural
+#   networks. *ICML*. [arXiv:1211.5063](https://arxiv.org/abs/1211.5063)
+# - Saxe, A. M., McClelland, J. L., & Ganguli, S. (2013). Exact solutions to the nonlinear
+#   dynamics of learning in deep linear neural networks.
+#   [arXiv:1312.6120](https://arxiv.org/abs/1312.6120)
+# - Simonyan, K., & Zisserman, A. (2015). Very deep convolutional networks for large-scale image
+#   recognition. *ICLR*. [arXiv:1409.1556](https://arxiv.org/abs/1409.1556)
