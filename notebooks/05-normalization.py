@@ -37,6 +37,21 @@
 # from the companion package: `d2lcnn.numpy` (reference layers with hand-written backward
 # passes), `d2lcnn.torch` (the same operations from tensor primitives), `d2lcnn.train`
 # (the training loop) and `d2lcnn.data` (the 8x8 digits that ship with scikit-learn).
+#
+# **Learning goals.** After this chapter you can
+#
+# - write BatchNorm's forward and backward passes for vectors and for feature maps, and
+#   check them against autograd and a numerical gradient;
+# - explain the difference between training and evaluation mode, recognise the bugs that
+#   come from confusing them, and fold an evaluation-mode BatchNorm into the convolution
+#   before it;
+# - choose between BatchNorm, LayerNorm, InstanceNorm, GroupNorm and RMSNorm from the axes
+#   each one normalizes over and from the batch size you can afford.
+#
+# **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1),
+# [Data preprocessing and weight initialization](03-preprocessing-and-init.ipynb)
+# (chapter 3) and [Optimizers](04-optimization.ipynb) (chapter 4); a training loop in
+# PyTorch.
 
 # %%
 import copy
@@ -200,7 +215,7 @@ print("  plain:     ", np.round(drift_plain, 2))
 print("  BatchNorm: ", np.round(drift_bn, 2))
 assert steps == 3 * len(train_loader) == 120
 assert acc_plain >= 0.85 and acc_bn >= 0.95
-assert drift_plain[3] > 2 and drift_plain[3] > drift_plain[0]  # deeper layers drift more
+assert drift_plain[3] > 2 and np.all(np.diff(drift_plain) > 0)  # deeper layers drift more
 assert np.all(np.abs(drift_bn - 1) < 0.2)
 
 # %%
@@ -223,24 +238,25 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# In the plain network every layer's output moves while it trains: the deepest layer's
-# standard deviation ends up more than twice what it was, its mean drifts negative, and
-# the drift grows with depth, because each layer inherits the changes of all the layers
-# below it. Ioffe and Szegedy called this *internal covariate shift*: every layer is
-# chasing a moving input distribution. Whether that is *the* reason BatchNorm helps is
-# debated (Santurkar et al., 2018, argue it mostly smooths the loss surface), but the
-# remedy is the same. The right panel shows it: after BatchNorm the inputs to every ReLU
-# keep mean 0 and standard deviation 1 for the whole run, except for what the layer's own
-# learnable scale and shift choose to change. The convolution outputs *inside* the
-# normalized network drift just as much; the normalization removes the drift before the
-# next layer sees it.
+# In the plain network the outputs drift while it trains, and the drift grows with depth:
+# the ratio of the final to the initial standard deviation increases from the first layer to
+# the last, and the deepest layer's ends up more than twice what it was, because each layer
+# inherits the changes of all the layers below it. Ioffe and Szegedy called this *internal
+# covariate shift*: every layer is chasing a moving input distribution. Whether that is
+# *the* reason BatchNorm helps is debated (Santurkar et al., 2018, argue it mostly smooths
+# the loss surface), but the remedy is the same. The right panel shows it: after BatchNorm
+# the inputs to every ReLU start with mean 0 and standard deviation 1 and stay close to that
+# for the whole run (every layer's final standard deviation is within 20% of its initial
+# one); only the layer's own learnable scale and shift can move them. The convolutions
+# inside the normalized network are free to drift; the normalization removes the drift
+# before the next layer sees it.
 #
 # ## Batch normalization for vectors ($N \times D$)
 #
 # Take a minibatch of activations $x \in \mathbb{R}^{N \times D}$: $N$ examples, $D$
-# features (the output of a fully connected layer). "You want unit Gaussian activations?
-# Just make them so": for every feature $j$, compute the batch mean and the (biased) batch
-# variance and standardize,
+# features (the output of a fully connected layer). If we want every feature to have mean 0
+# and variance 1, we can simply impose it: for every feature $j$, compute the batch mean and
+# the (biased) batch variance and standardize,
 #
 # $$
 # \mu_j = \frac{1}{N} \sum_{i=1}^N x_{ij}, \qquad
@@ -249,15 +265,24 @@ plt.show()
 # $$
 #
 # The small $\epsilon$ (PyTorch uses $10^{-5}$) protects against a feature that is constant
-# over the batch. Forcing every feature to mean 0 and variance 1 may be too strong a
-# constraint (a sigmoid would be stuck in its linear middle, a ReLU would always pass half of
-# its inputs), so a learnable scale $\gamma_j$ and shift $\beta_j$ per feature give the
-# network its freedom back:
+# over the batch. It goes under the square root, as in the original paper and in PyTorch;
+# the lecture notes add it to the standard deviation instead, $(x - \mu_j) / (\sigma_j +
+# \epsilon)$, which gives practically the same result unless the variance is about as small
+# as $\epsilon$ (we compare the two below).
+#
+# Forcing every feature to mean 0 and variance 1 may be too strong a constraint (a sigmoid
+# would be stuck in its linear middle, a ReLU would always pass half of its inputs), so a
+# learnable scale $\gamma_j$ and shift $\beta_j$ per feature give the network its freedom
+# back:
 #
 # $$
 # y_{ij} = \gamma_j \hat x_{ij} + \beta_j , \qquad \gamma, \beta \in \mathbb{R}^D,
 # \quad \text{initialized to } \gamma = 1,\ \beta = 0 .
 # $$
+#
+# In practice $\gamma$ and $\beta$ are usually exempted from weight decay (in PyTorch, by
+# putting them in an optimizer parameter group with `weight_decay=0`), as the lecture notes
+# also advise: they are few, and pulling $\gamma$ towards 0 would shrink the layer's output.
 #
 # Every step is a plain array operation. Here it is on a batch of eight examples whose three
 # features live on very different scales:
@@ -265,6 +290,7 @@ plt.show()
 # %%
 X = rng.normal(loc=[5.0, -2.0, 0.0], scale=[10.0, 0.5, 3.0], size=(8, 3))  # (N, D)
 eps = 1e-5
+assert nn.BatchNorm1d(3).eps == eps  # PyTorch's default
 
 mu = X.mean(axis=0)  # (D,): per-feature mean
 var = ((X - mu) ** 2).mean(axis=0)  # (D,): per-feature biased variance
@@ -278,11 +304,43 @@ print("after:  mean", np.round(Y.mean(0), 3) + 0.0, " std", np.round(Y.std(0), 3
 assert np.allclose(Y.mean(0), 0, atol=1e-12)
 assert np.allclose(Y.std(0), np.sqrt(var / (var + eps)))  # 1, up to the eps
 assert np.allclose(1 - Y.std(0), eps / (2 * var), rtol=1e-3)
+short = 1 - Y.std(0)  # (D,): how far each std falls short of 1
+assert np.argmin(var) == 1 and short[1] < 1e-3 and np.delete(short, 1).max() < short[1]
 
 # %% [markdown]
 # The standard deviations after normalization are $\sqrt{\sigma^2 / (\sigma^2 +
 # \epsilon)}$, one to within $\epsilon / 2\sigma^2$: the second feature, with the smallest
-# variance, falls short of one by $5 \cdot 10^{-5}$, the others by far less.
+# variance, falls short of one the most, by less than $10^{-3}$.
+#
+# Where $\epsilon$ goes matters only for tiny variances. On these features, dividing by
+# $\sigma_j + \epsilon$ instead of $\sqrt{\sigma_j^2 + \epsilon}$ changes the output by
+# less than $10^{-3}$ of its size. Shrink the same data a thousand times, so that the
+# smallest standard deviation falls below $\sqrt{\epsilon} \approx 0.003$, and the two
+# versions differ by more than a factor of two: dividing by $\sigma_j + \epsilon$ still
+# stretches such a feature to unit spread, while with $\epsilon$ under the root its
+# normalized values stay well below 1.
+
+# %%
+def standardize_eps_inside(x):
+    """(x - mu) / sqrt(var + eps): PyTorch's and this book's BatchNorm."""
+    return (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
+
+
+def standardize_eps_outside(x):
+    """(x - mu) / (std + eps): the variant of the lecture notes."""
+    return (x - x.mean(0)) / (x.std(0) + eps)
+
+
+for name, xs in [("X", X), ("X / 1000", X / 1000)]:
+    ratio = standardize_eps_outside(xs)[0] / standardize_eps_inside(xs)[0]  # (D,)
+    print(f"{name:9s} std {np.array2string(xs.std(0), precision=4)}: "
+          f"eps outside / eps inside = {np.array2string(ratio, precision=5)}")
+assert np.all(np.abs(standardize_eps_outside(X) / standardize_eps_inside(X) - 1) < 1e-3)
+assert X.std(0).min() / 1000 < np.sqrt(eps)
+assert np.max(standardize_eps_outside(X / 1000)[0] / standardize_eps_inside(X / 1000)[0]) > 2
+k_min = np.argmin(X.std(0))  # the feature with the smallest spread
+assert standardize_eps_outside(X / 1000)[:, k_min].std() > 0.9  # stretched to about 1
+assert standardize_eps_inside(X / 1000)[:, k_min].std() < 0.5  # damped
 #
 # ### Recovering the identity
 #
@@ -399,12 +457,12 @@ print("a per-channel bias before BatchNorm changes nothing")
 #
 # BatchNorm usually sits right after a fully connected or convolutional layer and before the
 # nonlinearity, as in `digits_cnn`: conv, BatchNorm, ReLU. Then the ReLU always sees inputs
-# centred near $\beta$ with spread $\gamma$, and at initialization ($\gamma = 1$, $\beta = 0$)
-# it passes roughly half of them, whatever the scale of the weights. Putting it after the
-# nonlinearity also works (the lecture notes allow either); the original paper and most
-# convolutional networks (ResNet, for one) use "before". We can count the active ReLU units
-# of the untrained BatchNorm network on a batch of training digits, including one whose
-# weights are a hundred times too large:
+# centred near $\beta$ with spread $\gamma$, and at initialization ($\gamma = 1$, $\beta =
+# 0$) it passes roughly half of them, whatever the scale of the weights. Putting it after
+# the nonlinearity also works (the lecture notes allow either); the original paper and most
+# convolutional networks (ResNet, He et al., 2016, for one) use "before". We can count the
+# active ReLU units of the untrained BatchNorm network on a batch of training digits,
+# including one whose weights are a hundred times too large:
 
 # %%
 def active_fraction(model, x):
@@ -506,11 +564,11 @@ def bn_backward_staged(dy, cache):
 # %% [markdown]
 # **Compact formula.** Doing the algebra once gives a much shorter expression. Write
 # $g_i = \gamma\, \partial L / \partial y_i$ for the gradient reaching $\hat x_i$ and
-# $s = \sqrt{\sigma^2 + \epsilon}$. Then
+# $\hat\sigma = \sqrt{\sigma^2 + \epsilon}$. Then
 #
 # $$
-# \frac{\partial L}{\partial \sigma^2} = -\frac{1}{2 s^2} \sum_j g_j \hat x_j, \qquad
-# \frac{\partial L}{\partial \mu} = -\frac{1}{s} \sum_j g_j
+# \frac{\partial L}{\partial \sigma^2} = -\frac{1}{2 \hat\sigma^2} \sum_j g_j \hat x_j, \qquad
+# \frac{\partial L}{\partial \mu} = -\frac{1}{\hat\sigma} \sum_j g_j
 # $$
 #
 # (the mean's effect through the variance vanishes because $\sum_j (x_j - \mu) = 0$), and
@@ -518,15 +576,15 @@ def bn_backward_staged(dy, cache):
 #
 # $$
 # \frac{\partial L}{\partial x_i}
-#   = \frac{g_i}{s} + \frac{\partial L}{\partial \sigma^2} \frac{2 (x_i - \mu)}{m}
+#   = \frac{g_i}{\hat\sigma} + \frac{\partial L}{\partial \sigma^2} \frac{2 (x_i - \mu)}{m}
 #     + \frac{1}{m} \frac{\partial L}{\partial \mu}
-#   = \frac{1}{m s} \Big( m\, g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j \Big),
+#   = \frac{1}{m \hat\sigma} \Big( m\, g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j \Big),
 # $$
 #
 # with $\partial L / \partial \gamma = \sum_i \hat x_i\, \partial L / \partial y_i$ and
 # $\partial L / \partial \beta = \sum_i \partial L / \partial y_i$. The two subtracted terms
 # are the gradient through the mean and through the variance: the gradient is the plain
-# "divide by $s$" one with its mean and its component along $\hat x$ projected out. In
+# "divide by $\hat\sigma$" one with its mean and its component along $\hat x$ projected out. In
 # code it is one line. The package's `nd.batch_norm_backward` uses it (with the sums taken
 # over $N, H, W$ for feature maps), and all must agree with PyTorch's autograd:
 
@@ -560,18 +618,23 @@ print("staged, compact, nd.batch_norm_backward and autograd agree")
 # one channel sums to zero. Shifting all of a channel's inputs by the same amount changes
 # nothing after normalization, so the gradient cannot have a component in that direction.
 #
-# **Gradient check.** Finally, the numerical check of chapter 1: centred differences in
+# **Gradient check.** Finally, the numerical check of
+# [chapter 1](01-convolution.ipynb): centred differences in
 # float64 against the hand-written backward pass, for the vector layer and for the spatial
 # one with its sums over $N, H, W$, and in evaluation mode, where the statistics are
 # constants and the layer is just a per-channel affine map. BatchNorm is not linear, so the
 # centred difference has a truncation error proportional to $h^2$ besides the round-off
-# proportional to $1/h$; $h = 10^{-4}$ balances the two. (`check_backward` draws its random
-# upstream gradient from a stream of its own: had it reused the normal draws that made `X`,
-# a `dout` proportional to $\hat x$ would have a gradient of almost exactly zero, as the
-# formula predicts, and the check would compare two round-off errors.)
+# proportional to $1/h$; $h = 10^{-4}$ balances the two.
 
 # %% tags=["nbval-ignore-output"]
 # (the last digits of a float64 rounding error vary between CPUs; the assert does not)
+# check_backward draws its random upstream gradient from a generator of its own. Had it
+# reused the normal draws that made X, a dout proportional to x_hat would have an input
+# gradient of almost exactly zero (the formula projects x_hat out), and the check would
+# compare two round-off errors. The relative error is taken per entry, so an entry of the
+# gradient close to zero can have one far above the typical 1e-8; over 200 random draws of
+# these shapes the largest stayed below 5e-6, hence the tolerance 1e-5 here and for the
+# other normalizations below (same step h = 1e-4).
 checks = {
     "N x D, training": (X, dict(training=True)),
     "N x C x H x W, training": (x4, dict(training=True)),
@@ -592,7 +655,7 @@ for name, (xa, mode) in checks.items():
     )
     print(f"{name:24s} rel. errors dx {errors[0]:.0e}, dgamma {errors[1]:.0e}, "
           f"dbeta {errors[2]:.0e}")
-    assert max(errors) < 1e-7
+    assert max(errors) < 1e-5
 
 # %% [markdown]
 # ## Training mode and evaluation mode
@@ -609,14 +672,15 @@ for name, (xa, mode) in checks.items():
 #
 # PyTorch's convention (the package follows it) is an exponential moving average in which
 # `momentum` $= 0.1$ is the weight of the *new* batch,
-# $\mu_{run} \leftarrow 0.9\,\mu_{run} + 0.1\,\mu_B$, with $\mu_{run}$ starting at 0 and
+# $\mu_{run} \leftarrow 0.9\,\mu_{run} + 0.1\,\mu_\mathcal{B}$, with $\mu_{run}$ starting at 0 and
 # $\sigma^2_{run}$ at 1, and the running variance tracks the *unbiased* batch variance
-# $\frac{m}{m-1}\sigma_B^2$. (Some course code uses momentum 0.9 for the weight of the *old*
-# value; same average, opposite name.) Feeding the same batch again and again, the running
-# mean after $k$ steps is exactly $(1 - 0.9^k)\mu_B$ and the running variance
-# $0.9^k + (1 - 0.9^k)\frac{m}{m-1}\sigma_B^2$:
+# $\frac{m}{m-1}\sigma^2_\mathcal{B}$. (Some course code uses momentum 0.9 for the weight of
+# the *old* value; same average, opposite name.) Feeding the same batch again and again, the running
+# mean after $t$ steps is exactly $(1 - 0.9^t)\mu_\mathcal{B}$ and the running variance
+# $0.9^t + (1 - 0.9^t)\frac{m}{m-1}\sigma^2_\mathcal{B}$:
 
 # %%
+assert nn.BatchNorm2d(3).momentum == 0.1  # PyTorch's default: the weight of the new batch
 xb = rng.normal(3.0, 2.0, size=(16, 1))  # one batch, one feature
 rm, rv = np.zeros(1), np.ones(1)
 for _ in range(30):
@@ -644,8 +708,8 @@ print("same image, different batch: training-mode outputs differ by up to",
 # %% [markdown]
 # ### The classic bug: evaluating in training mode
 #
-# "Behaves differently during training and testing: a very common source of bugs." The bug
-# is forgetting `model.eval()` (or calling `model.train()` too early). For a vector
+# A layer that computes one function in training and another in evaluation invites a
+# classic bug: forgetting `model.eval()` (or calling `model.train()` too early). For a vector
 # BatchNorm and a single example PyTorch refuses outright, because a variance of one value
 # is zero; the package raises the same error:
 
@@ -708,24 +772,28 @@ acc = {name: (p == y_test).float().mean().item() for name, p in [
 for name, a in acc.items():
     print(f"{name:34s} test accuracy {a:.3f}")
 assert acc["eval mode (correct)"] >= 0.95
-assert acc["train mode, batch of 1"] < acc["eval mode (correct)"] - 0.02
-assert acc["train mode, class-sorted batches"] < acc["eval mode (correct)"] - 0.03
-assert abs(acc["train mode, shuffled batches"] - acc["eval mode (correct)"]) < 0.02
+assert acc["train mode, batch of 1"] < acc["eval mode (correct)"] - 0.01
+assert acc["train mode, class-sorted batches"] < acc["eval mode (correct)"] - 0.05
+assert abs(acc["train mode, shuffled batches"] - acc["eval mode (correct)"]) <= 0.01
 
 # %% [markdown]
-# Shuffled batches of 32 are harmless (their statistics are close to the population's);
-# single images and sorted batches lose several points of accuracy on the same weights.
+# Shuffled batches of 32 are harmless: their statistics are close to the population's, and
+# the accuracy stays within one point of the correct one. On the same weights, single
+# images lose more than one point of accuracy and class-sorted batches more than five.
 # Here are some of the digits the correctly evaluated network gets right and the buggy
 # evaluation gets wrong:
 
 # %%
 wrong = ((pred_eval == y_test) & ((pred_one != y_test) | (pred_sorted != y_test)))
 idx = wrong.nonzero()[:6, 0].tolist()  # the first six such test digits
+assert len(idx) == 6
 fig = show_images(
     [data.x_test[i, 0] for i in idx],
-    [f"eval: {pred_eval[i]} | B=1: {pred_one[i]}\nsorted: {pred_sorted[i]}" for i in idx],
-    cmap="gray_r", xlabel=None, ylabel=None,
-    suptitle="Right in eval mode, wrong in training mode (the eval label is the true one)",
+    [f"true {y_test[i]}: eval mode {pred_eval[i]}\n"
+     f"one at a time {pred_one[i]}, sorted {pred_sorted[i]}" for i in idx],
+    ncols=3, cmap="gray_r", xlabel="column", ylabel="row", size=3.4,
+    suptitle="Test digits right in evaluation mode, wrong in training mode\n"
+    "(predicted class with running statistics; one image at a time; class-sorted batches)",
 )
 plt.show()
 
@@ -752,12 +820,14 @@ print("eval accuracy after a stream of one digit, per digit:", np.round(after_st
 print(f"mean {np.mean(after_stream):.3f}, worst {min(after_stream):.3f} "
       f"(correct running averages: {acc['eval mode (correct)']:.3f})")
 assert np.mean(after_stream) < acc["eval mode (correct)"] - 0.005
+assert min(after_stream) < acc["eval mode (correct)"] - 0.015
 
 # %% [markdown]
-# The weights never changed; only the running averages did, and the accuracy on every
-# other digit pays for it. On this small, well-conditioned network the damage is a few
-# points. The cure for both halves of the bug is the same: call `model.eval()` before
-# evaluating or deploying, and `model.train()` only to train.
+# The weights never changed; only the running averages did, and the accuracy on the whole
+# test set pays for it: on average over the ten digits it drops by more than half a point,
+# and after the most damaging digit by more than a point and a half. The cure for both
+# halves of the bug is the same: call `model.eval()` before evaluating or deploying, and
+# `model.train()` only to train.
 
 # %% [markdown]
 # ## Four ways to get the test-time statistics
@@ -839,12 +909,14 @@ print(f"{'exact (reference)':24s} {0:10.4f} {0:10.4f} {accuracy_with(reference):
 total = {k: e.sum() for k, e in summary_err.items()}
 assert total["2. extra pass"] < min(total["1. last-epoch average"],
                                     total["3. running average"], total["4. held-out data"])
+assert total["1. last-epoch average"] > max(total["2. extra pass"], total["3. running average"],
+                                            total["4. held-out data"])
 assert total["3. running average"] < total["1. last-epoch average"]
 assert min(summary_acc.values()) >= 0.95
 assert max(summary_acc.values()) - min(summary_acc.values()) <= 0.02
 
 # %% [markdown]
-# All four work on this network: the test accuracies agree to within a point or so. The
+# All four work on this network: the test accuracies agree to within two points. The
 # statistics themselves differ in a sensible order. The **extra pass** is the most accurate,
 # since it averages forty batches computed with exactly the final weights. The **last-epoch
 # average** is the worst, because its early batches were computed with weights that have
@@ -859,11 +931,11 @@ assert max(summary_acc.values()) - min(summary_acc.values()) <= 0.02
 #
 # In evaluation mode BatchNorm is a per-channel affine map, and the convolution before it
 # is linear, so the two compose into a single convolution. With
-# $s_o = \gamma_o / \sqrt{\sigma^2_{run,o} + \epsilon}$ for output channel $o$,
+# $\alpha_o = \gamma_o / \sqrt{\sigma^2_{run,o} + \epsilon}$ for output channel $o$,
 #
 # $$
-# \mathrm{BN}(w * x + b)_o = s_o (w_o * x + b_o - \mu_{run,o}) + \beta_o
-#   = \underbrace{(s_o w_o)}_{w'_o} * x + \underbrace{s_o (b_o - \mu_{run,o}) +
+# \mathrm{BN}(w * x + b)_o = \alpha_o (w_o * x + b_o - \mu_{run,o}) + \beta_o
+#   = \underbrace{(\alpha_o w_o)}_{w'_o} * x + \underbrace{\alpha_o (b_o - \mu_{run,o}) +
 #   \beta_o}_{b'_o} .
 # $$
 #
@@ -888,7 +960,7 @@ print("conv + BN and the fused conv agree to rounding error (max difference < 1e
 # %% [markdown]
 # Now the whole trained network: replace every (convolution, BatchNorm) pair by one
 # convolution with a bias. The fused network must make the same predictions; in float32
-# the logits agree to about $10^{-5}$ (the same sums, rounded in a different order).
+# the logits agree to within $10^{-4}$ (the same sums, rounded in a different order).
 
 # %%
 def fuse_network(model):
@@ -962,25 +1034,25 @@ print(f"conv + BatchNorm {t_bn * 1e3:.2f} ms, fused {t_fused * 1e3:.2f} ms per p
       f"{1 - t_fused / t_bn:.0%} saved (ratio {t_fused / t_bn:.2f})")
 
 # %% [markdown]
-# For this network the difference is small and, on a shared CPU, of the order of the timing
-# noise (the ratio is printed above): the four BatchNorms work on tiny $8 \times 8$ and
-# $4 \times 4$ maps, and the time goes to the convolutions and to the per-layer overhead.
-# Folding pays most where BatchNorm is a large share of the time, on a GPU, where small
-# layers are dominated by memory traffic and launch overhead; it is a standard step of
-# every inference compiler. Either way the slides' "zero overhead at test time" is exactly
-# right after folding: the folded network *is* the plain network.
+# Timings depend on the machine and on whatever else it is running, so read the printed
+# ratio as one measurement of your computer, not as a property of the method. What the
+# counts above do guarantee is that folding saves under 1% of the arithmetic here; any
+# larger gain comes from memory traffic and per-layer overhead, which matter most on a GPU,
+# where small layers are dominated by them. Folding is a standard step of inference
+# compilers for that reason. Either way the slides' promise of no extra cost at test time
+# holds exactly after folding: the folded network *is* a plain network of convolutions.
 #
 # ## What BatchNorm buys: learning rates and initialization
 #
-# The slides promise that BatchNorm "allows higher learning rates" and makes networks "more
-# robust to initialization". Both are easy to test. We train `digits_cnn` with and without
-# BatchNorm on a grid of three learning rates (SGD with momentum 0.9) and three
-# initialization scales (He-normal times 0.1, 1 and 10), two epochs per cell, and record the
-# validation accuracy. A run whose loss exceeds three times its initial value, or becomes
-# infinite, is stopped by `fit` and marked as diverged.
+# The slides promise two benefits: BatchNorm allows higher learning rates, and it makes a
+# network less sensitive to its initialization. Both are easy to test. We train `digits_cnn`
+# with and without BatchNorm on a grid of four learning rates (SGD with momentum 0.9) and
+# three initialization scales (He-normal times 0.1, 1 and 10), two epochs per cell, and
+# record the validation accuracy. A run whose loss exceeds three times its initial value, or
+# becomes infinite, is stopped by `fit` and marked as diverged.
 
 # %%
-LRS, SCALES = (0.003, 0.03, 0.3), (0.1, 1.0, 10.0)
+LRS, SCALES = (0.003, 0.03, 0.1, 0.3), (0.1, 1.0, 10.0)
 grid = {}  # (norm, lr, scale) -> (validation accuracy, diverged?)
 for norm in (None, "batch"):
     for lr in LRS:
@@ -992,7 +1064,7 @@ for norm in (None, "batch"):
 
 # %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
 for ax, norm, title in [(axes[0], None, "without BatchNorm"), (axes[1], "batch", "with BatchNorm")]:
     acc_grid = np.array([[grid[norm, lr, s][0] for s in SCALES] for lr in LRS])
     im = ax.imshow(acc_grid, vmin=0, vmax=1, cmap="viridis")
@@ -1002,7 +1074,7 @@ for ax, norm, title in [(axes[0], None, "without BatchNorm"), (axes[1], "batch",
             ax.text(j, i, f"{a:.2f}" + ("\ndiverged" if diverged else ""), ha="center",
                     va="center", color="white" if a < 0.6 else "black", fontsize=10)
     ax.set_xticks(range(3), [f"{s:g} x He" for s in SCALES])
-    ax.set_yticks(range(3), [f"{lr:g}" for lr in LRS])
+    ax.set_yticks(range(len(LRS)), [f"{lr:g}" for lr in LRS])
     ax.set_xlabel("initialization scale")
     ax.set_ylabel("learning rate")
     ax.set_title(title)
@@ -1010,34 +1082,51 @@ fig.colorbar(im, ax=axes, label="validation accuracy after 2 epochs")
 fig.suptitle("Digits CNN: which (learning rate, initialization) pairs train?")
 plt.show()
 
-good = {norm: sum(grid[norm, lr, s][0] >= 0.9 for lr in LRS for s in SCALES)
-        for norm in (None, "batch")}
-mean_acc = {norm: np.mean([grid[norm, lr, s][0] for lr in LRS for s in SCALES])
-            for norm in (None, "batch")}
-print(f"cells reaching 90% validation accuracy: {good[None]} of 9 without BatchNorm, "
-      f"{good['batch']} of 9 with; mean accuracy {mean_acc[None]:.2f} vs "
-      f"{mean_acc['batch']:.2f}")
-assert good["batch"] >= good[None] + 3 and mean_acc["batch"] > mean_acc[None] + 0.3
+def acc_of(norm, lr, s):
+    return grid[norm, lr, s][0]
+
+
+# Without BatchNorm: only He's scale learns anything; 0.1 x He stays at chance (10 classes),
+# 10 x He diverges at every rate.
+assert all(acc_of(None, lr, s) <= 0.15 for lr in LRS for s in (0.1, 10.0))
+assert all(grid[None, lr, 10.0][1] for lr in LRS)
+assert acc_of(None, 0.03, 1.0) >= 0.9
+# With BatchNorm: every scale trains at the middle rates, and at 0.1 it beats the plain
+# network for every scale by more than 5 points.
+assert all(acc_of("batch", lr, s) >= 0.75 for lr in (0.03, 0.1) for s in SCALES)
+assert all(acc_of("batch", 0.1, s) > acc_of(None, 0.1, s) + 0.05 for s in SCALES)
+# Its limits: at 0.3 at most one scale trains, and the small scale diverges; at 0.003 the
+# large scale is the slowest of its row.
+assert sum(acc_of("batch", 0.3, s) >= 0.5 for s in SCALES) <= 1 and grid["batch", 0.3, 0.1][1]
+assert acc_of("batch", 0.003, 10.0) < min(acc_of("batch", 0.003, s) for s in (0.1, 1.0)) - 0.1
+trained = {norm: sum(acc_of(norm, lr, s) >= 0.75 for lr in LRS for s in SCALES)
+           for norm in (None, "batch")}
+print(f"cells reaching 75% validation accuracy: {trained[None]} of 12 without BatchNorm, "
+      f"{trained['batch']} of 12 with")
 
 # %% [markdown]
-# Without BatchNorm only the He initialization at moderate learning rates trains at all:
-# weights ten times too small make the signal (and the gradients) vanish over the layers,
-# ten times too large make the first losses astronomically large, and the largest learning
-# rate fails. With BatchNorm most of the grid trains. The reason is that a convolution
-# followed by BatchNorm is *invariant to the scale of its weights*: multiplying $w$ by
-# $a > 0$ multiplies the convolution's output, its batch mean and its batch standard
+# Without BatchNorm only the He initialization learns anything: with weights ten times too
+# small the network stays at chance level (at most 15%; guessing gives 10% on ten classes),
+# because the signal and the gradients shrink layer after layer, and with weights ten times
+# too large the loss blows up and every run is stopped as diverged. Even with He's scale the
+# plain network needs a small rate: at 0.1 it already falls more than 5 points behind the
+# normalized one. With BatchNorm every initialization reaches at least 75% at the rates 0.03
+# and 0.1. BatchNorm widens the range of usable rates but does not remove its upper end: at
+# 0.3 at most one initialization reaches even 50%. The reason for the robustness is that a
+# convolution followed by BatchNorm is *invariant to the scale of its weights*: multiplying
+# $w$ by $a > 0$ multiplies the convolution's output, its batch mean and its batch standard
 # deviation by $a$, and the normalized result is unchanged. A bad initialization scale then
 # cannot blow up or kill the forward signal. It still has an effect: the gradient with
 # respect to $w$ scales like $1/a$, so weights that start too large learn with too small an
-# effective learning rate (the right column is the slowest at the smallest rate), and
-# weights that start too small with too large a one (the small initialization with the
-# largest rate is the cell that can diverge). The last linear layer has no BatchNorm after
-# it and stays as sensitive as before.
+# effective learning rate (at the smallest rate the right column is the slowest, more than
+# 10 points behind the others), and weights that start too small with too large a one (at
+# the largest rate the small initialization diverges). The last linear layer has no
+# BatchNorm after it and stays as sensitive as before.
 #
 # ## Batch-size dependence
 #
 # BatchNorm's statistics are estimates from the batch, and their quality depends on its
-# size. The standard error of a batch mean falls like $1/\sqrt{B}$, and with it the noise
+# size. The standard error of a batch mean falls like $1/\sqrt{N}$, and with it the noise
 # that training-mode normalization adds. Two measurements on the trained network: the
 # spread of the batch means of the first BatchNorm layer over the test set, and the
 # accuracy of training-mode predictions (the "bug" above) as a function of the batch size,
@@ -1062,21 +1151,21 @@ print("batch size       ", BATCHES)
 print("spread of means  ", np.round(spread, 3))
 print("train-mode acc.  ", np.round(acc_b, 3))
 slope = np.polyfit(np.log(BATCHES), np.log(spread), 1)[0]
-print(f"log-log slope of the spread: {slope:.2f} (1/sqrt(B) would be -0.5)")
+print(f"log-log slope of the spread: {slope:.2f} (1/sqrt(N) would be -0.5)")
 assert -0.7 < slope < -0.3
-assert acc_b[0] < acc_b[-1] - 0.02 and acc_b[-1] >= acc["eval mode (correct)"] - 0.02
+assert acc_b[0] < acc_b[-1] - 0.01 and acc_b[-1] >= acc["eval mode (correct)"] - 0.02
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 axes[0].loglog(BATCHES, spread, "o-", label="measured")
-axes[0].loglog(BATCHES, spread[0] / np.sqrt(BATCHES), "k--", label=r"$\propto 1/\sqrt{B}$")
-axes[0].set_xlabel("batch size $B$")
+axes[0].loglog(BATCHES, spread[0] / np.sqrt(BATCHES), "k--", label=r"$\propto 1/\sqrt{N}$")
+axes[0].set_xlabel("batch size $N$")
 axes[0].set_ylabel("std of batch mean / std of data")
 axes[0].set_title("Noise of the batch statistics")
 axes[0].legend()
 axes[1].semilogx(BATCHES, acc_b, "o-", label="training-mode statistics")
 axes[1].axhline(acc["eval mode (correct)"], color="k", ls="--", label="running averages")
-axes[1].set_xlabel("batch size $B$")
+axes[1].set_xlabel("batch size $N$")
 axes[1].set_ylabel("test accuracy")
 axes[1].set_title("Predictions with batch statistics")
 axes[1].legend()
@@ -1085,16 +1174,38 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# The spread of the batch means falls as the theory predicts: the fitted log-log slope lies
+# between $-0.7$ and $-0.3$, around the $-0.5$ of $1/\sqrt{N}$. Predictions with batch
+# statistics are more than a point less accurate at $N = 1$ than at $N = 64$, where they
+# come within two points of the running averages.
+#
 # The same noise is present during training, where it acts as a mild regularizer for
-# moderate batches (the slides' "regularization in a funny way") and becomes harmful for
+# moderate batches (the slides count it as a side benefit) and becomes harmful for
 # tiny ones: the network learns with normalizations that jump from batch to batch, and the
 # running averages it is tested with no longer match what it saw. On ImageNet, Wu and He
 # (2018) report the top-1 error of a ResNet-50 with BatchNorm rising from 23.6% at 32
-# images per GPU to 34.7% at 2, while GroupNorm (below) stays near 24% at every batch size.
+# images per GPU to 34.7% at 2, while GroupNorm (below) stays at 24.1%: at 2 images per
+# GPU GroupNorm's error is 10.6 points lower. The cell below holds these numbers.
 # Small batches are the norm in detection, segmentation and video, where one image is
 # large, which is why those models often use GroupNorm or "frozen" BatchNorm statistics.
 # BatchNorm also couples the examples of a batch, which complicates distributed training
 # (statistics per device or synchronized across devices) and sequence models.
+
+# %%
+# Wu and He (2018), Group Normalization, arXiv:1803.08494: top-1 validation error (%) of a
+# ResNet-50 on ImageNet against images per GPU (Table 1 and Figure 1), and the number of
+# groups G of their GroupNorm layers (the paper's default).
+WU_HE_2018 = {
+    "error": {"BatchNorm": {32: 23.6, 2: 34.7}, "GroupNorm": {32: 24.1, 2: 24.1}},
+    "groups": 32,
+}
+err = WU_HE_2018["error"]
+gap = err["BatchNorm"][2] - err["GroupNorm"][2]
+rise = err["BatchNorm"][2] - err["BatchNorm"][32]
+print(f"BatchNorm's error rises by {rise:.1f} points from 32 to 2 images per GPU; "
+      f"at 2, GroupNorm's (G = {WU_HE_2018['groups']}) is {gap:.1f} points lower")
+assert round(gap, 1) == 10.6 and round(rise, 1) == 11.1  # 10.6: the paper's abstract
+assert err["GroupNorm"][2] == err["GroupNorm"][32]
 #
 # ## The normalization family: LayerNorm, InstanceNorm, GroupNorm, RMSNorm
 #
@@ -1113,8 +1224,9 @@ plt.show()
 # * **GroupNorm** (Wu and He, 2018): per example, over $H, W$ and a group of $C/G$
 #   consecutive channels; $G = 1$ is LayerNorm, $G = C$ is InstanceNorm;
 # * **RMSNorm** (Zhang and Sennrich, 2019): LayerNorm's set, but no centring: divide by the
-#   root mean square $\sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}$ and scale by $\gamma$,
-#   with no $\beta$.
+#   root mean square $\sqrt{\frac{1}{|S|}\sum_{i \in S} x_i^2 + \epsilon}$ and scale by
+#   $\gamma$, with no $\beta$. (As for BatchNorm, the lecture notes also write the variant
+#   with $\epsilon$ added outside the root.)
 #
 # The picture that goes with the list draws the activations as a box with the batch on
 # one axis, the channels on another and the spatial positions flattened into the third;
@@ -1214,17 +1326,20 @@ assert np.allclose(nd.rms_norm_forward(centred, (6, 5, 5), eps=eps)[0],
 small = rng.normal(size=(2, 4, 3, 3))
 grad_errors = {
     "layer": check_backward(lambda x: nd.layer_norm_forward(x, (4, 3, 3)),
-                            lambda d, c: nd.layer_norm_backward(d, c)[0], [small.copy()]),
+                            lambda d, c: nd.layer_norm_backward(d, c)[0], [small.copy()],
+                            h=1e-4),
     "instance": check_backward(lambda x, g, b: nd.instance_norm_forward(x, None, None, g, b),
                                nd.instance_norm_backward,
-                               [small.copy(), rng.normal(1, .2, 4), rng.normal(0, .2, 4)]),
+                               [small.copy(), rng.normal(1, .2, 4), rng.normal(0, .2, 4)],
+                               h=1e-4),
     "group": check_backward(lambda x, g, b: nd.group_norm_forward(x, 2, g, b),
                             nd.group_norm_backward,
-                            [small.copy(), rng.normal(1, .2, 4), rng.normal(0, .2, 4)]),
+                            [small.copy(), rng.normal(1, .2, 4), rng.normal(0, .2, 4)],
+                            h=1e-4),
     "rms": check_backward(lambda x: nd.rms_norm_forward(x, (4, 3, 3)),
-                          lambda d, c: nd.rms_norm_backward(d, c)[0], [small.copy()]),
+                          lambda d, c: nd.rms_norm_backward(d, c)[0], [small.copy()], h=1e-4),
 }
-assert all(max(e) < 1e-6 for e in grad_errors.values())
+assert all(max(e) < 1e-5 for e in grad_errors.values())  # the tolerance of BatchNorm's check
 print("GroupNorm(G=1) = LayerNorm, GroupNorm(G=C) = InstanceNorm, RMSNorm = LayerNorm on "
       "centred inputs; all gradient checks pass")
 
@@ -1232,7 +1347,8 @@ print("GroupNorm(G=1) = LayerNorm, GroupNorm(G=C) = InstanceNorm, RMSNorm = Laye
 # What the per-example normalizations buy is independence from the batch. None of them
 # looks at other examples, so an example's output does not change with its batch
 # companions, and there is nothing to track for test time: training and evaluation
-# compute the same function. ("Layer norm: no issue", as the notes say about inference.)
+# compute the same function. (The question of what to do at inference time simply does not
+# arise for them.)
 
 # %%
 batch_a, batch_b = xn, np.concatenate([xn[:1], rng.normal(size=(3, 6, 5, 5))])
@@ -1253,22 +1369,26 @@ print("per-example norms: output of example 0 independent of the rest of the bat
 # **Where each is used.**
 #
 # * **BatchNorm** ($N, H, W$ per channel): convolutional networks for classification trained
-#   with batches of 16 or more (VGG with BatchNorm, Inception, ResNet); folded into the
-#   convolutions for inference.
+#   with reasonably large batches (Inception-v3, Szegedy et al., 2016; ResNet,
+#   He et al., 2016); folded into the convolutions for inference.
 # * **LayerNorm** (all features of one example): transformers and recurrent networks, where
-#   it is independent of the batch and of the sequence length; ConvNeXt-style CNNs.
+#   it is independent of the batch and of the sequence length; also modern CNNs such as
+#   ConvNeXt (Liu et al., 2022).
 # * **InstanceNorm** ($H, W$ per example and channel): style transfer and image generation.
 #   It removes each image's contrast and colour statistics, which is the point there and a
 #   loss for classification.
 # * **GroupNorm** ($H, W$ and $C/G$ channels per example): detection, segmentation and video
-#   with one or two images per device (Mask R-CNN, the U-Nets of diffusion models);
-#   $G = 32$ is the usual default.
-# * **RMSNorm** (LayerNorm's set, no centring): large language models (T5, LLaMA), where it
-#   is cheaper than LayerNorm and works as well.
+#   with one or two images per device (Mask R-CNN, He et al., 2017, in Wu and He's
+#   experiments; the U-Nets of diffusion models); $G = 32$ is the paper's default.
+# * **RMSNorm** (LayerNorm's set, no centring): large language models such as T5
+#   (Raffel et al., 2020) and LLaMA (Touvron et al., 2023); Zhang and Sennrich (2019) found
+#   it cheaper than LayerNorm and about as accurate.
 #
 # Finally, the same small CNN on the digits with each of them, three epochs at batch size
-# 32 as before. Every normalization trains, and BatchNorm, whose batches of 32 are large
-# enough here, is the best of them after three epochs.
+# 32 as before. Every normalization trains (at least 85% test accuracy after three
+# epochs), and BatchNorm, whose batches of 32 are large enough here, comes within one point
+# of the best of them, the plain network included: on a network this shallow, trained at a
+# learning rate that suits the plain network, normalization is not what limits accuracy.
 
 # %% tags=["nbval-ignore-output"]
 # (training results: the last digits depend on the CPU; the asserts have margins)
@@ -1281,7 +1401,7 @@ for norm in ("layer", "instance", "group"):
 print("test accuracy after 3 epochs:",
       ", ".join(f"{k} {v:.3f}" for k, v in family_acc.items()))
 assert all(a >= 0.85 for a in family_acc.values())
-assert family_acc["batch"] >= max(family_acc.values()) - 0.005
+assert family_acc["batch"] >= max(family_acc.values()) - 0.01
 
 # %% [markdown]
 # ## What to remember
@@ -1292,7 +1412,7 @@ assert family_acc["batch"] >= max(family_acc.values()) - 0.005
 #   \epsilon}$, $\beta = \mu$ gives back the identity. Put it between the convolution
 #   (which then needs no bias) and the nonlinearity.
 # * Its backward pass has three paths (direct, through $\mu$, through $\sigma^2$) and the
-#   compact form $\frac{1}{ms}(m g - \sum g - \hat x \sum g \hat x)$; the input gradient of
+#   compact form $\frac{1}{m\hat\sigma}(m g - \sum g - \hat x \sum g \hat x)$; the input gradient of
 #   each channel sums to zero.
 # * Training mode uses batch statistics and updates running averages (PyTorch: momentum
 #   0.1 weights the new batch, the variance is unbiased); evaluation mode uses the running
@@ -1301,11 +1421,12 @@ assert family_acc["batch"] >= max(family_acc.values()) - 0.005
 # * Test-time statistics: last-epoch average, an extra pass with frozen weights (the most
 #   accurate here), the running average (free, the default), or held-out data.
 # * In evaluation mode BatchNorm is affine and folds into the preceding convolution:
-#   $w' = s w$, $b' = s(b - \mu) + \beta$ with $s = \gamma / \sqrt{\sigma^2 + \epsilon}$.
+#   $w' = \alpha w$, $b' = \alpha(b - \mu) + \beta$ with $\alpha = \gamma / \sqrt{\sigma^2 +
+#   \epsilon}$.
 # * BatchNorm makes a convolution invariant to its weight scale, which widens the range of
-#   learning rates and initializations that train (in our grid, most cells with it, only the
-#   He initialization at moderate rates without). Its price is the dependence on the batch
-#   size: batch statistics are noisy like $1/\sqrt{B}$.
+#   learning rates and initializations that train (in our grid: every initialization at the
+#   two middle rates with it; without it, only He's). Its price is the dependence on the batch
+#   size: batch statistics are noisy like $1/\sqrt{N}$.
 # * LayerNorm, InstanceNorm, GroupNorm and RMSNorm normalize within each example, over
 #   different axes; they do not depend on the batch and behave the same in training and
 #   evaluation.
@@ -1329,14 +1450,48 @@ assert family_acc["batch"] >= max(family_acc.values()) - 0.005
 # 5. **Small batches (small project).** Train `digits_cnn` with BatchNorm and with
 #    GroupNorm at batch sizes 2, 4, 8 and 32 (scale the learning rate with the batch size)
 #    and plot test accuracy against batch size. Does the gap reported by Wu and He appear
-#    on the digits? Add "batch renormalization" or evaluation with batch statistics and
-#    compare.
+#    on the digits? Add batch renormalization (Ioffe, 2017) or evaluation with batch
+#    statistics and compare.
 # 6. **Ghost batch norm (small project).** With a batch of 256, compute BatchNorm
-#    statistics over "ghost" sub-batches of 16. How do training curves and the final
-#    accuracy change compared with whole-batch statistics?
+#    statistics over "ghost" sub-batches of 16, as Hoffer et al. (2017) do. How do training
+#    curves and the final accuracy change compared with whole-batch statistics?
 #
 # The second homework,
 # [its student notebook](homework/hw2-batchnorm-dropout/hw2-batchnorm-dropout.ipynb)
 # (or the copy your instructor hands out), asks you to write BatchNorm (and dropout) forward
 # and backward in NumPy, in training and evaluation mode, to pass the same gradient checks,
 # and to avoid the running-statistics trap of this chapter.
+
+# %% [markdown]
+# ## References
+#
+# - Ba, J. L., Kiros, J. R., & Hinton, G. E. (2016). Layer normalization. *arXiv preprint*.
+#   [arXiv:1607.06450](https://arxiv.org/abs/1607.06450)
+# - He, K., Gkioxari, G., Dollár, P., & Girshick, R. (2017). Mask R-CNN. *ICCV*.
+#   [arXiv:1703.06870](https://arxiv.org/abs/1703.06870)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
+#   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - Hoffer, E., Hubara, I., & Soudry, D. (2017). Train longer, generalize better: closing the
+#   generalization gap in large batch training of neural networks. *NeurIPS*.
+#   [arXiv:1705.08741](https://arxiv.org/abs/1705.08741)
+# - Ioffe, S. (2017). Batch renormalization: towards reducing minibatch dependence in
+#   batch-normalized models. *NeurIPS*. [arXiv:1702.03275](https://arxiv.org/abs/1702.03275)
+# - Ioffe, S., & Szegedy, C. (2015). Batch normalization: accelerating deep network training by
+#   reducing internal covariate shift. *ICML*. [arXiv:1502.03167](https://arxiv.org/abs/1502.03167)
+# - Liu, Z., Mao, H., Wu, C.-Y., Feichtenhofer, C., Darrell, T., & Xie, S. (2022). A ConvNet for the
+#   2020s. *CVPR*. [arXiv:2201.03545](https://arxiv.org/abs/2201.03545)
+# - Raffel, C., Shazeer, N., Roberts, A., Lee, K., Narang, S., Matena, M., Zhou, Y., Li, W., & Liu,
+#   P. J. (2020). Exploring the limits of transfer learning with a unified text-to-text transformer.
+#   *JMLR*. [arXiv:1910.10683](https://arxiv.org/abs/1910.10683)
+# - Santurkar, S., Tsipras, D., Ilyas, A., & Madry, A. (2018). How does batch normalization help
+#   optimization? *NeurIPS*. [arXiv:1805.11604](https://arxiv.org/abs/1805.11604)
+# - Szegedy, C., Vanhoucke, V., Ioffe, S., Shlens, J., & Wojna, Z. (2016). Rethinking the Inception
+#   architecture for computer vision. *CVPR*. [arXiv:1512.00567](https://arxiv.org/abs/1512.00567)
+# - Touvron, H., Lavril, T., Izacard, G., et al. (2023). LLaMA: open and efficient foundation
+#   language models. *arXiv preprint*. [arXiv:2302.13971](https://arxiv.org/abs/2302.13971)
+# - Ulyanov, D., Vedaldi, A., & Lempitsky, V. (2016). Instance normalization: the missing ingredient
+#   for fast stylization. *arXiv preprint*. [arXiv:1607.08022](https://arxiv.org/abs/1607.08022)
+# - Wu, Y., & He, K. (2018). Group normalization. *ECCV*.
+#   [arXiv:1803.08494](https://arxiv.org/abs/1803.08494)
+# - Zhang, B., & Sennrich, R. (2019). Root mean square layer normalization. *NeurIPS*.
+#   [arXiv:1910.07467](https://arxiv.org/abs/1910.07467)
