@@ -16,8 +16,9 @@
 # %% [markdown]
 # # Residual Networks in Depth, U-Nets and Hourglass Networks
 #
-# The case studies ended with a surprise: ResNet won ImageNet in 2015 with 152 layers, at a
-# time when networks a fifth as deep were hard to train, and all it changed was to add each
+# The [case studies](07-case-studies.ipynb) ended with a surprise: ResNet won ImageNet in 2015
+# with 152 layers, at a time when networks of twenty-odd layers (VGG-19, GoogLeNet's 22) were
+# already hard to train, and all it changed was to add each
 # block's input to its output. This chapter asks why that works. We look at what goes wrong
 # in a deep network *without* the shortcut (its gradients become noise, and it trains worse
 # than a shallower one), write the residual equations and unravel them into an ensemble of
@@ -35,8 +36,24 @@
 # Every number in the text is computed below and checked by an `assert` in the cell that
 # prints it. The models come from `d2lcnn.torch.models`, training from `d2lcnn.train`, the
 # segmentation metrics from `d2lcnn.metrics`.
+#
+# **Learning goals.** After this chapter you can
+#
+# - explain, with measurements, why deep plain networks train badly (shattered gradients,
+#   degradation) and how a residual connection fixes both;
+# - unravel a residual network into its $2^B$ paths and choose the order of operations and
+#   the normalization inside a residual block;
+# - build a U-Net (crop, concatenate, upsample), train it to segment images and score it by
+#   intersection over union on held-out data;
+# - describe a stacked hourglass network and what intermediate supervision changes.
+#
+# **Prerequisites:** [Preprocessing and initialization](03-preprocessing-and-init.ipynb)
+# (chapter 3), [Normalization](05-normalization.ipynb) (chapter 5) and
+# [Case studies](07-case-studies.ipynb) (chapter 7).
 
 # %%
+import copy
+from functools import partial
 from itertools import combinations
 
 import matplotlib.pyplot as plt
@@ -68,7 +85,7 @@ from d2lcnn.torch.models import (
     unet_output_size,
     vgg16,
 )
-from d2lcnn.train import fit, predict, seed_everything
+from d2lcnn.train import evaluate, fit, predict, seed_everything
 
 gens = seed_everything(0)  # torch's global seed (weight init) and explicit generators
 rng = gens.numpy  # every NumPy random array in this chapter comes from here
@@ -89,6 +106,31 @@ def on_meta(factory, *args, **kwargs):
         return factory(*args, **kwargs)
 
 
+# Numbers this chapter quotes from the papers (full entries under References at the end).
+# The cells below read them from here and assert against them.
+PAPERS = {
+    # He et al. (2016), ResNet, CIFAR-10 (fig. 1, 6): plain-56 trains worse than plain-20,
+    # ResNet-56 better than ResNet-20, after 64,000 iterations.
+    "resnet_cifar": dict(depths=(20, 56), iterations=64_000),
+    # Veit et al. (2016): a ResNet with 54 blocks has 2^54 paths, of which more than 95%
+    # pass through 19 to 35 blocks.
+    "veit": dict(blocks=54, lengths=(19, 35), share=0.95),
+    # He et al. (2016), identity mappings: pre-activation ResNet-200 on ImageNet and
+    # ResNet-1001 on CIFAR-10.
+    "preact_depths": (200, 1001),
+    # Ronneberger et al. (2015): a 572x572 input tile gives a 388x388 segmentation map;
+    # trained on 30 images.
+    "unet": dict(tile=572, output=388, train_images=30),
+    # Newell et al. (2016): 8 stacked hourglasses of 256 channels, 256x256 images, one
+    # 64x64 heatmap per body joint, 16 joints.
+    "hourglass": dict(stacks=8, channels=256, image=256, heatmap=64, joints=16),
+    # Russakovsky et al. (2015): training images of the ImageNet classification task.
+    "imagenet_train_images": 1_281_167,
+    # Prince (2023), fig. 20.3: most ImageNet models have 10 to 100 times more parameters
+    # than training examples.
+    "params_per_example": (10, 100),
+}
+
 # %% [markdown]
 # ## If ResNet is the answer, what was the question?
 #
@@ -105,11 +147,13 @@ def on_meta(factory, *args, **kwargs):
 # points in $[-2, 2]$ for three networks with 200 hidden units per layer:
 #
 # * a **shallow** net: one hidden layer;
-# * a **deep plain** net: 24 hidden layers, $\mathbf{h}_{k+1} = \mathbf{f}_k[\mathbf{h}_k]$;
-# * a **deep residual** net: 24 layers too, but $\mathbf{h}_{k+1} = \mathbf{h}_k +
-#   \mathbf{f}_k[\mathbf{h}_k]$.
+# * a **deep plain** net: 24 hidden layers,
+#   $\mathbf{h}_{\ell+1} = \mathbf{f}_\ell[\mathbf{h}_\ell]$;
+# * a **deep residual** net: 24 layers too, but $\mathbf{h}_{\ell+1} = \mathbf{h}_\ell +
+#   \mathbf{f}_\ell[\mathbf{h}_\ell]$.
 #
-# Each layer is $\mathbf{f}_k[\mathbf{h}] = \mathbf{W}_k\, \mathrm{ReLU}(\mathrm{BN}(\mathbf{h}))$
+# Each layer is
+# $\mathbf{f}_\ell[\mathbf{h}] = \mathbf{W}_\ell\, \mathrm{ReLU}(\mathrm{BN}(\mathbf{h}))$
 # with He-initialized weights (and BatchNorm shifts $\beta$ drawn from $N(0, 1)$, so that
 # the units switch on at different inputs rather than all at the grid's mean). BatchNorm
 # uses the statistics of the whole grid, computed once and then frozen (a training-mode
@@ -226,7 +270,7 @@ plt.show()
 #
 # ### The degradation problem
 #
-# The ResNet paper (He et al., 2015) started from a different observation. A deeper
+# The ResNet paper (He et al., 2016) started from a different observation. A deeper
 # network can represent everything a shallower one can: let the extra layers compute the
 # identity. So a deeper plain network should never have a *higher training error*. Yet it
 # does: in the paper a 56-layer plain net trained on CIFAR-10 had a higher training error
@@ -257,9 +301,17 @@ for depth in (8, 20):
         last = histories[name].epochs[-1]
         print(f"{name:10s} {n_params(net):6,} parameters   final training loss "
               f"{last.train_loss:.3f}, training error {1 - last.train_accuracy:.1%}")
+assert all((d - 2) % 6 == 0 for d in (8, 20, *PAPERS["resnet_cifar"]["depths"]))  # all 6n + 2
 final_loss = {k: h.epochs[-1].train_loss for k, h in histories.items()}
+final_error = {k: 1 - h.epochs[-1].train_accuracy for k, h in histories.items()}
+# Over seeds 0-3 (initialization and shuffling): plain-20 / plain-8 was 6.3 to 12.4 (loss)
+# and 8 to 20 (error); plain-20 / ResNet-20 was 6.3 to 11.4 here, but 2.5 (loss) and 2.7
+# (error) for seed 2 run outside the chapter, whose round-off differs: hence 2, not 3.
 assert final_loss["plain-20"] > 3 * final_loss["plain-8"]  # deeper plain net trains worse
-assert final_loss["ResNet-20"] < final_loss["plain-20"] / 3  # the shortcut removes the gap
+assert final_error["plain-20"] > 3 * final_error["plain-8"]
+assert final_loss["ResNet-20"] < final_loss["plain-20"] / 2  # the shortcut closes the gap
+assert final_error["ResNet-20"] < final_error["plain-20"] / 2
+assert max(final_error, key=final_error.get) == "plain-20"  # the worst of the four
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
@@ -267,17 +319,17 @@ for name, hist in histories.items():
     ax.plot([e.epoch for e in hist.epochs], [1 - e.train_accuracy for e in hist.epochs],
             "--" if name.startswith("plain") else "-", marker="o", label=name)
 ax.set(yscale="log", xlabel="epoch", ylabel="training error (log scale)",
-       title="Degradation: the deeper plain net trains worse, the deeper ResNet does not")
+       title="Degradation: the 20-layer plain net trains worst of the four")
 ax.legend()
 plt.show()
 
 # %% [markdown]
-# The 20-layer plain net ends with a training error several times that of the 8-layer
-# plain net; with shortcuts, the 20-layer net trains about as well as the 8-layer one and
-# far better than its plain twin. (The paper's full-size CIFAR-10 runs, 64,000 iterations,
-# show the same ordering one step deeper: plain-56 above plain-20, ResNet-56 below
-# ResNet-20.) The plain and residual nets of each depth have exactly the same parameters;
-# only the additions differ.
+# The 20-layer plain net ends with more than three times the training loss and the
+# training error of the 8-layer plain net, the worst of the four. With shortcuts, the
+# 20-layer net's training loss and error are less than half its plain twin's. (The
+# paper's full-size CIFAR-10 runs, 64,000 iterations, show the same ordering one step
+# deeper: plain-56 above plain-20, ResNet-56 below ResNet-20.) The plain and residual nets
+# of each depth have exactly the same parameters; only the additions differ.
 #
 # ## Residual connections
 #
@@ -315,15 +367,15 @@ plt.show()
 # $$
 #
 # the input plus four smaller networks. Differentiating, every factor of the chain rule is
-# $\mathbf{I} + \partial \mathbf{f}_k / \partial \mathbf{h}_{k-1}$, and multiplying out the
+# $\mathbf{I} + \partial \mathbf{f}_\ell / \partial \mathbf{h}_{\ell-1}$, and multiplying out the
 # four factors gives $2^4 = 16$ terms: the gradient flows along **16 paths**, one for each
 # subset of blocks it passes through (the others it skips). Short paths exist however deep
 # the network is, and their gradients do not shatter.
 #
-# For linear blocks, $\mathbf{f}_k[\mathbf{h}] = \mathbf{A}_k \mathbf{h}$, this is exact for
+# For linear blocks, $\mathbf{f}_\ell[\mathbf{h}] = \mathbf{A}_\ell \mathbf{h}$, this is exact for
 # the output too: $\mathbf{y} = (\mathbf{I} + \mathbf{A}_4)(\mathbf{I} + \mathbf{A}_3)
 # (\mathbf{I} + \mathbf{A}_2)(\mathbf{I} + \mathbf{A}_1)\mathbf{x}$ is the sum over the 16
-# subsets $S$ of the blocks of $\big(\prod_{k \in S} \mathbf{A}_k\big)\mathbf{x}$, the
+# subsets $S$ of the blocks of $\big(\prod_{\ell \in S} \mathbf{A}_\ell\big)\mathbf{x}$, the
 # product taken in block order. We check it by running the residual network and summing
 # the 16 path outputs separately.
 
@@ -333,7 +385,7 @@ x_vec = rng.standard_normal(5)
 
 h = x_vec
 for A_k in A:
-    h = h + A_k @ h  # h_k = h_{k-1} + f_k[h_{k-1}]
+    h = h + A_k @ h  # h_l = h_{l-1} + f_l[h_{l-1}]
 y_net = h
 
 paths = [S for r in range(5) for S in combinations(range(4), r)]  # subsets of blocks
@@ -360,17 +412,18 @@ assert np.allclose(y_net, np.sum(path_out, axis=0))
 # a layer from a plain net destroys it.)
 
 # %%
-n_blocks = 54
+n_blocks, (shortest, longest) = PAPERS["veit"]["blocks"], PAPERS["veit"]["lengths"]  # 54; 19, 35
 counts = np.array([np.exp(np.sum(np.log(np.arange(n_blocks - k + 1, n_blocks + 1)))
                           - np.sum(np.log(np.arange(1, k + 1)))) for k in range(n_blocks + 1)])
-share_mid = counts[19:36].sum() / 2.0**n_blocks  # C(54, k) / 2^54, for k = 19..35
-print(f"54 blocks: 2^54 = {2**54:.3g} paths; {share_mid:.1%} have length 19 to 35")
-assert 0.97 < share_mid < 0.99
+share_mid = counts[shortest:longest + 1].sum() / 2.0**n_blocks  # sum of C(54, k) / 2^54
+print(f"{n_blocks} blocks: 2^{n_blocks} = {2**n_blocks:.3g} paths; {share_mid:.1%} have "
+      f"length {shortest} to {longest}")
+assert share_mid > PAPERS["veit"]["share"] and round(share_mid, 3) == 0.980
 
 # %% [markdown]
 # ### Order of operations in a residual block
 #
-# What should $\mathbf{f}_k$ be? The obvious choice, a linear layer (or convolution)
+# What should $\mathbf{f}_\ell$ be? The obvious choice, a linear layer (or convolution)
 # followed by a ReLU, has a flaw: its output is never negative, so every block can only
 # *add* non-negative values and each hidden unit can only grow from block to block. We
 # check it on random data with eight such blocks.
@@ -440,8 +493,8 @@ assert same and differ
 # to its input, and the two are uncorrelated (the weights have zero mean), so
 #
 # $$
-# \mathrm{Var}(\mathbf{h}_{k+1}) = \mathrm{Var}(\mathbf{h}_k)
-# + \mathrm{Var}(\mathbf{f}[\mathbf{h}_k]) = 2\, \mathrm{Var}(\mathbf{h}_k):
+# \mathrm{Var}(\mathbf{h}_{\ell+1}) = \mathrm{Var}(\mathbf{h}_\ell)
+# + \mathrm{Var}(\mathbf{f}[\mathbf{h}_\ell]) = 2\, \mathrm{Var}(\mathbf{h}_\ell):
 # $$
 #
 # the variance **doubles in every block**, $2^{24} \approx 1.7 \times 10^7$ after 24 of them,
@@ -449,11 +502,11 @@ assert same and differ
 #
 # * **BatchNorm** at the start of each branch,
 #   $\mathbf{f}[\mathbf{h}] = \mathbf{W}\,\mathrm{ReLU}(\mathrm{BN}(\mathbf{h}))$: the branch
-#   now adds variance 1 whatever $\mathrm{Var}(\mathbf{h}_k)$ is, so the variance grows only
-#   linearly, $1 + k$;
-# * **scaling** each branch by $1/\sqrt{K}$ for $K$ blocks (or initializing its last layer
-#   near zero): each block multiplies the variance by about $1 + 1/K$, and all $K$ blocks
-#   by about $(1 + 1/K)^K$, less than $e \approx 2.72$ however deep the network.
+#   now adds variance 1 whatever $\mathrm{Var}(\mathbf{h}_\ell)$ is, so the variance grows only
+#   linearly, $1 + \ell$ after $\ell$ blocks;
+# * **scaling** each branch by $1/\sqrt{B}$ for $B$ blocks (or initializing its last layer
+#   near zero): each block multiplies the variance by about $1 + 1/B$, and all $B$ blocks
+#   by about $(1 + 1/B)^B$, less than $e \approx 2.72$ however deep the network.
 #
 # We measure all three on 24 blocks of 200 units, with a batch of 2000 standard normal
 # inputs.
@@ -480,8 +533,10 @@ print(f"no normalization: variance x{np.exp(np.log(ratios).mean()):.3f} per bloc
 print(f"BatchNorm in the branch: {var['batchnorm'][-1]:.1f} after 24 blocks (1 + 24 = 25)")
 print(f"branch scaled by 1/sqrt(24): {var['scaled'][-1]:.2f} (expected (1 + 1/24)^24 = "
       f"{(1 + 1 / 24) ** 24:.2f})")
-assert 1.9 < np.exp(np.log(ratios).mean()) < 2.1
-assert 2**22 < var[None][-1] < 2**26
+# Seeds 0-3: factor per block 1.90 to 2.05, after 24 blocks 4.9e6 to 3.1e7, with BatchNorm
+# 24.3 to 25.2, scaled 2.43 to 2.81 (each run is one random draw of 24 weight matrices).
+assert 1.8 < np.exp(np.log(ratios).mean()) < 2.2
+assert 2**21 < var[None][-1] < 2**27
 assert 20 < var["batchnorm"][-1] < 30
 assert 2 < var["scaled"][-1] < 3.5
 
@@ -491,8 +546,8 @@ labels = {None: "no normalization", "batchnorm": "BatchNorm in each branch",
           "scaled": "branch scaled by 1/sqrt(24)"}
 for fix, v in var.items():
     ax.plot(np.arange(len(v)), v, marker=".", label=labels[fix])
-ax.plot(np.arange(25), 2.0 ** np.arange(25), "k:", lw=1, label="2^k")
-ax.set(yscale="log", xlabel="residual block k", ylabel="variance of h_k (log scale)",
+ax.plot(np.arange(25), 2.0 ** np.arange(25), "k:", lw=1, label=r"$2^\ell$")
+ax.set(yscale="log", xlabel=r"residual block $\ell$", ylabel=r"variance of $h_\ell$ (log scale)",
        title="Without normalization the variance doubles in every residual block")
 ax.legend()
 plt.show()
@@ -529,13 +584,15 @@ macs_200 = summary(resnet200, (1, 3, 224, 224)).total_macs
 print(f"ResNet-200: {len(layers)} weighted layers (projection shortcuts not counted), "
       f"{n_params(resnet200) / 1e6:.1f} M parameters, {macs_200 / 1e9:.1f} G multiply-adds "
       f"per 224x224 image")
-assert len(layers) == 200 and n_params(resnet200) == 64_666_280
+assert len(layers) == PAPERS["preact_depths"][0] and n_params(resnet200) == 64_666_280
 assert round(macs_200 / 1e9, 1) == 14.8
 r50 = on_meta(resnet50)
 param_ratio = n_params(resnet200) / n_params(r50)
 macs_ratio = macs_200 / summary(r50, (1, 3, 224, 224)).total_macs
-print(f"versus ResNet-50: {param_ratio:.2f}x the parameters, {macs_ratio:.2f}x the multiply-adds")
+print(f"versus ResNet-50 ({n_params(r50) / 1e6:.1f} M parameters): {param_ratio:.2f}x the "
+      f"parameters, {macs_ratio:.2f}x the multiply-adds")
 assert round(param_ratio, 1) == 2.5 and round(macs_ratio, 1) == 3.8
+assert round(n_params(r50) / 1e6, 1) == 25.6
 
 # %% [markdown]
 # That is 2.5 times the parameters of ResNet-50 (25.6 M) for 3.8 times its multiply-adds.
@@ -546,8 +603,8 @@ assert round(param_ratio, 1) == 2.5 and round(macs_ratio, 1) == 3.8
 #
 # A classifier outputs one label; **semantic segmentation** outputs one per pixel. The
 # network must understand the whole object (a large receptive field, hence downsampling)
-# and still say exactly where its boundary is (full resolution). The **U-Net** (Ronneberger
-# et al., 2015) does both:
+# and still say exactly where its boundary is (full resolution). The **U-Net**
+# (Ronneberger et al., 2015) does both:
 #
 # * a **contracting path** (encoder): at each level two $3 \times 3$ convolutions with ReLU,
 #   then a $2 \times 2$ max pooling; the number of channels doubles at each level;
@@ -565,13 +622,14 @@ assert round(param_ratio, 1) == 2.5 and round(macs_ratio, 1) == 3.8
 # meta device, so the 31-million-parameter model costs nothing).
 
 # %%
+tile, out_side = PAPERS["unet"]["tile"], PAPERS["unet"]["output"]  # 572, 388
 unet_paper = on_meta(UNet, 1, 2, depth=4, base_width=64, padding=False)
-table = summary(unet_paper, (1, 1, 572, 572))
+table = summary(unet_paper, (1, 1, tile, tile))
 trace = [(r.name, r.output_shape[1], r.output_shape[2]) for r in table
          if r.type in ("MaxPool2d", "ConvTranspose2d") or r.name == "head"
          or r.name.endswith(".3") and r.type == "ReLU"]
 print("   ".join(f"{name}: {c}x{s}" for name, c, s in trace))
-assert unet_output_size(572, depth=4, padding=False) == 388 == table[-1].output_shape[-1]
+assert unet_output_size(tile, depth=4, padding=False) == out_side == table[-1].output_shape[-1]
 assert n_params(unet_paper) == 31_030_658
 print(f"output {table[-1].output_shape[2]}x{table[-1].output_shape[3]}, "
       f"{n_params(unet_paper):,} parameters")
@@ -657,7 +715,7 @@ assert y_odd.shape[-1] == unet_output_size(45, depth=2, padding=False) == 4
 # kernels; the alternative (`"bilinear"`) interpolates with no parameters and follows with
 # a $1 \times 1$ convolution to halve the channels, a quarter of the weights. Bilinear
 # upsampling avoids the checkerboard artifacts that strided transposed convolutions can
-# produce.
+# produce (Odena et al., 2016).
 
 # %%
 for upsample in ("transpose", "bilinear"):
@@ -679,34 +737,110 @@ assert paper_up["transpose"] - 960 == 4 * (paper_up["bilinear"] - 960)  # weight
 # ### Training a U-Net to segment shapes
 #
 # Offline, we use the package's generated segmentation set: gray images of disks,
-# rectangles and triangles on textured backgrounds, with a label per pixel
-# (background, disk, rectangle, triangle). Brightness does not tell the classes apart, so
-# a network must use shape. We train a padded U-Net of depth 3 and base width 12, with
-# BatchNorm, on 32x32 images, with per-pixel cross-entropy (`F.cross_entropy` accepts
-# $(N, K, H, W)$ scores and $(N, H, W)$ labels, and `fit` then reports pixel accuracy).
+# rectangles and triangles on textured backgrounds, with a label per pixel (background,
+# disk, rectangle, triangle). Every shape and every background draws its own brightness,
+# so brightness does not tell the classes apart: a network has to use shape, corners
+# against curves, straight edges against round ones. Shapes may overlap, and the later
+# one hides the earlier, in the image and in the mask alike. When the two have similar
+# brightness, their textures can blur the edge between them until the image no longer
+# shows which pixels belong to which shape, and no network can recover the mask there.
+# With the generator's default of up to four shapes in a 32x32 image such overlaps are
+# common, so we ask for at most two (`max_shapes=2`): the task stays one of shape, with
+# far fewer pixels whose label the image does not determine.
+#
+# We draw three separate sets from the generator, with different seeds: 1200 **training**
+# images; 200 **validation** images, watched during training and the place to compare
+# choices such as the width, the learning rate, the class weights and the number of epochs;
+# and 400 **test** images that nothing looks at until the end. A validation score has been
+# selected for, so it flatters the network; only the test score estimates how it does on
+# new images.
 
 # %%
-x_seg, y_seg = synthetic_segmentation(800, size=32, seed=0)  # (800, 1, 32, 32), (800, 32, 32)
-x_seg_test, y_seg_test = synthetic_segmentation(200, size=32, seed=1)  # a separate draw
+SEG = dict(size=32, max_shapes=2, n_train=1200, n_val=200, n_test=400,  # the data
+           width=8, epochs=16, batch_size=16, lr=0.01)  # chosen on the validation set
+data = dict(size=SEG["size"], max_shapes=SEG["max_shapes"])
+x_seg, y_seg = synthetic_segmentation(SEG["n_train"], **data, seed=0)
+x_seg_val, y_seg_val = synthetic_segmentation(SEG["n_val"], **data, seed=1)
+x_seg_test, y_seg_test = synthetic_segmentation(SEG["n_test"], **data, seed=2)
+print("training images:", x_seg.shape, "masks:", y_seg.shape)
 share = np.bincount(y_seg.ravel(), minlength=4) / y_seg.size
 print("share of training pixels:", ", ".join(
     f"{c} {s:.0%}" for c, s in zip(SEGMENTATION_CLASSES, share, strict=True)))
-seg_loader = make_loader(x_seg, y_seg, batch_size=32, shuffle=True, seed=0)
-seg_test_loader = make_loader(x_seg_test, y_seg_test, batch_size=100, shuffle=False)
+assert 0.85 < share[0] < 0.9 and share[1:].max() < 0.07 and share[3] < 0.035
+seg_loader = make_loader(x_seg, y_seg, batch_size=SEG["batch_size"], shuffle=True, seed=0)
+seg_val_loader = make_loader(x_seg_val, y_seg_val, batch_size=100, shuffle=False)
+
+# %% [markdown]
+# Nearly nine pixels in ten are background, and only about 3% belong to triangles.
+# With plain cross-entropy the rare classes contribute little to the loss, and a network
+# that has not yet worked out what a shape is does best by calling it background or the
+# most common shape. So we weight each class's pixels in the loss by
+#
+# $$
+# w_c = \sqrt{\bar f / f_c},
+# $$
+#
+# where $f_c$ is the share of class $c$ among the training pixels and $\bar f = 1/K$ the
+# mean share: a background pixel counts about half as much as in the plain loss, a
+# triangle pixel about three times as much. The square root tempers the weights: the full
+# ratio $\bar f / f_c$ would square them, and risk a network that paints triangles over the
+# background around them (exercise 5 compares the two).
+#
+# The network is a padded U-Net of depth 3 with BatchNorm, trained with Adam on batches of
+# 16 under a one-cycle schedule: the learning rate rises to its peak in the first 30% of
+# the steps and then falls to almost zero ([chapter 4](04-optimization.ipynb)).
+# `F.cross_entropy` accepts $(N, K, H, W)$ scores with $(N, H, W)$ labels, and the class
+# weights as `weight=`; `fit` then reports pixel accuracy.
+
+# %%
+class_weights = torch.as_tensor(np.sqrt(share.mean() / share), dtype=torch.float32)
+print("class weights:", ", ".join(
+    f"{c} {w:.2f}" for c, w in zip(SEGMENTATION_CLASSES, class_weights.tolist(), strict=True)))
+assert 0.5 < class_weights[0] < 0.6 and 2.5 < class_weights[3] < 3.5
+seg_loss = partial(F.cross_entropy, weight=class_weights.to(device))
 
 # %% tags=["nbval-ignore-output"]
 seed_everything(0)
-unet = UNet(1, 4, depth=3, base_width=12, batch_norm=True)
-EPOCHS = 12
-opt = torch.optim.Adam(unet.parameters(), lr=0.02)
-sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.02,
-                                            total_steps=EPOCHS * len(seg_loader))
-seg_history = fit(unet, seg_loader, seg_test_loader, epochs=EPOCHS, optimizer=opt,
-                  scheduler=sched, scheduler_step="step", device=device)
+unet = UNet(1, 4, depth=3, base_width=SEG["width"], batch_norm=True)
+opt = torch.optim.Adam(unet.parameters(), lr=SEG["lr"])
+sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=SEG["lr"],
+                                            total_steps=SEG["epochs"] * len(seg_loader))
+seg_history = fit(unet, seg_loader, seg_val_loader, epochs=SEG["epochs"], optimizer=opt,
+                  scheduler=sched, scheduler_step="step", loss_fn=seg_loss, device=device)
 
 # %% [markdown]
-# Pixel accuracy is a poor score for segmentation: about 80% of the pixels are background,
-# so predicting "background" everywhere already scores 80%. The standard score is the
+# While the learning rate is high, the validation loss of a network with BatchNorm can
+# lie well above the training loss for an epoch or two (exercise 4 provokes it with a
+# higher peak learning rate than ours). That is not overfitting, and it is not the
+# validation images: it is BatchNorm. In training mode each BatchNorm layer normalizes
+# with the statistics of the current batch; in evaluation mode, with running averages in
+# which each new batch has weight 0.1, so that they describe roughly the last ten
+# batches. While the learning rate is high, Adam changes the weights faster than those
+# averages follow, and the network is evaluated with the statistics of weights it no
+# longer has. As the learning rate falls, the averages catch up. We check that they have
+# at the end: recomputing the statistics from the whole training set with the final
+# weights (`momentum=None` makes BatchNorm keep a plain average) changes the final
+# validation loss by less than 10%.
+
+# %%
+recomputed = copy.deepcopy(unet).train()
+for m in recomputed.modules():
+    if isinstance(m, nn.BatchNorm2d):
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over every batch seen
+with torch.no_grad():
+    for xb, _ in seg_loader:
+        recomputed(xb.to(device))  # training mode, no gradients: only the statistics change
+val_running = seg_history.epochs[-1].val_loss
+val_recomputed, _ = evaluate(recomputed, seg_val_loader, loss_fn=seg_loss)
+assert abs(val_recomputed - val_running) < 0.1 * val_running  # the averages caught up
+print("final validation loss with recomputed statistics within 10% of the running ones:",
+      abs(val_recomputed - val_running) < 0.1 * val_running)
+
+# %% [markdown]
+# Pixel accuracy is a poor score for segmentation: more than 85% of the pixels are
+# background, so predicting "background" everywhere already scores above 85%. The standard
+# score is the
 # **intersection over union** of each class $c$: with $P_c$ the pixels predicted as $c$
 # and $T_c$ those labelled $c$,
 #
@@ -715,8 +849,9 @@ seg_history = fit(unet, seg_loader, seg_test_loader, epochs=EPOCHS, optimizer=op
 # = \frac{\mathrm{TP}_c}{\mathrm{TP}_c + \mathrm{FP}_c + \mathrm{FN}_c},
 # $$
 #
-# and the **mean IoU** averages it over the classes. Directly from the definition, with
-# boolean masks, and then with `d2lcnn.metrics.iou`, which reads it off a confusion matrix:
+# and the **mean IoU** averages it over the classes. Now, and only now, we use the test
+# set. Directly from the definition, with boolean masks, and then with
+# `d2lcnn.metrics.iou`, which reads it off a confusion matrix:
 
 # %%
 pred_seg = predict(unet, torch.as_tensor(x_seg_test), device=device).argmax(dim=1).numpy()
@@ -728,12 +863,15 @@ assert np.allclose(iou_by_hand, iou_package)
 # %% tags=["nbval-ignore-output"]
 fg_iou = iou(pred_seg > 0, y_seg_test > 0, num_classes=2)[1]  # any shape vs background
 miou = mean_iou(pred_seg, y_seg_test, num_classes=4)
-print("IoU per class: " + ", ".join(
+print("test IoU per class: " + ", ".join(
     f"{c} {v:.2f}" for c, v in zip(SEGMENTATION_CLASSES, iou_package, strict=True)))
 print(f"test pixel accuracy {pixel_accuracy(pred_seg, y_seg_test):.1%}   mean IoU {miou:.2f}"
       f"   shape-vs-background IoU {fg_iou:.2f}")
-assert fg_iou >= 0.85
-assert miou >= 0.35
+# Seeds 0-3 (data, initialization and shuffling all changed): triangle, always the lowest,
+# 0.75 to 0.78; disk 0.85 to 0.92; rectangle 0.90 to 0.94; shape vs background 0.95 to 0.96.
+assert iou_package.min() >= 0.7  # every class, on held-out images
+assert np.argmin(iou_package) == 3  # the triangles are the hardest
+assert fg_iou >= 0.9
 
 # %%
 cmap = ListedColormap(["#222222", "tab:orange", "tab:green", "tab:blue"])  # one per class
@@ -750,15 +888,14 @@ for ax in fig.axes[len(show):]:
 plt.show()
 
 # %% [markdown]
-# The network learns *where* the shapes are first: the shape-versus-background IoU is
-# high and the predicted outlines follow the true ones. *What* they are comes later,
-# because telling a disk from a triangle needs a view of the whole shape, its corners and
-# its curved or straight edges. In runs like this one it is still being learned in the
-# last epochs, so the per-class IoUs (and the mean IoU) are the numbers that vary most
-# between runs and machines; a narrower network trained for fewer epochs (width 8, eight
-# epochs) labels most shapes as rectangles. The asserts therefore ask only for what every
-# run we tried achieved. The skip connections are what keep the boundaries sharp
-# (exercise 3).
+# On the held-out images every class reaches an IoU of at least 0.7
+# (over four runs with different data, initialization and shuffling, the lowest, always
+# the triangle's, ranged from 0.75 to 0.78; disks scored 0.85 to 0.92 and rectangles 0.90
+# to 0.94). Finding the shapes is the easier half of the task: shape
+# against background reaches an IoU above 0.9. Naming them is harder, because telling a
+# disk from a triangle needs a view of the whole shape, its corners and its curved or
+# straight edges, and a small shape has few pixels to show them. The skip connections are
+# what keep the boundaries sharp (exercise 3).
 #
 # ## Stacked hourglass networks
 #
@@ -783,12 +920,15 @@ print(f"an hourglass of order 3: {pools} poolings (one per level), "
       f"(1, 8, 32, 32) -> {tuple(out_hg.shape)}")
 assert pools == 3 and out_hg.shape == (1, 8, 32, 32)
 
-hg_paper = on_meta(StackedHourglass, 16, n_stacks=8)  # 256 channels, order 4
-hg_table = summary(hg_paper, (1, 3, 256, 256))
+paper = PAPERS["hourglass"]
+hg_paper = on_meta(StackedHourglass, paper["joints"], n_stacks=paper["stacks"],
+                   channels=paper["channels"], order=4)
+hg_table = summary(hg_paper, (1, 3, paper["image"], paper["image"]))
 heads = [r.output_shape for r in hg_table if r.name.startswith("heads.")]
-print(f"the paper's 8-stack network: {len(heads)} predictions of shape {heads[0]}, "
-      f"{hg_table.total_params:,} parameters")
-assert heads == [(1, 16, 64, 64)] * 8 and hg_table.total_params == 25_434_112
+print(f"the paper's {paper['stacks']}-stack network: {len(heads)} predictions of shape "
+      f"{heads[0]}, {hg_table.total_params:,} parameters")
+assert heads == [(1, paper["joints"], paper["heatmap"], paper["heatmap"])] * paper["stacks"]
+assert hg_table.total_params == 25_434_112
 
 # %% [markdown]
 # The predictions are at a quarter of the input resolution (64x64 heatmaps for 256x256
@@ -822,21 +962,21 @@ assert g_first.norm() > g_last.norm()
 # ## Overparameterization
 #
 # Every network in this chapter has more parameters than training examples, often many
-# times more. The same is true of the ImageNet models: with 1,281,167 training images,
-# most have 10 to 100 times more parameters than training examples (Prince, *Understanding
-# Deep Learning*, fig. 20.3). From the package's models:
+# times more. The same is true of the ImageNet models: the classification task has
+# 1,281,167 training images (Russakovsky et al., 2015), and most models have 10 to 100 times
+# more parameters than that (Prince, 2023, fig. 20.3). From the package's models:
 
 # %%
-N_IMAGENET = 1_281_167
+N_IMAGENET = PAPERS["imagenet_train_images"]  # 1,281,167
+low, high = PAPERS["params_per_example"]  # 10, 100
 ratio = {name: n_params(on_meta(factory)) / N_IMAGENET for name, factory in
          [("ResNet-18", resnet18), ("ResNet-50", resnet50), ("ResNet-152", resnet152),
           ("VGG-16", vgg16)]}
 ratio["ResNet-200"] = n_params(resnet200) / N_IMAGENET
 for name, r in ratio.items():
     print(f"{name:10s} {r:6.1f} parameters per ImageNet training image")
-assert all(10 <= r <= 100 for k, r in ratio.items() if k in ("ResNet-50", "ResNet-152",
-                                                                "ResNet-200"))
-assert 9 < ratio["ResNet-18"] < 10 and 100 < ratio["VGG-16"] < 110
+assert all(low <= ratio[k] <= high for k in ("ResNet-50", "ResNet-152", "ResNet-200"))
+assert 0.9 * low < ratio["ResNet-18"] < low and high < ratio["VGG-16"] < 1.1 * high
 
 # %% [markdown]
 # ResNet-18 is just below the range and VGG-16 just above; the rest fall inside it. Our
@@ -847,7 +987,7 @@ assert 9 < ratio["ResNet-18"] < 10 and 100 < ratio["VGG-16"] < 110
 ours = {
     "ResNet-20 (width 8), digits": (n_params(CifarResNet(20, 10, 1, base_width=8)),
                                     len(digits.y_train)),
-    "U-Net (depth 3, width 12), shapes": (n_params(unet), len(y_seg)),
+    f"U-Net (depth 3, width {SEG['width']}), shapes": (n_params(unet), len(y_seg)),
 }
 for name, (p, n) in ours.items():
     ratio[name] = p / n
@@ -855,14 +995,14 @@ for name, (p, n) in ours.items():
 assert all(ratio[name] > 10 for name in ours)
 per_pixel = n_params(unet) / y_seg.size  # every pixel of a mask is a labelled example
 print(f"U-Net, counting labelled pixels ({y_seg.size:,}) instead: {per_pixel:.2f}x")
-assert round(ratio["U-Net (depth 3, width 12), shapes"]) == 340 and round(per_pixel, 2) == 0.33
+assert round(n_params(unet) / len(y_seg)) == 101 and round(per_pixel, 2) == 0.10
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
 names = list(ratio)
 ax.barh(names, [ratio[n] for n in names],
         color=["tab:blue"] * 5 + ["tab:orange"] * len(ours))
-ax.axvspan(10, 100, color="0.9", zorder=0, label="10-100x")
+ax.axvspan(low, high, color="0.9", zorder=0, label=f"{low}-{high}x")
 ax.set(xscale="log", xlabel="parameters / training examples (log scale)",
        title="Overparameterization: ImageNet models (blue) and this chapter's (orange)")
 ax.invert_yaxis()
@@ -873,13 +1013,13 @@ plt.show()
 # Classical statistics says such models should overfit hopelessly; they do not, and the
 # theory is only starting to explain why. One line of work proves that gradient descent
 # from a random initialization reaches zero training loss in sufficiently overparameterized
-# networks (Du et al., 2019, for two-layer ReLU networks; later results for deep ResNets),
+# networks (Du et al., 2019, for two-layer ReLU networks, then for deep ResNets),
 # but with widths far beyond practice, polynomial in the number of training examples.
 # An intuition (Sejnowski, 2020): with so many parameters there are not a few good
 # solutions to find but a huge degenerate family of them, "a haystack of needles" rather
 # than a needle in a haystack. For the U-Net, counting labelled *pixels* instead of images
-# turns 340 parameters per example into a third of one, which is one reason segmentation
-# networks can be trained on a few dozen images (the original U-Net used 30).
+# turns 101 parameters per example into about a tenth of one, which is one reason
+# segmentation networks can be trained on a few dozen images (the original U-Net used 30).
 #
 # ## What to remember
 #
@@ -887,7 +1027,7 @@ plt.show()
 #   unrelated gradients. Residual connections keep them correlated.
 # * The **degradation problem**: a deeper plain network can train *worse* than a shallower
 #   one; with shortcuts it does not. The shortcut makes "do nothing" easy to learn.
-# * A residual network with $K$ blocks **unravels** into $2^K$ paths of binomially
+# * A residual network with $B$ blocks **unravels** into $2^B$ paths of binomially
 #   distributed lengths: an implicit ensemble of shallower networks.
 # * A branch that ends with a ReLU can only add; **pre-activation** blocks (BN-ReLU-conv)
 #   add either sign and leave the identity path clean, and need a linear layer first.
@@ -896,7 +1036,9 @@ plt.show()
 #   $18C^2 + 4C$ parameters, which makes ResNet-200 (64.7 M parameters) affordable.
 # * A **U-Net** is an encoder and a decoder joined by concatenating skip connections; with
 #   unpadded convolutions the encoder map is center-cropped first, the odd pixel off the
-#   bottom/right. Score segmentation by **IoU**, not pixel accuracy.
+#   bottom/right. Score segmentation by **IoU** per class, not pixel accuracy, on test
+#   images kept apart from the validation images you tuned on; weight rare classes in the
+#   loss.
 # * **Stacked hourglasses** repeat the U and supervise every repetition.
 # * Modern networks have **10-100x more parameters** than training examples, and still
 #   generalize.
@@ -912,10 +1054,17 @@ plt.show()
 # 3. **What do the skips do?** Train the U-Net of this chapter with its skip connections
 #    replaced by zeros of the same shape (an encoder-decoder without skips) and compare the
 #    IoUs and the predicted masks. Where does the difference show?
-# 4. **A better segmenter (small project).** Improve the mean IoU on the shapes: more
-#    epochs, a wider network, bilinear upsampling, class-weighted cross-entropy, more
-#    images. Which change helps the disk and triangle classes most, per second of training?
-# 5. **Lesion study (small project).** Train `resnet20` and `plain20` (width 8) on the
+# 4. **Stale statistics.** Train the U-Net with a peak learning rate four times this
+#    chapter's and plot the validation loss. After the epoch with the largest jump,
+#    recompute the BatchNorm statistics from the training set (as in the cell after the
+#    training) and evaluate again. Does the jump survive? Then try `momentum=0.5` in every
+#    BatchNorm layer instead.
+# 5. **A better segmenter (small project).** Improve the smallest per-class IoU on the
+#    validation set: more epochs, a wider network, bilinear upsampling, no class weights
+#    or full inverse-frequency weights, more images, larger images
+#    (`synthetic_segmentation(size=64)`). Which change helps the weakest class most per
+#    second of training? Check your best choice once on the test set.
+# 6. **Lesion study (small project).** Train `resnet20` and `plain20` (width 8) on the
 #    digits, then delete one block at a time (replace it by the identity; for the plain net
 #    only where shapes allow) and measure the test accuracy. Does the ensemble view predict
 #    what you see?
@@ -925,3 +1074,34 @@ plt.show()
 # (or the copy your instructor hands out), asks you to write a residual block and a small
 # U-Net in PyTorch with prescribed shapes and parameter counts, and to train them to a
 # stated score.
+
+# %% [markdown]
+# ## References
+#
+# - Balduzzi, D., Frean, M., Leary, L., Lewis, J. P., Ma, K. W.-D., & McWilliams, B. (2017). The
+#   shattered gradients problem: If resnets are the answer, then what is the question? *ICML*.
+#   [arXiv:1702.08591](https://arxiv.org/abs/1702.08591)
+# - Du, S. S., Zhai, X., Poczos, B., & Singh, A. (2019). Gradient descent provably optimizes
+#   over-parameterized neural networks. *ICLR*.
+#   [arXiv:1810.02054](https://arxiv.org/abs/1810.02054)
+# - Du, S. S., Lee, J. D., Li, H., Wang, L., & Zhai, X. (2019). Gradient descent finds global
+#   minima of deep neural networks. *ICML*. [arXiv:1811.03804](https://arxiv.org/abs/1811.03804)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
+#   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Identity mappings in deep residual networks.
+#   *ECCV*. [arXiv:1603.05027](https://arxiv.org/abs/1603.05027)
+# - Newell, A., Yang, K., & Deng, J. (2016). Stacked hourglass networks for human pose
+#   estimation. *ECCV*. [arXiv:1603.06937](https://arxiv.org/abs/1603.06937)
+# - Odena, A., Dumoulin, V., & Olah, C. (2016). Deconvolution and checkerboard artifacts.
+#   *Distill*. [doi:10.23915/distill.00003](https://doi.org/10.23915/distill.00003)
+# - Prince, S. J. D. (2023). *Understanding Deep Learning*. MIT Press.
+#   [udlbook.github.io/udlbook](https://udlbook.github.io/udlbook/)
+# - Ronneberger, O., Fischer, P., & Brox, T. (2015). U-Net: Convolutional networks for
+#   biomedical image segmentation. *MICCAI*.
+#   [arXiv:1505.04597](https://arxiv.org/abs/1505.04597)
+# - Russakovsky, O., Deng, J., Su, H., et al. (2015). ImageNet large scale visual recognition
+#   challenge. *IJCV*. [arXiv:1409.0575](https://arxiv.org/abs/1409.0575)
+# - Sejnowski, T. J. (2020). The unreasonable effectiveness of deep learning in artificial
+#   intelligence. *PNAS*. [doi:10.1073/pnas.1907373117](https://doi.org/10.1073/pnas.1907373117)
+# - Veit, A., Wilber, M., & Belongie, S. (2016). Residual networks behave like ensembles of
+#   relatively shallow networks. *NeurIPS*. [arXiv:1605.06431](https://arxiv.org/abs/1605.06431)
