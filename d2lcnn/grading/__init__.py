@@ -7,6 +7,8 @@ Workflow::
     #  -> build/hw1/autograder/{bundle.json, expected.npz, solution.ipynb}       (keep private)
     python -m d2lcnn.grading grade build/hw1/autograder submissions/ --out grades/hw1 --jobs 4
     #  -> grades/hw1/grades.csv, grades/hw1/<student>/{results.json, feedback.md}
+    python -m d2lcnn.grading assign ... --out build/hw1 --gradescope --prairielearn
+    #  -> build/hw1/gradescope/autograder.zip, build/hw1/prairielearn/   (see platforms)
 
 Authoring format (stable; hw2-hw4 use it too)
 ----------------------------------------------
@@ -222,8 +224,12 @@ mode), ``scoring`` (``grade_file``, ``grade_notebook``, ``score_case``), ``submi
 ``grades.csv``). The sandbox: ``sandbox`` (the grader's side: fork servers, deadlines,
 restarts), ``_runner`` (the child's side), ``isolation`` (bubblewrap, namespaces, seccomp)
 and ``payload`` (the wire format). ``api`` and ``checks``: what tests cells see;
-``student``: ``Checker``. Imports go one way, ``authoring`` -> ``scoring`` -> ``bundle`` ->
-``sandbox`` -> ``_runner``/``isolation``/``payload``, with no cycle
+``student``: ``Checker``. Course scale: ``platforms`` (``assign --gradescope
+--prairielearn``: the autograder zip, the PrairieLearn question and grading image) and
+``platform_run`` (what their scripts run per submission: the same ``grade_file``, one
+notebook, the platform's ``results.json``; in ``process`` isolation the grader drops to
+``nobody`` before student code runs). Imports go one way, ``authoring`` -> ``scoring``
+-> ``bundle`` -> ``sandbox`` -> ``_runner``/``isolation``/``payload``, with no cycle
 (``tests/grading/test_layout.py`` checks it).
 '''
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from d2lcnn.grading.authoring import AssignError, assign
 from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
+from d2lcnn.grading.platforms import VISIBILITIES, build_wheel, write_gradescope, write_prairielearn
 from d2lcnn.grading.student import DEFAULT_WORKSPACE, start
 
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "inputs of every hidden case, so reading the hidden tests does not "
                         "reveal them; the same secret rebuilds the same bundle. Default: a "
                         "fresh random secret per build")
+    _platform_options(a)
     g = sub.add_parser(
         "grade", help="grade submissions into a gradebook",
         description="Grade submitted notebooks in a sandbox and write OUT/grades.csv and, "
@@ -81,6 +83,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _platform_options(a: argparse.ArgumentParser) -> None:
+    """``assign``'s options for course-scale grading (:mod:`d2lcnn.grading.platforms`)."""
+    a.add_argument("--gradescope", action="store_true",
+                   help="also write OUT/gradescope/autograder.zip: upload it as the "
+                        "assignment's autograder (setup.sh, run_autograder, the bundle and "
+                        "the d2lcnn wheel)")
+    a.add_argument("--prairielearn", action="store_true",
+                   help="also write OUT/prairielearn/: a question with external grading "
+                        "(questions/<assignment>/) and its grading image (grader-image/)")
+    a.add_argument("--wheel", type=Path, default=None, metavar="PATH",
+                   help="the d2lcnn wheel to ship (default: built from this checkout)")
+    a.add_argument("--isolation", choices=["bwrap", "process"], default="bwrap",
+                   help="the platform's sandbox: bwrap (default; setup.sh installs "
+                        "bubblewrap) or process, for containers that refuse namespaces: "
+                        "no namespaces, but the grader (root there) becomes nobody before "
+                        "any student code runs, so the bundle stays unreadable")
+    a.add_argument("--hidden-visibility", choices=VISIBILITIES, default="after_published",
+                   help="when Gradescope shows students the hidden cases' results (default: "
+                        "after_published; PrairieLearn lists them unless 'hidden')")
+    a.add_argument("--prairielearn-image", default=None, metavar="NAME",
+                   help="the grading image's name in info.json (default: "
+                        "d2lcnn-grader:<version>[-torch]; build and push it from "
+                        "OUT/prairielearn/grader-image)")
+
+
+def _write_platforms(args, summary: dict) -> None:
+    """``--gradescope`` / ``--prairielearn``: the packages next to the bundle."""
+    if not (args.gradescope or args.prairielearn):
+        return
+    wheel = args.wheel or build_wheel(args.out / "wheel")
+    common = {"isolation": args.isolation, "hidden_visibility": args.hidden_visibility}
+    if args.gradescope:
+        summary["gradescope"] = str(write_gradescope(args.out / "autograder",
+                                                     args.out / "gradescope", wheel, **common))
+    if args.prairielearn:
+        summary["prairielearn"] = str(write_prairielearn(
+            args.out / "autograder", args.out / "student", args.out / "prairielearn", wheel,
+            image=args.prairielearn_image, **common))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -88,6 +130,7 @@ def main(argv=None) -> int:
         try:
             secret = read_secret(args.secret_file) if args.secret_file else None
             summary = assign(args.source, args.out, secret=secret)
+            _write_platforms(args, summary)
         except AssignError as e:
             print(f"assign: {e}", file=sys.stderr)
             return 1

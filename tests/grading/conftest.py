@@ -1,4 +1,6 @@
-"""One build of homework 1 per test session, with short timeouts so failure modes are fast."""
+"""One build of homework 1 per test session, with short timeouts so failure modes are fast;
+and one build of each assignment per session, shared by the files that need them all (hw3
+and hw4 train while they build: minutes each)."""
 
 import pytest
 from grading_support import FAST, HW1
@@ -23,6 +25,26 @@ def hw1(tmp_path_factory):
     summary = assign(HW1, out, overrides=FAST, secret="tests")
     return {"out": out, "student": out / "student", "bundle": out / "autograder",
             "summary": summary}
+
+
+@pytest.fixture(scope="session")
+def assignment_builds(tmp_path_factory):
+    """``build(source) -> (source, out, summary)``: each instructor source (a path, or its
+    stem such as ``"hw3-optimizers"``) assigned once per session, with the default settings
+    and a full verification of its solution."""
+    from d2lcnn.grading.authoring import assign
+
+    cache = {}
+
+    def build(source):
+        if isinstance(source, str):
+            source = HW1.parent / f"{source}.py"
+        if source.stem not in cache:
+            out = tmp_path_factory.mktemp(source.stem)
+            cache[source.stem] = source, out, assign(source, out)
+        return cache[source.stem]
+
+    return build
 
 
 @pytest.fixture(autouse=True, scope="session")

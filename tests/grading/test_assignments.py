@@ -17,7 +17,6 @@ import pytest
 from grading_support import bwrap_notes
 from nbclient import NotebookClient
 
-from d2lcnn.grading.authoring import assign
 from d2lcnn.grading.grade import grade_batch
 from d2lcnn.grading.payload import unpack
 
@@ -29,23 +28,10 @@ def test_there_are_four_assignments():
     assert [p.stem.split("-")[0] for p in SOURCES] == ["hw1", "hw2", "hw3", "hw4"]
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    """Each assignment built once for the module: stem -> (source, out, summary)."""
-    cache = {}
-
-    def build(source):
-        if source.stem not in cache:
-            out = tmp_path_factory.mktemp(source.stem)
-            cache[source.stem] = source, out, assign(source, out)
-        return cache[source.stem]
-
-    return build
-
-
 @pytest.fixture(params=SOURCES, ids=lambda p: p.stem)
-def built(request, bundles):
-    return bundles(request.param)
+def built(request, assignment_builds):
+    """(source, out, summary) of each assignment, built once per session (conftest)."""
+    return assignment_builds(request.param)
 
 
 def test_solution_scores_full_marks_and_every_question_has_hidden_cases(built):
@@ -165,8 +151,8 @@ def _solution_with(out, cell_id, old, new):
 ])
 @bwrap_notes
 def test_answer_calling_a_forbidden_reference_loses_only_that_question(
-        bundles, tmp_path, stem, cell_id, old, new, question, blocked):
-    source, out, summary = bundles(next(p for p in SOURCES if p.stem == stem))
+        assignment_builds, tmp_path, stem, cell_id, old, new, question, blocked):
+    source, out, summary = assignment_builds(stem)
     row = _grade_one(out, _solution_with(out, cell_id, old, new), tmp_path, "cheat")
     question, points = question
     assert float(row[question]) == 0

@@ -45,7 +45,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from d2lcnn.grading.authoring import assign, build_notebook, load_cases, parse
+from d2lcnn.grading.authoring import build_notebook, load_cases, parse
 from d2lcnn.grading.grade import Bundle, grade_batch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,17 +65,9 @@ def _source(stem):
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    """Each assignment built once for the module: stem -> (source, out, summary)."""
-    cache = {}
-
-    def build(stem):
-        if stem not in cache:
-            out = tmp_path_factory.mktemp(stem)
-            cache[stem] = _source(stem), out, assign(_source(stem), out)
-        return cache[stem]
-
-    return build
+def bundles(assignment_builds):
+    """stem -> (source, out, summary): the session's one build of each assignment (conftest)."""
+    return assignment_builds
 
 
 # --- stub variants ---------------------------------------------------------------------
