@@ -6,6 +6,7 @@
 #   make lab     open JupyterLab on the notebooks
 #   make bench   time the NumPy layers against torch, training, grading (ratios, one run)
 #   make homework  build every assignment: student notebooks + private autograder bundles
+#   make mutate  mutation testing of the numerical core and the grader (sampled, ~30 min)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -20,12 +21,12 @@ STAMP  := $(VENV)/.installed-$(EDITABLE_MODE)
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]-*.py))
 HOMEWORK := $(sort $(wildcard instructor/homework/hw[0-9]*-*.py))
 
-.PHONY: all install book execute html test test-package test-notebooks lint lab bench homework clean distclean help
+.PHONY: all install book execute html test test-package test-notebooks lint lab bench homework mutate clean distclean help
 
 all: test
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,11p' Makefile
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "d2lcnn needs Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] + " (run: make PYTHON=python3.11 ...)")'
@@ -61,7 +62,7 @@ test-notebooks: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider $(CHAPTERS:.py=.ipynb)
 
 lint: $(STAMP)
-	$(BIN)/ruff check d2lcnn tests benchmarks notebooks instructor
+	$(BIN)/ruff check d2lcnn tests benchmarks notebooks instructor tools
 
 # JupyterLab on notebooks/. JUPYTER_CONFIG_PATH adds ./jupyter_server_config.py to your own
 # Jupyter config: it hides the chapters' .py twins and the generated conf.py from the file
@@ -90,6 +91,13 @@ homework: $(STAMP)
 	  mkdir -p notebooks/homework/$$name && cp build/homework/$$name/student/* notebooks/homework/$$name/; \
 	done
 	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w build/homework .
+
+# Not part of make test (too slow). mutmut plants mutants in a copy (mutants/), runs the
+# tests of each mutated function, and prints the kill rate per module and the survivors.
+# MUTATE_ARGS='--per-module 0' runs every mutant (hours); see tools/mutate.py.
+MUTATE_ARGS ?=
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -1,11 +1,32 @@
 """Hypothesis strategies shared by the NumPy and torch test suites."""
 
+import torch
+import torch.nn.functional as F
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from d2lcnn.geometry import pool2d_output_shape
+__all__ = [
+    "every_window_touches_input",
+    "optimizer_hyperparameters",
+    "pool_geometry",
+    "torch_output_hw",
+]
 
-__all__ = ["every_window_touches_input", "optimizer_hyperparameters", "pool_geometry"]
+
+def torch_output_hw(op: str, x_shape, w_shape=None, **kwargs):
+    """``(H_out, W_out)`` torch's ``F.<op>`` gives for zeros of these shapes, or ``None``
+    when torch rejects the geometry. Strategies ask torch, not d2lcnn.geometry, which
+    geometries are valid: a geometry the code under test wrongly rejects then fails the
+    test instead of being silently left out (``assume(False)``)."""
+    x = torch.zeros(x_shape)
+    args = () if w_shape is None else (torch.zeros(w_shape),)
+    try:
+        out = getattr(F, op)(x, *args, **kwargs)
+    except (RuntimeError, ValueError):
+        return None
+    if out.numel() == 0:  # an empty output is no test of the arithmetic
+        return None
+    return tuple(out.shape[2:])
 
 
 def every_window_touches_input(size, kernel, stride, padding, dilation, out_size):
@@ -30,12 +51,9 @@ def pool_geometry(draw, with_dilation):
     padding = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if with_dilation else (1, 1)
     ceil_mode = draw(st.booleans())
-    try:
-        out_hw = pool2d_output_shape(
-            (h, w), k, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-        )
-    except ValueError:
-        assume(False)
+    out_hw = torch_output_hw("max_pool2d", (1, 1, h, w), kernel_size=k, stride=stride,
+                             padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    assume(out_hw is not None)
     s = k if stride is None else stride
     for i, size in enumerate((h, w)):
         assume(every_window_touches_input(size, k[i], s[i], padding[i], dilation[i], out_hw[i]))

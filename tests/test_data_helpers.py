@@ -71,10 +71,29 @@ def test_channel_stats_and_normalize():
     np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), rtol=1e-12)
     z = normalize(x, mean, std)
     assert z.dtype == np.float32 and z.shape == x.shape
-    m2, s2 = channel_stats(z)
-    np.testing.assert_allclose(m2, 0, atol=1e-5)
-    np.testing.assert_allclose(s2, 1, atol=1e-5)
+    z64 = z.astype(np.float64)  # not channel_stats again: a wrong std would agree with itself
+    np.testing.assert_allclose(z64.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(z64.std(axis=(0, 2, 3)), 1, atol=1e-5)
     np.testing.assert_allclose(normalize(x[0], mean, std), z[0], atol=1e-6)
+
+
+def test_channel_stats_pool_every_image_and_pixel():
+    """Hand-computed: channel 0 holds two constant images, 0 and 2 (each image's own std is
+    0; pooled over N*H*W the std is 1), channel 1 a 0/4 checkerboard in both (std 2), so a
+    mean of per-image stds (0 for channel 0) or of per-image means gives other numbers."""
+    x = np.zeros((2, 2, 2, 2))
+    x[1, 0] = 2.0
+    x[:, 1] = [[0.0, 4.0], [4.0, 0.0]]
+    mean, std = channel_stats(x)
+    np.testing.assert_array_equal(mean, [1.0, 2.0])
+    np.testing.assert_array_equal(std, [1.0, 2.0])
+    rng = np.random.default_rng(1)  # and torch's population std over (N, H, W)
+    x = rng.normal([1.0, -2.0, 5.0], [0.5, 2.0, 3.0], (16, 5, 7, 3)).transpose(0, 3, 1, 2)
+    x = x * rng.uniform(0.5, 2.0, (16, 1, 1, 1))  # images differ in contrast
+    mean, std = channel_stats(x)
+    t = torch.from_numpy(x)
+    np.testing.assert_allclose(mean, t.mean(dim=(0, 2, 3)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(std, t.std(dim=(0, 2, 3), correction=0).numpy(), rtol=1e-12)
 
 
 def test_normalize_errors():

@@ -185,3 +185,11 @@ def test_receptive_field_matches_a_gradient_footprint():
     h[0, 0, h.shape[2] // 2, h.shape[3] // 2].backward()
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
     assert rows.max() - rows.min() + 1 == receptive_field(layers)
+
+
+def test_receptive_field_reads_dict_layers_like_tuples():
+    layers = [(3, 1, 1), (3, 2, 2), (2, 1, 3)]
+    as_dicts = [dict(kernel_size=k, stride=s, dilation=d) for k, s, d in layers]
+    # 1 + (3-1)*1 + (3-1)*2*1 + (2-1)*3*2 = 1 + 2 + 4 + 6
+    assert receptive_field(layers) == receptive_field(as_dicts) == 13
+    assert receptive_field([{"kernel_size": 3, "dilation": 4}]) == 9

@@ -221,3 +221,20 @@ def test_bad_types():
         step_lr(1.5, lr=LR, step_size=1)
     with pytest.raises(TypeError, match="schedule must be a function"):
         warmup(0.1, warmup_steps=5)
+
+
+def test_step_lr_default_gamma_is_torchs():
+    """StepLR's default gamma (0.1), taken from torch rather than restated."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = lr_scheduler.StepLR(opt, step_size=2)
+    torch_lrs = []
+    for _ in range(5):
+        torch_lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert [step_lr(t, lr=1.0, step_size=2) for t in range(5)] == pytest.approx(torch_lrs)
+
+
+def test_inverse_sqrt_lr_rejects_a_negative_step():
+    with pytest.raises(ValueError, match="inverse_sqrt_lr: step"):
+        inverse_sqrt_lr(-1, lr=1.0)

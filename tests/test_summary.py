@@ -31,9 +31,19 @@ def test_rows_follow_the_formulas():
         2 * 8 * 10 * 10 * 3 * 9, 0, 2 * 8 * 4 * 4 * 2 * 9, 0, 2 * 128 * 5
     ]
     assert [r.activation_bytes for r in table] == [4 * r.output_numel for r in table]
-    assert table.total_params == sum(r.params for r in table)
-    assert table.total_macs == sum(r.macs for r in table)
+    # Totals by hand and from torch, not re-derived from the rows above.
+    assert table.total_params == 224 + 152 + 645 == sum(p.numel() for p in small_net().parameters())
+    assert table.total_macs == 43_200 + 4_608 + 1_280
+    assert table.total_activation_bytes == 4 * 2 * (800 + 800 + 128 + 128 + 5)
     assert table.input_bytes == 2 * 3 * 10 * 10 * 4
+
+
+def test_totals_of_a_nested_model_count_each_parameter_once():
+    net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Flatten(),
+                        nn.Sequential(nn.Linear(4 * 8 * 8, 2)))
+    table = summary(net, (1, 3, 10, 10))
+    assert table.total_params == sum(p.numel() for p in net.parameters()) == 112 + 514
+    assert table.total_macs == 4 * 8 * 8 * 3 * 9 + 256 * 2
 
 
 def test_dtype_sets_bytes_per_element():

@@ -548,3 +548,33 @@ def test_progress_true_writes_only_to_stderr(capsys):
     fit(model, loader, epochs=2, optimizer=opt, progress=True)
     out, err = capsys.readouterr()
     assert out == "" and "epoch 2/2" in err
+
+
+def test_pixel_accuracy_of_dense_targets_counts_every_pixel():
+    """Segmentation: (N, C, H, W) outputs against (N, H, W) labels. Accuracy is the fraction
+    of PIXELS right over the whole epoch (batches of 4, 4 and 2 images weigh by their
+    pixels), checked against a loop over every pixel. lr=0 keeps the weights fixed, so the
+    running train accuracy, the validation accuracy and evaluate() must all equal it."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(10, 2, 4, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (10, 4, 5), generator=g)
+    y[:2] = torch.where(x[:2, 0] > 0, 0, y[:2])  # some batches better than others
+    model = nn.Conv2d(2, 3, 1).double()  # per-pixel class scores (N, 3, H, W)
+    w, b = model.weight.detach()[:, :, 0, 0].tolist(), model.bias.detach().tolist()
+    correct = 0
+    for n in range(10):
+        for i in range(4):
+            for j in range(5):
+                scores = [b[c] + sum(w[c][k] * x[n, k, i, j].item() for k in range(2))
+                          for c in range(3)]
+                correct += scores.index(max(scores)) == y[n, i, j].item()
+    expected = correct / (10 * 4 * 5)
+    assert 0 < expected < 1 and expected != pytest.approx(1 / 3)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    h = fit(model, loader, val_loader=loader, epochs=1, optimizer=opt)
+    (record,) = h.epochs
+    assert record.train_accuracy == pytest.approx(expected, abs=1e-12)
+    assert record.val_accuracy == pytest.approx(expected, abs=1e-12)
+    _, acc = evaluate(model, loader)
+    assert acc == pytest.approx(expected, abs=1e-12)

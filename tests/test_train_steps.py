@@ -4,6 +4,7 @@ norm stops fit before any update, every warning fit gives names the caller of fi
 teaching loop of d2lcnn.numpy.nn (torch-free) agrees with one epoch of fit."""
 
 import inspect
+import math
 import subprocess
 import sys
 import warnings
@@ -109,6 +110,121 @@ def test_the_grad_scaler_branch_trains_as_the_plain_one():
     assert scaled_norms == plain_norms
     for k in plain:
         assert torch.equal(plain[k], scaled[k]), k
+
+
+class RecordingScaler:
+    """A GradScaler stand-in that really scales (by a power of two, so unscaling is exact)
+    and records the order of its calls in ``log``; a disabled torch GradScaler (all a CPU
+    offers) makes unscale_ a no-op, so it could not tell clipping before unscaling apart."""
+
+    def __init__(self, log, factor=2.0**10):
+        self.log, self.factor = log, factor
+
+    def scale(self, loss):
+        self.log.append("scale")
+        return loss * self.factor
+
+    def unscale_(self, optimizer):
+        self.log.append("unscale_")
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.div_(self.factor)
+
+    def step(self, optimizer):
+        self.log.append("step")
+        optimizer.step()
+
+    def update(self):
+        self.log.append("update")
+
+
+def _record_clipping(monkeypatch, log):
+    clip = torch.nn.utils.clip_grads_with_norm_
+
+    def recording_clip(*args, **kwargs):
+        log.append("clip")
+        return clip(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grads_with_norm_", recording_clip)
+
+
+def test_with_a_grad_scaler_clipping_comes_after_unscaling(monkeypatch):
+    """The AMP order: scale the loss, backward, unscale_, norm and clip the TRUE gradients,
+    scaler.step, scaler.update. Clipping scaled gradients (a norm 1024 times too large)
+    would leave them unclipped after unscaling, and record the scaled norm."""
+    log = []
+    _record_clipping(monkeypatch, log)
+    plain, plain_norms = _weights_after_steps(None)
+    assert log == ["clip"] * len(plain_norms)
+    assert max(plain_norms) > 0.5  # clipping at 0.5 acts, so its order matters
+    log.clear()
+    scaled, scaled_norms = _weights_after_steps(RecordingScaler(log))
+    assert log == ["scale", "unscale_", "clip", "step", "update"] * len(plain_norms)
+    assert scaled_norms == pytest.approx(plain_norms, rel=1e-6)  # float32 backward, x1024
+    for k in plain:
+        torch.testing.assert_close(scaled[k], plain[k], rtol=1e-6, atol=1e-7)
+
+
+def test_amp_step_runs_the_forward_in_float16_autocast_on_cpu(monkeypatch):
+    """What fit builds on CUDA with amp=True, run on the CPU (where PyTorch allows float16
+    autocast): the outputs are float16, the loss and the weights stay float32, and the
+    update goes through the scaler in the AMP order."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    with warnings.catch_warnings():  # GradScaler("cuda") off CUDA: disabled, with a warning
+        warnings.simplefilter("ignore", UserWarning)
+        step = TorchStep(model, torch.device("cpu"), optimizer=opt, clip_grad_norm=0.5,
+                         amp=True)
+    assert step.scaler is not None
+    log = []
+    step.scaler = RecordingScaler(log)
+    _record_clipping(monkeypatch, log)
+    before = model.weight.detach().clone()
+    loss, n = step.forward(next(iter(_loader(shuffle=False))), "test", training=True)
+    assert step._out.dtype == torch.float16 and step._loss.dtype == torch.float32
+    norm, applied = step.update()
+    assert applied and math.isfinite(norm) and n == 16
+    assert log == ["scale", "unscale_", "clip", "step", "update"]
+    assert model.weight.dtype == torch.float32 and not torch.equal(model.weight, before)
+    plain = TorchStep(nn.Linear(4, 2), torch.device("cpu"), amp=False)
+    plain.forward(next(iter(_loader(shuffle=False))), "test", training=False)
+    assert plain._out.dtype == torch.float32  # amp=False: no autocast
+
+
+def test_a_compiled_net_trains_as_the_model_itself():
+    """fit compiles on CUDA only; the step's ``net`` path runs here with torch.compile's
+    eager backend (no C++ toolchain, a few seconds): the same losses, norms and weights."""
+    results = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2)
+        net = torch.compile(model, backend="eager") if compiled else None
+        opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+        step = TorchStep(model, torch.device("cpu"), optimizer=opt, clip_grad_norm=0.5, net=net)
+        assert step.net is (model if net is None else net)
+        trace = [(step.forward(b, "test", training=True)[0], step.update()[0])
+                 for b in _loader(shuffle=False)]
+        results.append((trace, model.state_dict()))
+    (plain_trace, plain), (compiled_trace, compiled) = results
+    assert compiled_trace == plain_trace  # the eager backend runs the same kernels
+    for k in plain:
+        assert torch.equal(compiled[k], plain[k]), k
+
+
+def test_amp_and_compile_are_enabled_on_cuda_without_a_warning():
+    """The device check itself (fit's CUDA branch cannot run here)."""
+    from d2lcnn.train.steps import _enabled_on
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for feature in ("amp", "compile"):
+            assert _enabled_on(feature, True, torch.device("cuda"))
+            assert not _enabled_on(feature, False, torch.device("cuda"))
+            assert not _enabled_on(feature, False, torch.device("cpu"))
+    with pytest.warns(UserWarning, match="amp=True ignored on cpu"):
+        assert not _enabled_on("amp", True, torch.device("cpu"))
 
 
 def test_a_non_finite_gradient_norm_stops_fit_before_any_update():

@@ -316,3 +316,8 @@ def test_relu_keeps_dtype_and_propagates_nan_like_torch():
 def test_bad_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_softplus_rejects_a_non_positive_beta_by_name():
+    with pytest.raises(ValueError, match=r"^softplus_forward: beta must be > 0, got 0.0"):
+        A.softplus_forward(np.ones(2), beta=0.0)

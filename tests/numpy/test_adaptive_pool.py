@@ -94,3 +94,12 @@ def test_backward_rejects_dout_of_the_wrong_shape():
     _, cache = adaptive_avg_pool2d_forward(X, output_size=2)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape"):
         adaptive_avg_pool2d_backward(np.zeros((1, 1, 2, 3)), cache)
+
+
+def test_errors_name_the_function_and_the_expected_shape():
+    _, cache = adaptive_avg_pool2d_forward(np.ones((1, 1, 4, 4)), output_size=(2, 2))
+    with pytest.raises(ValueError, match=r"^adaptive_avg_pool2d_backward: dout .*\(1, 1, 2, 2\)"):
+        adaptive_avg_pool2d_backward(np.ones((1, 1, 3, 3)), cache)
+    with pytest.raises(ValueError, match=r"^adaptive_avg_pool2d_forward: input must be 4-D "
+                                         r"\(N, C, H, W\), got 3-D"):
+        adaptive_avg_pool2d_forward(np.ones((1, 4, 4)), output_size=(2, 2))

@@ -93,3 +93,8 @@ def test_clip_grad_value_matches_torch(clip_value):
 def test_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call(make_grads())
+
+
+def test_errors_name_the_function():
+    with pytest.raises(ValueError, match="^clip_grad_norm: max_norm"):
+        clip_grad_norm({"w": np.ones(3)}, -1.0)

@@ -192,3 +192,8 @@ def test_bad_x_raises():
         dropout_forward(np.ones(3, int))
     with pytest.raises(ValueError, match="dout"):
         dropout_backward(np.ones(2), dropout_forward(np.ones(3), p=0.2)[1])
+
+
+def test_vanilla_dropout_errors_name_the_function():
+    with pytest.raises(ValueError, match="^vanilla_dropout_forward: p"):
+        vanilla_dropout_forward(np.ones(3), p=1.5, generator=np.random.default_rng(0))

@@ -150,3 +150,10 @@ def test_bad_arguments(call, match):
 def test_generator_must_be_a_numpy_generator():
     with pytest.raises(TypeError, match="generator must be a np.random.Generator"):
         xavier_uniform(0, (3, 3))
+
+
+def test_normal_defaults_to_the_standard_normal():
+    ours = normal(np.random.default_rng(5), (4, 3))
+    np.testing.assert_array_equal(ours, np.random.default_rng(5).standard_normal((4, 3)))
+    with pytest.raises(TypeError, match="^normal: generator"):
+        normal(None, (2,))

@@ -107,3 +107,15 @@ def test_flatten_default_keeps_the_batch_dimension():
 def test_bad_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_flatten_names_itself_and_the_valid_dims():
+    with pytest.raises(ValueError, match=r"^flatten_forward: start_dim must be in \[-3, 2\] for a "
+                                         r"3-D input, got 5"):
+        flatten_forward(np.ones((2, 3, 4)), start_dim=5)
+
+
+def test_flatten_of_a_scalar_has_one_element_as_in_torch():
+    out, cache = flatten_forward(np.array(3.0), start_dim=0)
+    assert out.shape == tuple(torch.flatten(torch.tensor(3.0)).shape) == (1,)
+    assert flatten_backward(np.array([2.0]), cache).shape == ()

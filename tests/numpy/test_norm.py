@@ -649,3 +649,9 @@ def test_backward_rejects_dout_of_the_wrong_shape(forward, backward):
     _, cache = forward(X)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape"):
         backward(np.zeros((2, 3, 4)), cache)
+
+
+def test_batch_norm_training_must_be_a_bool_and_the_error_says_so():
+    x = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"^batch_norm_forward: training must be a bool, got str"):
+        batch_norm_forward(x, np.zeros(3), np.ones(3), training="yes")

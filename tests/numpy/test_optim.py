@@ -274,3 +274,31 @@ def test_bad_params_and_grads():
         opt.step({"v": np.zeros(3)})
     with pytest.raises(ValueError, match=r"grads\['w'\] must have shape \(3,\), got \(4,\)"):
         opt.step({"w": np.zeros(4)})
+
+
+def test_momentum_velocity_defaults_to_momentum_0_9():
+    def run(**kwargs):
+        params = {"w": np.array([1.0, -2.0])}
+        opt = MomentumVelocity(params, lr=0.1, **kwargs)
+        for g in ([0.5, 1.0], [1.0, -1.0], [0.0, 2.0]):
+            opt.step({"w": np.array(g)})
+        return params["w"]
+
+    # by hand: v1 = -0.1 g1, v2 = 0.9 v1 - 0.1 g2, v3 = 0.9 v2 - 0.1 g3; p = p0 + v1 + v2 + v3
+    v1 = -0.1 * np.array([0.5, 1.0])
+    v2 = 0.9 * v1 - 0.1 * np.array([1.0, -1.0])
+    v3 = 0.9 * v2 - 0.1 * np.array([0.0, 2.0])
+    np.testing.assert_allclose(run(), np.array([1.0, -2.0]) + v1 + v2 + v3, rtol=1e-15)
+
+
+def test_the_package_loads_optimizers_lazily(monkeypatch):
+    """``nd.SGD`` and ``nd.optim.SGD`` are the optim module's classes (loaded on first use,
+    so the cached names are removed first); ``dir(nd)`` lists them with the layers."""
+    from d2lcnn import numpy as nd
+
+    for name in ("SGD", "Adam"):
+        monkeypatch.delitem(vars(nd), name, raising=False)
+    assert nd.SGD is SGD and nd.Adam is Adam and nd.optim.AdamW is AdamW
+    assert {"SGD", "RMSprop", "conv2d_forward", "optim"} <= set(dir(nd))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        nd.nope  # noqa: B018

@@ -238,3 +238,15 @@ def test_backward_rejects_dout_of_the_wrong_shape():
     _, cache = interpolate_forward(X, scale_factor=2)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape"):
         interpolate_backward(np.zeros((1, 1, 8, 7)), cache)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(size=(38, 7)),  # 6 -> 38: float32 o * (6/38) floors differently in float64
+    dict(scale_factor=(1.7, 2.6)),  # torch maps back with 1/scale_factor, not in/out
+])
+def test_nearest_index_arithmetic_is_torchs(kwargs):
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 5))
+    out, _ = interpolate_forward(x, mode="nearest", **kwargs)
+    ref = F.interpolate(torch.from_numpy(x), mode="nearest", **kwargs).numpy()
+    assert out.shape == ref.shape
+    np.testing.assert_array_equal(out, ref)

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import torch_output_hw
 from torch.profiler import ProfilerActivity, profile
 
-from d2lcnn.geometry import conv_transpose2d_output_shape
 from d2lcnn.torch.conv_transpose import conv_transpose2d
 
 F64 = dict(rtol=1e-10, atol=1e-10)
@@ -29,13 +29,12 @@ def geometry(draw):
     d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
     op = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    try:  # torch rejects output_padding >= max(stride, dilation) and empty outputs too
-        conv_transpose2d_output_shape((h, w), k, stride=s, padding=p, output_padding=op,
-                                      dilation=d)
-    except ValueError:
-        assume(False)
+    c_out_g = draw(st.integers(1, 3))
+    # torch rejects output_padding >= max(stride, dilation) and empty outputs
+    assume(torch_output_hw("conv_transpose2d", (1, c_in, h, w), (c_in, c_out_g, *k), stride=s,
+                           padding=p, output_padding=op, groups=groups, dilation=d))
     kwargs = dict(stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
-    return (n, c_in, h, w), (c_in, draw(st.integers(1, 3)), *k), kwargs
+    return (n, c_in, h, w), (c_in, c_out_g, *k), kwargs
 
 
 def forward_backward(fn, inputs, dout, **kwargs):

@@ -481,3 +481,36 @@ def test_torchvision_googlenet_is_a_different_variant():
     theirs = on_meta(torchvision.models.googlenet, aux_logits=False, init_weights=False)
     # BatchNorm and 3x3 (not 5x5) convs in the "5x5" branch: ~6.6 M, not our 7.0 M
     assert round(n_params(theirs) / 1e6, 1) == 6.6
+
+
+@pytest.mark.parametrize(
+    "block, in_channels, last",
+    [
+        (M.BasicBlock, 8, "bn2"),
+        (M.Bottleneck, 8, "bn3"),  # 4 * 2 channels in and out: the identity shortcut
+        (M.PreActBasicBlock, 8, "conv2"),
+        (M.PreActBottleneck, 8, "conv3"),
+    ],
+)
+def test_identity_shortcut_adds_the_input(block, in_channels, last):
+    """out = relu(branch(x) + x) (post-activation) or branch(x) + x (pre-activation), with
+    the branch read off its last layer by a hook; a branch zeroed at its last layer leaves
+    relu(x) or x itself, and the plain block (residual=False) leaves relu(0) or 0."""
+    torch.manual_seed(0)
+    x = torch.randn(2, in_channels, 5, 5, dtype=torch.float64)
+    channels = in_channels // block.expansion
+    net = block(in_channels, channels).double().eval()
+    assert net.shortcut is None and net.residual
+    branch = []
+    getattr(net, last).register_forward_hook(lambda m, i, out: branch.append(out))
+    preact = block in (M.PreActBasicBlock, M.PreActBottleneck)
+    finish = (lambda t: t) if preact else torch.relu
+    torch.testing.assert_close(net(x), finish(branch[0] + x), rtol=1e-14, atol=1e-14)
+    assert branch[0].abs().max() > 0.1  # the branch is not zero here
+    with torch.no_grad():  # zero the branch at its last layer
+        for p in getattr(net, last).parameters():
+            p.zero_()
+    torch.testing.assert_close(net(x), finish(x), rtol=0, atol=0)
+    plain = block(in_channels, channels, residual=False).double().eval()
+    plain.load_state_dict(net.state_dict())
+    assert (plain(x) == 0).all()
