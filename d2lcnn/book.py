@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for path in changed:
             print(f"updated   {path}")
-        print(f"{len(changed)} file(s) changed; the repository is {args.url}")
+        print(f"{len(changed)} file(s) changed; the repository is {args.url or 'unset'}")
         return 0
     return _execute_all(args)
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -52,6 +52,25 @@
 # [Data preprocessing and weight initialization](03-preprocessing-and-init.ipynb)
 # (chapter 3) and [Optimizers](04-optimization.ipynb) (chapter 4); a training loop in
 # PyTorch.
+
+# %% tags=["remove-cell"]
+# Colab, Binder or a fresh Python: install the book's package if it is missing.
+# Where d2lcnn is installed (make book, make lab, Binder) this cell does nothing.
+import importlib.util
+import subprocess
+import sys
+
+# The book's address, the same in every chapter (python -m d2lcnn.book set-repository URL).
+REPOSITORY = ""
+if importlib.util.find_spec("d2lcnn") is None:
+    if not REPOSITORY:
+        raise ModuleNotFoundError(
+            "d2lcnn is not installed, and this copy of the book does not know its repository: "
+            "install it from a checkout with `pip install -e .` (see the README)"
+        )
+    print(f"Installing d2lcnn from {REPOSITORY} (a few minutes the first time)...")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"d2lcnn @ git+{REPOSITORY}"])
 
 # %%
 import copy

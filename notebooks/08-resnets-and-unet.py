@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -51,6 +51,25 @@
 # (chapter 3), [Normalization](05-normalization.ipynb) (chapter 5) and
 # [Case studies](07-case-studies.ipynb) (chapter 7).
 
+# %% tags=["remove-cell"]
+# Colab, Binder or a fresh Python: install the book's package if it is missing.
+# Where d2lcnn is installed (make book, make lab, Binder) this cell does nothing.
+import importlib.util
+import subprocess
+import sys
+
+# The book's address, the same in every chapter (python -m d2lcnn.book set-repository URL).
+REPOSITORY = ""
+if importlib.util.find_spec("d2lcnn") is None:
+    if not REPOSITORY:
+        raise ModuleNotFoundError(
+            "d2lcnn is not installed, and this copy of the book does not know its repository: "
+            "install it from a checkout with `pip install -e .` (see the README)"
+        )
+    print(f"Installing d2lcnn from {REPOSITORY} (a few minutes the first time)...")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"d2lcnn @ git+{REPOSITORY}"])
+
 # %%
 import copy
 from functools import partial
@@ -63,6 +82,7 @@ import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from torch import nn
 
+from d2lcnn import diagrams
 from d2lcnn import torch as td
 from d2lcnn.data import SEGMENTATION_CLASSES, load_dataset, make_loader, synthetic_segmentation
 from d2lcnn.metrics import iou, mean_iou, pixel_accuracy
@@ -464,6 +484,24 @@ assert (out_post >= 0).all()
 assert (change_pre < 0).any() and (change_pre > 0).any()
 
 # %% [markdown]
+# Here are the blocks side by side, each layer in the order the package's blocks call it,
+# on 64 channels of $56 \times 56$ maps (ResNet's first stage). Look at what comes after
+# the $\oplus$: in the original basic block (left) a ReLU follows the addition, so
+# $F(x) + x$ is clipped at zero; in the pre-activation block (right) the addition is the
+# last step, and $x$ reaches the output untouched. The middle column is the **bottleneck**
+# block of ResNet-50 and deeper: a $1 \times 1$ convolution narrows the 256 channels to 64,
+# the $3 \times 3$ convolution works on the narrow maps, and a second $1 \times 1$
+# convolution widens them back to 256 so that they can be added to $x$. ResNet-200, below,
+# stacks the pre-activation version of it.
+
+# %%
+fig = diagrams.residual_blocks()  # 64 channels (256 at the bottleneck's ends), 56x56 maps
+labels = [t.get_text() for t in fig.axes[0].texts]  # the figure's text, in drawing order
+after_sum = [labels[i + 1] for i, text in enumerate(labels) if text == "F(x) + x"]
+assert after_sum == ["ReLU", "ReLU", "output"]  # nothing follows the sum in pre-activation
+plt.show()
+
+# %% [markdown]
 # Pre-activation has one catch. If the network's input were all negative, the first
 # block's ReLU would turn it into zeros, and the first branch would output a constant
 # whatever the input: it could learn nothing from it. Hence a pre-activation network starts
@@ -616,6 +654,23 @@ assert round(n_params(r50) / 1e6, 1) == 25.6
 #   threw away;
 # * a final $1 \times 1$ convolution to one score map per class.
 #
+# Drawn with the encoder going down on the left and the decoder coming back up on the
+# right, the network is a U, hence its name. The figure shows the paper's network with the
+# shapes (channels $\times$ height $\times$ width) that the package's `UNet` produces on
+# the paper's $572 \times 572$ tile. Follow the side length: it halves at every max pooling
+# on the way down and doubles at every up-convolution on the way up, while the channels go
+# from 64 to 1024 at the bottom and back. The dashed arrows are the skip connections. Their
+# labels (568→392 at the top) say that the encoder's map is larger than the decoder's map
+# it joins, so it has to be cropped first; the rest of this section explains why and how.
+
+# %%
+fig = diagrams.unet()  # the paper's network: depth 4, 64 channels at the top, no padding
+labels = [t.get_text().replace(diagrams.TIMES, "x") for t in fig.axes[0].texts]
+tile_in, map_out = PAPERS["unet"]["tile"], PAPERS["unet"]["output"]  # 572, 388
+assert f"1x{tile_in}x{tile_in}" in labels and f"2x{map_out}x{map_out}" in labels
+plt.show()
+
+# %% [markdown]
 # The original paper uses *unpadded* convolutions, so each one removes a pixel on every
 # side. A 572x572 tile gives a 388x388 segmentation. The package's `UNet(padding=False)`
 # is that network; `summary` traces the side length through it (forward hooks on the
@@ -929,6 +984,24 @@ print(f"the paper's {paper['stacks']}-stack network: {len(heads)} predictions of
       f"{heads[0]}, {hg_table.total_params:,} parameters")
 assert heads == [(1, paper["joints"], paper["heatmap"], paper["heatmap"])] * paper["stacks"]
 assert hg_table.total_params == 25_434_112
+
+# %% [markdown]
+# The figure draws the first two of those eight stacks, with the shapes the package's
+# `StackedHourglass` produces on a $256 \times 256$ image. The stem (a $7 \times 7$
+# convolution and a pooling) turns the image into 256 maps of $64 \times 64$, and every
+# stack works at that size; inside each hourglass the side shrinks to 4 and grows back to
+# 64. Now look for the dashed red boxes: every stack's head predicts 16 heatmaps, one per
+# joint, and every prediction has its own loss (the paper compares it with the target
+# heatmaps by mean squared error). Between two stacks, the features and the prediction each
+# pass a $1 \times 1$ convolution and are added to the stack's input (the line along the
+# top), so the second hourglass starts from the first one's estimate, not from scratch.
+
+# %%
+fig = diagrams.hourglass()  # 2 stacks of the paper's size on a 256x256 image
+labels = [t.get_text().replace(diagrams.TIMES, "x") for t in fig.axes[0].texts]
+heatmaps = f"{paper['joints']}x{paper['heatmap']}x{paper['heatmap']}"  # 16x64x64
+assert labels.count(heatmaps) == 2 and labels.count("MSE vs. target") == 2  # a loss per stack
+plt.show()
 
 # %% [markdown]
 # The predictions are at a quarter of the input resolution (64x64 heatmaps for 256x256
