@@ -7,6 +7,7 @@
 #   make bench   time the NumPy layers against torch, training, grading (ratios, one run)
 #   make homework  build every assignment: student notebooks + private autograder bundles
 #   make mutate  mutation testing of the numerical core and the grader (sampled, ~30 min)
+#   make ddp-demo  LeNet-5 on the digits in 2 CPU processes (torchrun, loopback) and in 1
 
 PYTHON ?= python3
 VENV   := .venv
@@ -21,7 +22,7 @@ STAMP  := $(VENV)/.installed-$(EDITABLE_MODE)
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]-*.py))
 HOMEWORK := $(sort $(wildcard instructor/homework/hw[0-9]*-*.py))
 
-.PHONY: all install book execute html test test-package test-notebooks lint lab bench homework mutate clean distclean help
+.PHONY: all install book execute html test test-package test-notebooks lint lab bench homework mutate ddp-demo clean distclean help
 
 all: test
 
@@ -98,6 +99,11 @@ homework: $(STAMP)
 MUTATE_ARGS ?=
 mutate: $(STAMP)
 	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
+
+# Data parallelism with PyTorch's own engine: the same script in 2 processes, then in 1.
+ddp-demo: $(STAMP)
+	GLOO_SOCKET_IFNAME=lo $(BIN)/torchrun --standalone --nproc_per_node=2 benchmarks/ddp_digits.py
+	$(BIN)/python benchmarks/ddp_digits.py
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

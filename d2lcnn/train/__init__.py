@@ -37,11 +37,20 @@ Each torch batch becomes NumPy (``.numpy()``, inputs cast to the model's dtype);
 cross-entropy (:func:`d2lcnn.numpy.losses.cross_entropy_forward`); the scheduler is a plain
 function ``t -> lr`` (see :mod:`d2lcnn.schedules`); the run is on the CPU. See :func:`fit`.
 
+Data parallelism needs no change to the script either: under ``torchrun --nproc_per_node=N
+script.py`` (``distributed="auto"``, the default) ``fit`` joins the ranks in a process group
+(gloo on the CPU, nccl for CUDA tensors), wraps the model in ``DistributedDataParallel``,
+shards each epoch with a ``DistributedSampler`` and sums every logged loss and accuracy (and
+``evaluate``'s) across the ranks, so all of them return the same global numbers; progress,
+plots and checkpoints come from rank 0 only. See :func:`fit` and
+:mod:`~d2lcnn.train.distributed`.
+
 The package, one concern a module: :mod:`~d2lcnn.train.loop` (the one loop behind ``fit``,
 ``evaluate`` and ``predict``), :mod:`~d2lcnn.train.steps` (what a torch or a NumPy model does
 in a step), :mod:`~d2lcnn.train.history`, :mod:`~d2lcnn.train.display` (progress bar, live
 plot), :mod:`~d2lcnn.train.callbacks`, :mod:`~d2lcnn.train.checkpoint` and
-:mod:`~d2lcnn.train.seeding`.
+:mod:`~d2lcnn.train.seeding`, and :mod:`~d2lcnn.train.distributed` (process group, sharded
+loaders and sums across ranks).
 """
 
 from d2lcnn.train.callbacks import EarlyStopping

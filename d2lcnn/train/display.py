@@ -98,9 +98,12 @@ class _LivePlot:
             self._handle.update(bundle, raw=True)
 
 
-def _displays(progress, live_plot, stacklevel: int) -> tuple[bool, _LivePlot]:
+def _displays(progress, live_plot, stacklevel: int, shown: bool = True) -> tuple[bool, _LivePlot]:
     """Whether to show a progress bar, and the live plot, for where ``fit`` runs
-    (``stacklevel`` points a warning at the caller of ``fit``)."""
+    (``stacklevel`` points a warning at the caller of ``fit``; ``shown`` False, on every
+    rank but 0 of a distributed run: neither)."""
+    if not shown:
+        return False, _LivePlot(None)
     where = _frontend()
     show_bar = where in ("notebook", "terminal") if progress == "auto" else progress
     if live_plot == "auto":

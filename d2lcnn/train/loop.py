@@ -33,6 +33,15 @@ from d2lcnn.numpy.optim import Optimizer as _NumpyOptimizer
 from d2lcnn.train.callbacks import _HOOKS, _call_hooks
 from d2lcnn.train.checkpoint import _resume, _save_progress
 from d2lcnn.train.display import _displays, _LivePlot, _progress_bar
+from d2lcnn.train.distributed import (
+    _SINGLE,
+    _data_parallel,
+    _eval_shard,
+    _Ranks,
+    _ranks,
+    _set_epoch,
+    _train_shard,
+)
 from d2lcnn.train.history import EpochRecord, History, StepRecord
 from d2lcnn.train.steps import NumpyStep, TorchStep, _inference_step, _training_step
 
@@ -64,6 +73,8 @@ def fit(
     scheduler_step: str = "epoch",
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    distributed: bool | str = "auto",
+    sync_batchnorm: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs of minibatch gradient descent.
 
@@ -120,6 +131,40 @@ def fit(
             its last completed epoch: the final weights equal those of an uninterrupted run.
             A checkpointed run that had stopped (``stop_reason`` set) is returned as is.
             Default ``False``: start afresh and overwrite.
+        distributed: data-parallel training across processes (see below). ``"auto"``
+            (default): distributed if a process group is initialised, or if torchrun's
+            environment variables are set (the group is then initialised here); else a
+            single process, exactly as before. ``True``: the same, but ``ValueError`` if
+            there is neither group nor torchrun. ``False``: a single process even inside a
+            group (each rank trains its own copy).
+        sync_batchnorm: when distributed, convert the model's BatchNorm layers to
+            ``torch.nn.SyncBatchNorm`` in place, so batch statistics are computed over the
+            global batch (``world_size * batch_size``) instead of each rank's shard: the
+            numbers then equal one process at the global batch, at the price of one more
+            all-reduce per BatchNorm layer in every forward and backward pass (slower,
+            above all across machines). Default ``False``: each rank normalises with its own
+            shard's statistics (and DDP copies rank 0's running statistics to all ranks),
+            which is cheaper and for shards of 32+ samples usually as good. Ignored in a
+            single process (BatchNorm already sees the whole batch). ``ValueError`` on the
+            CPU, where torch's ``SyncBatchNorm`` does not run.
+
+    Distributed (``torchrun --nproc_per_node=N script.py``, no change to the script): the
+    model is wrapped in ``DistributedDataParallel`` (rank 0's weights are copied to all ranks;
+    the gradients are averaged across ranks in every backward pass); a ``DataLoader``
+    ``train_loader`` is rebuilt with a ``DistributedSampler`` seeded with the loader's
+    generator seed, reshuffled every epoch with ``set_epoch`` (the same permutation on
+    every rank, each rank taking every N-th sample; padded to a multiple of N unless
+    ``drop_last``), keeping ``batch_size`` per rank: the global batch is N times the
+    loader's. ``val_loader`` is split without padding (rank r takes samples r, r+N, ...).
+    Every loss and accuracy recorded in the History is global (sums of ``loss * batch
+    size``, samples and correct predictions over all ranks, divided once), so every rank
+    returns the same History and stops at the same step. The progress bar, the live plot
+    and the checkpoints are rank 0's only; the checkpoint holds the unwrapped model's
+    ``state_dict`` and loads into a plain model (and resumes a run of any world size).
+    The backend is ``gloo`` on the CPU and ``nccl`` for CUDA tensors. Iterables that are
+    not ``DataLoader`` s, and loaders with a ``DistributedSampler``, are used as given
+    (sharding them is then the caller's job). ``model`` itself is never wrapped: after
+    ``fit`` it holds the trained weights on every rank.
 
     NumPy models: ``model`` may be a :class:`d2lcnn.numpy.nn.Module` (a ``Sequential``)
     with ``optimizer`` a :mod:`d2lcnn.numpy.optim` optimizer over ``model.parameters()``.
@@ -138,7 +183,9 @@ def fit(
     - ``loss_fn`` must be the default (cross-entropy);
     - ``device`` must be ``"auto"`` or ``"cpu"``, and ``amp``/``compile`` ``False``:
       asking for anything else raises ``ValueError`` (there is nothing to ignore quietly);
-    - ``checkpoint`` is not supported yet (``ValueError``).
+    - ``checkpoint`` is not supported yet (``ValueError``);
+    - ``distributed`` training is not supported (``ValueError`` inside a process group or
+      under torchrun unless ``distributed=False``).
 
     Returns:
         The :class:`History`.
@@ -164,6 +211,15 @@ def fit(
         train_loader,
         val_loader,
     )
+    if not isinstance(sync_batchnorm, bool):
+        raise ValueError(f"fit: sync_batchnorm must be True or False, got {sync_batchnorm!r}")
+    ranks = _ranks(distributed, "fit")
+    if ranks.enabled and isinstance(model, _NumpyModule):
+        raise ValueError(
+            "fit: a NumPy model trains in one process; pass distributed=False "
+            f"(running as rank {ranks.rank} of {ranks.world_size})"
+        )
+    train_loader = _train_shard(train_loader, ranks, "fit: train_loader")
     step = _training_step(
         model,
         optimizer,
@@ -175,8 +231,9 @@ def fit(
         compile=compile,
         scheduler_step=scheduler_step,
         checkpoint=checkpoint,
+        wrap=_data_parallel(ranks, sync_batchnorm),
     )
-    show_bar, live = _displays(progress, live_plot, stacklevel=3)
+    show_bar, live = _displays(progress, live_plot, stacklevel=3, shown=ranks.is_main)
     history = History()
     _call_hooks(callbacks, "on_fit_start", history, model)
     start_epoch = 1
@@ -194,6 +251,7 @@ def fit(
         bar=_progress_bar(show_bar, None if n_batches is None else remaining * n_batches),
         steps=history.steps[-1].step if history.steps else 0,
         t0=time.perf_counter() - (history.steps[-1].time if history.steps else 0.0),
+        ranks=ranks,
     )
     try:
         _train(step, train_loader, val_loader, run, range(start_epoch, start_epoch + remaining))
@@ -217,6 +275,7 @@ class _Run:
     bar: Any  # a tqdm bar, or a stand-in that shows nothing
     steps: int  # optimizer steps done so far (continues on resume)
     t0: float  # time.perf_counter() when training began (earlier on resume)
+    ranks: _Ranks = _SINGLE  # the processes training together (one, unless distributed)
 
 
 def _train(step: _Step, train_loader, val_loader, run: _Run, epochs: range) -> None:
@@ -226,6 +285,7 @@ def _train(step: _Step, train_loader, val_loader, run: _Run, epochs: range) -> N
         run.bar.set_description(f"epoch {epoch}/{run.epochs}", refresh=False)
         epoch_start = time.perf_counter()
         epoch_lr = step.start_epoch(epoch, run.steps)
+        _set_epoch(train_loader, epoch)
         tally = _Tally()
         for batch in train_loader:
             if _train_step(step, run, batch, epoch, tally):
@@ -233,7 +293,9 @@ def _train(step: _Step, train_loader, val_loader, run: _Run, epochs: range) -> N
         if tally.seen == 0:
             raise ValueError(f"fit: train_loader yielded no batches in epoch {epoch}")
         val_loss, val_acc = (
-            (None, None) if val_loader is None else _evaluate(step, val_loader, "fit: val_loader")
+            (None, None)
+            if val_loader is None
+            else _evaluate(_eval_step(step, run.ranks), val_loader, "fit: val_loader", run.ranks)
         )
         step.end_epoch(tally.loss, val_loss)
         history.epochs.append(
@@ -249,7 +311,7 @@ def _train(step: _Step, train_loader, val_loader, run: _Run, epochs: range) -> N
         )
         run.live.epoch_end(history)
         history.stop_reason = _call_hooks(run.callbacks, "on_epoch_end", history, step.model)
-        if run.checkpoint is not None:
+        if run.checkpoint is not None and run.ranks.is_main:
             _save_progress(
                 run.checkpoint,
                 step,
@@ -258,6 +320,7 @@ def _train(step: _Step, train_loader, val_loader, run: _Run, epochs: range) -> N
                 train_loader=train_loader,
                 callbacks=run.callbacks,
             )
+        run.ranks.barrier()  # no rank runs ahead of a checkpoint being written
         if history.stop_reason:
             return
 
@@ -267,6 +330,7 @@ def _train_step(step: _Step, run: _Run, batch, epoch: int, tally: _Tally) -> boo
     history = run.history
     lr = step.start_step(run.steps)
     loss, n = step.forward(batch, "fit: train_loader", training=True)
+    loss, n, hits = _global(run.ranks, loss, n, step.hits(), step)
     run.steps += 1
     reason = _loss_problem(loss, history, run.explode_factor, run.steps, epoch)
     grad_norm = math.nan
@@ -279,11 +343,12 @@ def _train_step(step: _Step, run: _Run, batch, epoch: int, tally: _Tally) -> boo
     run.bar.update(1)
     run.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
     if reason is not None:
-        # stacklevel: fit -> _train -> here, so the warning names the caller of fit
-        warnings.warn(f"fit stopped: {reason}", RuntimeWarning, stacklevel=4)
+        if run.ranks.is_main:
+            # stacklevel: fit -> _train -> here, so the warning names the caller of fit
+            warnings.warn(f"fit stopped: {reason}", RuntimeWarning, stacklevel=4)
         history.stop_reason = reason
         return True
-    tally.add(loss, n, step.hits())
+    tally.add(loss, n, hits)
     history.stop_reason = _call_hooks(run.callbacks, "on_step_end", history, step.model)
     return bool(history.stop_reason)
 
@@ -380,6 +445,7 @@ def evaluate(
     *,
     loss_fn: Callable = F.cross_entropy,
     device=None,
+    distributed: bool | str = "auto",
 ) -> tuple[float, float | None]:
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode without gradients.
 
@@ -391,6 +457,13 @@ def evaluate(
             Default ``F.cross_entropy``.
         device: ``None`` (default) uses the model's device; ``"auto"``, a name or a
             ``torch.device`` moves the model there first.
+        distributed: as in :func:`fit` (default ``"auto"``: in a process group, or under
+            torchrun). Distributed, a ``DataLoader`` is split across the ranks without
+            padding (rank r evaluates samples r, r+N, ...; every sample counted once) and the
+            sums of ``loss * batch size``, samples and correct predictions are added up
+            across ranks before dividing: every rank returns the same global numbers, equal
+            to a single-process evaluation up to float round-off. Any other iterable is
+            evaluated whole on every rank.
 
     Returns:
         ``(loss, accuracy)``; accuracy is the fraction of ``argmax(outputs, dim=1) ==
@@ -403,17 +476,24 @@ def evaluate(
     cross-entropy; ``loss_fn`` must then be the default and ``device`` ``None``, ``"auto"``
     or ``"cpu"``.
     """
+    ranks = _ranks(distributed, "evaluate")
     step = _inference_step(model, loss_fn=loss_fn, device=device, who="evaluate")
-    return _evaluate(step, loader, "evaluate")
+    return _evaluate(step, loader, "evaluate", ranks)
 
 
-def _evaluate(step: _Step, loader, who: str) -> tuple[float, float | None]:
-    """Mean loss and accuracy over ``loader`` in eval mode (``who`` names it in errors)."""
+def _evaluate(step: _Step, loader, who: str, ranks: _Ranks = _SINGLE) -> tuple[float, float | None]:
+    """Mean loss and accuracy over ``loader`` in eval mode (``who`` names it in errors);
+    over all ranks' shards when distributed."""
+    loader, split = _eval_shard(loader, ranks, who)
     tally = _Tally()
     with step.evaluating():
         for batch in loader:
             loss, n = step.forward(batch, who, training=False)
             tally.add(loss, n, step.hits())
+    if split:
+        sums = [tally.loss_sum, tally.seen, tally.correct, tally.counted]
+        sums = ranks.sum(sums, getattr(step, "device", torch.device("cpu")))
+        tally.loss_sum, tally.seen, tally.correct, tally.counted = sums[0], *map(int, sums[1:])
     if tally.seen == 0:
         raise ValueError(f"{who}: the loader yielded no batches; it must not be empty")
     return tally.loss, tally.accuracy
@@ -436,6 +516,9 @@ def predict(
         device: as in :func:`evaluate`.
         batch_size: batch size when ``data`` is a tensor. Default 256.
         probs: return ``softmax(outputs, dim=1)`` instead of the raw logits.
+
+    Under torchrun (or in a process group) every rank computes all the outputs itself:
+    there is nothing to reduce, and each rank gets the whole result.
 
     Returns:
         A tensor ``(N, ...)`` of logits (or probabilities), on the CPU. For a NumPy model
@@ -463,6 +546,23 @@ def predict(
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _global(ranks: _Ranks, loss: float, n: int, hits, step: _Step):
+    """A training batch's ``(loss, size, hits)`` over all ranks' shards: the global batch."""
+    if not ranks.enabled:
+        return loss, n, hits
+    c, k = hits if hits is not None else (0, 0)
+    total, n, c, k = ranks.sum([loss * n, n, c, k], step.device)
+    return total / n, int(n), None if hits is None else (int(c), int(k))
+
+
+def _eval_step(step: _Step, ranks: _Ranks) -> _Step:
+    """What validation runs: distributed, the unwrapped model (no DDP collectives, which
+    would hang on shards of different lengths); else the training step itself."""
+    if not ranks.enabled:
+        return step
+    return TorchStep(step.model, step.device, step.loss_fn)
 
 
 class _Tally:

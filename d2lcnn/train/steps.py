@@ -272,8 +272,13 @@ def _training_step(
     compile: bool,
     scheduler_step: str,
     checkpoint,
+    wrap=None,
 ) -> TorchStep | NumpyStep:
-    """The step ``fit`` trains ``model`` with; a torch model is moved to ``device`` here."""
+    """The step ``fit`` trains ``model`` with; a torch model is moved to ``device`` here.
+
+    ``wrap(model, device)``, if given, returns what runs the forward pass (e.g. the model in
+    ``DistributedDataParallel``); ``torch.compile`` then compiles the wrapper.
+    """
     if isinstance(model, _NumpyModule):
         _check_numpy_options(
             loss_fn=loss_fn, device=device, amp=amp, compile=compile, checkpoint=checkpoint
@@ -288,7 +293,8 @@ def _training_step(
     dev = _resolve_device(device)
     model.to(dev)
     use_amp = _enabled_on("amp", amp, dev)
-    net = torch.compile(model) if _enabled_on("compile", compile, dev) else model
+    net = model if wrap is None else wrap(model, dev)
+    net = torch.compile(net) if _enabled_on("compile", compile, dev) else net
     return TorchStep(
         model,
         dev,
