@@ -71,6 +71,8 @@ def test_numpy_optimizers_load_on_first_use_by_either_name():
         "from d2lcnn import numpy as nd\n"
         "assert 'd2lcnn.numpy.optim' not in sys.modules\n"
         "assert nd.optim.SGD is nd.SGD and nd.optim.__name__ == 'd2lcnn.numpy.optim'\n"
+        "first = nd.Adam\n"
+        "assert nd.Adam is first and nd.Adam is nd.optim.Adam  # cached on first use\n"
         "try:\n"
         "    nd.optimm\n"
         "except AttributeError as e:\n"

@@ -12,7 +12,7 @@ surviving mutant (its diff) are printed. A mutant that changes only the text of 
 (mutmut's ``"XX...XX"`` and case mutants: mostly error messages, which tests match by
 their key words) is counted apart from those that change what the code computes.
 
-    python tools/mutate.py                   # the sample (default 10 per module), 2 workers
+    python tools/mutate.py                   # the sample (default 8 per module), 2 workers
     python tools/mutate.py --per-module 0    # every mutant (hours)
     python tools/mutate.py --keep            # reuse mutants/ (and the test map) of a last run
     python tools/mutate.py --report          # the table and survivors of the last run again
@@ -107,7 +107,7 @@ def text_only(change: str) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-module", type=int, default=10,
+    parser.add_argument("--per-module", type=int, default=8,
                         help="mutants sampled from each file; 0 runs every mutant")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
