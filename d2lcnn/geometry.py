@@ -140,8 +140,9 @@ def conv2d_padding(padding, kernel_size, *, stride=1, dilation=1) -> tuple[int, 
 
     ``padding`` is what ``torch.nn.functional.conv2d`` accepts: an int, a pair of ints
     (the same on both sides), ``"valid"`` (no padding) or ``"same"`` (the output has the
-    input's size; stride 1 only). ``"same"`` pads ``D (K - 1)`` per axis in total; when
-    that is odd the extra row or column goes at the bottom or right, as PyTorch does.
+    input's size; stride 1 only). ``"same"`` pads ``d (k - 1)`` (dilation times kernel size
+    minus one) per axis in total; when that is odd the extra row or column goes at the bottom
+    or right, as PyTorch does.
 
     Raises:
         ValueError: ``"same"`` with a stride other than 1, an unknown string, or a

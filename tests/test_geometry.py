@@ -193,3 +193,12 @@ def test_receptive_field_reads_dict_layers_like_tuples():
     # 1 + (3-1)*1 + (3-1)*2*1 + (2-1)*3*2 = 1 + 2 + 4 + 6
     assert receptive_field(layers) == receptive_field(as_dicts) == 13
     assert receptive_field([{"kernel_size": 3, "dilation": 4}]) == 9
+
+
+@pytest.mark.parametrize("size, axis", [((2, 4), "H"), ((4, 2), "W")])
+def test_pool_that_does_not_fit_names_the_axis_and_its_formula(size, axis):
+    with pytest.raises(ValueError) as info:
+        pool2d_output_shape(size, kernel_size=3)
+    message = str(info.value)
+    assert message.startswith(f"pool2d: the kernel does not fit in the input along {axis}:")
+    assert f"{axis}_out = floor(({axis}_in + 2*padding" in message

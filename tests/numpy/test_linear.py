@@ -119,3 +119,10 @@ def test_flatten_of_a_scalar_has_one_element_as_in_torch():
     out, cache = flatten_forward(np.array(3.0), start_dim=0)
     assert out.shape == tuple(torch.flatten(torch.tensor(3.0)).shape) == (1,)
     assert flatten_backward(np.array([2.0]), cache).shape == ()
+
+
+def test_linear_shape_mismatch_names_the_function_and_both_shapes():
+    with pytest.raises(ValueError, match=r"^linear_forward: weight must have in_features = "
+                                         r"input\.shape\[-1\] = 3 columns, got weight of shape "
+                                         r"\(4, 5\)$"):
+        linear_forward(np.ones((2, 3)), np.ones((4, 5)))
