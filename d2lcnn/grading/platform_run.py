@@ -158,14 +158,16 @@ def _reachable_by_others(path: str) -> bool:
 
 
 def drop_privileges() -> bool:
-    """Become ``nobody`` (no groups, no capabilities, not dumpable) if root and if the
-    interpreter is reachable by that user; True if it was done."""
+    """Become ``nobody`` (no groups, no capabilities, not dumpable) if root; True if it was
+    done, False if not root. Fails closed: a root grader that cannot drop (an interpreter
+    that user cannot reach, e.g. under a 0700 home) raises ``RuntimeError`` instead of
+    running a submission as root, which could read the bundle and rewrite the results."""
     if os.geteuid() != 0:
         return False
     if not _reachable_by_others(sys.executable):
-        print(f"warning: {sys.executable} is not reachable by other users: the sandbox stays "
-              "root in process isolation (trusted submissions only)")
-        return False
+        raise RuntimeError(f"{sys.executable} is not reachable by other users, so the grader "
+                           "cannot drop root before running the submission: install the "
+                           "environment where every user can read it (setup.sh does)")
     drop_root()
     set_dumpable(False)
     return True

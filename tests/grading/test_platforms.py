@@ -539,3 +539,17 @@ def test_the_torch_assignment_gets_the_cpu_build_and_its_sandbox_runs_torch(buil
     notes = gs["extra_data"]["notes"]
     assert gs["score"] == _local_score(out / "autograder", data, tmp_path / "local") == 0
     assert notes == [f"{q}: not attempted" for q in questions], notes  # no cell failed
+
+
+def test_a_root_grader_that_cannot_drop_privileges_refuses_to_run_the_submission(monkeypatch):
+    """Fail closed: never run a submission as root (it could read the bundle and rewrite
+    the results) because the interpreter sits where nobody cannot reach it."""
+    from d2lcnn.grading import platform_run
+
+    dropped = []
+    monkeypatch.setattr(platform_run.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(platform_run, "_reachable_by_others", lambda path: False)
+    monkeypatch.setattr(platform_run, "drop_root", lambda: dropped.append(True))
+    with pytest.raises(RuntimeError, match="cannot drop root before running the submission"):
+        platform_run.drop_privileges()
+    assert dropped == []
