@@ -153,8 +153,11 @@ def _failed(bundle_meta: dict | None, why: str) -> dict:
 def _reachable_by_others(path: str) -> bool:
     """Every folder on ``path`` lets other users through (the sandbox's user can start the
     interpreter there): true of a system Python, not of one under a 0700 home."""
-    p = Path(path).resolve()
-    return all(os.stat(d).st_mode & stat.S_IXOTH for d in [p.parent, *p.parent.parents])
+    # Both the environment's own folders (a venv's bin/python is a link, often to a system
+    # interpreter: its site-packages are still under the venv) and the link's target.
+    paths = [Path(path).absolute(), Path(path).resolve()]
+    return all(os.stat(d).st_mode & stat.S_IXOTH
+               for p in paths for d in [p.parent, *p.parent.parents])
 
 
 def drop_privileges() -> bool:

@@ -517,7 +517,7 @@ def test_process_isolation_on_the_platform_gives_the_same_scores(image, hw1, tmp
 
 @pytest.mark.slow
 def test_the_torch_assignment_gets_the_cpu_build_and_its_sandbox_runs_torch(built, wheel,
-                                                                           tmp_path):
+                                                                           tmp_path, request):
     """hw4's image: torch (the CPU build pinned in requirements.txt) in the environment,
     preloaded in the sandbox, where the notebook's ``import torch`` cells run. (The untouched
     notebook: grading the solution trains a U-Net for minutes; benchmarks/bench_platforms.py
@@ -525,7 +525,10 @@ def test_the_torch_assignment_gets_the_cpu_build_and_its_sandbox_runs_torch(buil
     out = built("hw4-resnet-unet")
     zip_path = write_gradescope(out / "autograder", tmp_path / "zip", wheel,
                                 isolation=ISOLATION)
-    root = tmp_path / "autograder"
+    top = Path(tempfile.mkdtemp(prefix="d2lcnn-gradescope-"))  # reachable by nobody, as
+    top.chmod(0o755)  # /autograder is: in process isolation the grader drops to that user
+    request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
+    root = top / "autograder"
     build_image(gradescope_layout(zip_path, root), root, root / "venv")
     proc = subprocess.run([str(root / "venv" / "bin" / "python"), "-I", "-c",
                            "import torch; print(torch.__file__, torch.__version__)"],
@@ -553,3 +556,22 @@ def test_a_root_grader_that_cannot_drop_privileges_refuses_to_run_the_submission
     with pytest.raises(RuntimeError, match="cannot drop root before running the submission"):
         platform_run.drop_privileges()
     assert dropped == []
+
+
+def test_an_interpreter_linked_from_a_closed_folder_is_not_reachable(tmp_path):
+    """A venv's bin/python links to a system interpreter, but its site-packages live in the
+    venv: a venv under a 0700 folder is out of nobody's reach even if the link's target is
+    not (the grader then fails closed instead of dropping into a PermissionError)."""
+    from d2lcnn.grading import platform_run
+
+    closed = tmp_path / "closed"
+    (closed / "venv" / "bin").mkdir(parents=True)
+    closed.chmod(0o700)
+    link = closed / "venv" / "bin" / "python"
+    link.symlink_to(os.path.realpath(sys.executable))
+    assert not platform_run._reachable_by_others(str(link))
+    closed.chmod(0o755)
+    tmp_path.chmod(0o755)
+    opened = all(os.stat(d).st_mode & 0o001 for d in tmp_path.parents)
+    assert platform_run._reachable_by_others(str(link)) == (
+        opened and platform_run._reachable_by_others(os.path.realpath(sys.executable)))
