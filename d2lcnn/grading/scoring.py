@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -28,13 +29,19 @@ from d2lcnn.grading.submissions import MAX_SUBMISSION_BYTES, Refused, read_submi
 
 __all__ = ["grade_notebook", "grade_file", "score_case", "empty_result", "forbidden_imports"]
 
+# grade_batch grades submissions in threads, and CPython's parser keeps recursion-depth state
+# that concurrent ast.parse calls can corrupt ("SystemError: AST constructor recursion depth
+# mismatch", seen once in the attack tests): one parse at a time; it is microseconds.
+_PARSE_LOCK = threading.Lock()
+
 
 def forbidden_imports(cells: list[dict], forbid: list[str]) -> list[str]:
     """Static scan (a note only; the sandbox blocks them at run time)."""
     found = []
     for c in cells:
         try:
-            tree = ast.parse(c["source"])
+            with _PARSE_LOCK:
+                tree = ast.parse(c["source"])
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
