@@ -11,6 +11,8 @@ schedules), :mod:`d2lcnn.data` (offline datasets), :mod:`d2lcnn.summary` (layer 
 :mod:`d2lcnn.train` (the training loop), :mod:`d2lcnn.ensemble` (averaging, voting,
 bootstrap), :mod:`d2lcnn.metrics` (confusion matrix, IoU, pixel accuracy),
 :mod:`d2lcnn.hparam` (random, grid and coarse-to-fine hyperparameter search),
+:mod:`d2lcnn.diagnostics` (is it training? initial loss, tiny-subset overfit, update ratios,
+activation statistics), :mod:`d2lcnn.viz` (filters, feature maps, occlusion, saliency),
 :mod:`d2lcnn.grading` (autograded homework: assign, self-check, sandboxed grading),
 :mod:`d2lcnn.plots`, :mod:`d2lcnn.diagrams` (schematic figures of layers and networks, drawn
 by code) and :mod:`d2lcnn.book`.
@@ -23,6 +25,7 @@ __all__ = [
     "__version__",
     "book",
     "data",
+    "diagnostics",
     "diagrams",
     "ensemble",
     "geometry",
@@ -36,4 +39,5 @@ __all__ = [
     "summary",
     "torch",
     "train",
+    "viz",
 ]

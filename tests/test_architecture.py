@@ -37,6 +37,8 @@ ALLOWED = {
     "d2lcnn.diagrams": FOUNDATION | {"d2lcnn.summary", "d2lcnn.torch.models"},
     "d2lcnn.train": FOUNDATION | {"d2lcnn.numpy", "d2lcnn.torch", "d2lcnn.plots"},
     "d2lcnn.hparam": FOUNDATION | {"d2lcnn.train"},
+    "d2lcnn.diagnostics": FOUNDATION | {"d2lcnn.numpy", "d2lcnn.torch", "d2lcnn.train"},
+    "d2lcnn.viz": FOUNDATION | {"d2lcnn.torch"},
     "d2lcnn.book": set(),
     "d2lcnn.grading": FOUNDATION | {"d2lcnn"},  # the root only to find the package's folder
     "d2lcnn": set(),

@@ -46,7 +46,24 @@ def test_as_dict_columns_and_round_trip():
         History.from_dict(dict(d, steps=dict(d["steps"], loss=[1.0])))
     assert History().as_dict() == {
         "steps": {k: [] for k in d["steps"]}, "epochs": {k: [] for k in d["epochs"]},
-        "stop_reason": None}
+        "stop_reason": None, "records": {}}
+
+
+def test_records_round_trip_are_copied_and_old_dicts_load_without_them():
+    h = _history()
+    h.records["update_ratio"] = [{"step": 1, "layer": "fc", "ratio": 1e-3}]
+    h.records["activations"] = [{"step": 1, "layer": "relu", "counts": [1, 2, 3]}]
+    d = h.as_dict()
+    assert d["records"] == h.records
+    back = History.from_dict(d)
+    assert back == h and back.records == h.records
+    d["records"]["activations"][0]["counts"].append(4)  # a deep copy: h is untouched
+    assert h.records["activations"][0]["counts"] == [1, 2, 3]
+    assert back.records["activations"][0]["counts"] == [1, 2, 3]
+    old = {k: v for k, v in h.as_dict().items() if k != "records"}  # a pre-records checkpoint
+    loaded = History.from_dict(old)
+    assert loaded.records == {} and loaded.steps == h.steps and loaded.epochs == h.epochs
+    assert History().records == {} and History().records is not History().records
 
 
 def test_plot_puts_step_j_of_n_at_epoch_minus_one_plus_j_over_n():

@@ -6,6 +6,7 @@ Nothing here imports torch or matplotlib: :meth:`History.plot` imports pyplot wh
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -44,33 +45,48 @@ class History:
     ``stop_reason`` is ``None`` when all epochs ran; otherwise a sentence such as
     ``"loss exploded: ..."``, ``"loss is nan ..."`` or ``"early stopping: ..."``.
     An epoch interrupted by a stop has its steps recorded but no :class:`EpochRecord`.
+
+    ``records`` is where callbacks write what they measure: ``records[key]`` is a list of
+    rows, each a dict of plain Python values (numbers, strings, lists of numbers, ``None``),
+    appended as the run goes. Each callback documents its key and its rows, e.g.
+    :class:`d2lcnn.diagnostics.UpdateRatio` appends ``{"step": 12, "layer": "features.0",
+    "ratio": 1.3e-3}`` to ``records["update_ratio"]``. Being plain values, the rows travel with
+    the History into checkpoints (so a resumed run keeps the rows of the epochs before it)
+    and through :meth:`as_dict`. Empty unless a callback writes to it.
     """
 
     steps: list[StepRecord] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     stop_reason: str | None = None
+    records: dict[str, list] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Columns of plain Python values: ``{"steps": {"loss": [...], ...}, "epochs": {...},
-        "stop_reason": ...}``, ready for ``json.dump`` (except nan) or ``torch.save``."""
+        "stop_reason": ..., "records": {key: [row, ...]}}``, ready for ``json.dump`` (except
+        nan) or ``torch.save``. The records are a deep copy."""
         return {
             "steps": {f.name: [getattr(r, f.name) for r in self.steps] for f in fields(StepRecord)},
             "epochs": {
                 f.name: [getattr(r, f.name) for r in self.epochs] for f in fields(EpochRecord)
             },
             "stop_reason": self.stop_reason,
+            "records": copy.deepcopy(self.records),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
-        """The inverse of :meth:`as_dict`."""
+        """The inverse of :meth:`as_dict`. A dict without ``"records"`` (written before
+        History had them) gives empty records."""
 
         def rows(columns, record):
             names = [f.name for f in fields(record)]
             return [record(*values) for values in zip(*(columns[n] for n in names), strict=True)]
 
         return cls(
-            rows(data["steps"], StepRecord), rows(data["epochs"], EpochRecord), data["stop_reason"]
+            rows(data["steps"], StepRecord),
+            rows(data["epochs"], EpochRecord),
+            data["stop_reason"],
+            copy.deepcopy(dict(data.get("records") or {})),
         )
 
     def plot(self, *, title: str | None = None):
