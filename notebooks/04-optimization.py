@@ -24,10 +24,11 @@
 # (momentum, Nesterov's look-ahead, AdaGrad, RMSProp and Adam), each first as the few lines
 # of the lecture's pseudocode, then checked against the package's optimizers
 # (`d2lcnn.numpy.optim`, `d2lcnn.torch.optim`) and PyTorch. We then race them on a 2-D
-# surface and on a real CNN, plot every learning-rate schedule in common use, and end with
-# the practical question every experiment faces: how to choose the learning rate and the
-# regularization strength, by random search in log space, coarse to fine, with an early
-# abort for runs that blow up (`d2lcnn.hparam`).
+# surface and on a real CNN, plot every learning-rate schedule in common use, train one
+# model in several processes at once (data parallelism, the setting the linear scaling rule
+# is made for), and end with the practical question every experiment faces: how to choose
+# the learning rate and the regularization strength, by random search in log space, coarse
+# to fine, with an early abort for runs that blow up (`d2lcnn.hparam`).
 #
 # Every number stated in the text is computed below and checked by an `assert`.
 #
@@ -38,6 +39,9 @@
 #   correction) from their update rules;
 # - choose and implement a learning-rate schedule, with warmup and the linear scaling rule
 #   for large batches;
+# - explain data-parallel training (replicas, sharded batches, all-reduced gradients), show
+#   that $M$ workers with batches of $N$ take the steps of one worker with batches of $MN$,
+#   and say where BatchNorm breaks this and how model parallelism differs;
 # - search hyperparameters at random in log space, coarse to fine, aborting runs that
 #   explode.
 #
@@ -67,13 +71,20 @@ if importlib.util.find_spec("d2lcnn") is None:
 # %%
 import inspect
 import math
+import os
+import runpy
+import subprocess
+import sys
+import tempfile
 import warnings
 from functools import partial
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from d2lcnn import numpy as nd
 from d2lcnn import torch as td
@@ -89,6 +100,7 @@ from d2lcnn.schedules import (
     step_lr,
     warmup,
 )
+from d2lcnn.torch.models import AlexNet
 from d2lcnn.torch.schedules import as_torch_scheduler
 from d2lcnn.train import evaluate, fit, seed_everything
 
@@ -942,7 +954,364 @@ assert lr_goyal == 3.2
 # warmup: Goyal et al. start at the small-batch rate 0.1 and raise it linearly to 3.2 over
 # the 5 warmup epochs. With both, they trained a ResNet-50 on ImageNet with batches of 8192
 # to the same accuracy as with batches of 256, in one hour on 256 GPUs.
+
+# %% [markdown]
+# ## Data parallelism
 #
+# The linear scaling rule matters most when one training run uses several GPUs (or
+# processes) at once. In **data-parallel** training, $M$ workers each hold a full copy, a
+# *replica*, of the model, and every step goes like this:
+#
+# 1. the global batch of $MN$ examples is split into $M$ shards of $N$, one per worker;
+# 2. each worker runs the forward and backward pass on its own shard, which gives it the
+#    gradient of its shard's mean loss, $g_m = \nabla \mathcal{L}_{\mathcal{B}_m}(w)$;
+# 3. an **all-reduce**, a collective operation in which every worker contributes a tensor
+#    and receives the sum of all of them, averages the gradients (the sum divided by $M$):
+#    every worker now holds $\bar g = \tfrac1M \sum_m g_m$;
+# 4. every worker takes the same optimizer step with $\bar g$, so the replicas stay
+#    identical without any weights ever being sent.
+#
+# Because the loss of a batch is a mean over its examples, the averaged gradient is
+# exactly the gradient of the global batch:
+#
+# $$
+# \bar g = \frac1M \sum_{m=1}^{M} \frac1N \sum_{i \in \mathcal{B}_m} \nabla \ell_i(w)
+#        = \frac{1}{MN} \sum_{i \in \mathcal{B}} \nabla \ell_i(w)
+#        = \nabla \mathcal{L}_{\mathcal{B}}(w), \qquad
+#        \mathcal{B} = \mathcal{B}_1 \cup \dots \cup \mathcal{B}_M .
+# $$
+#
+# So $M$ workers with batches of $N$ take the very steps of one worker with batches of
+# $MN$: going from one GPU to $M$ multiplies the batch by $M$, and the linear scaling rule
+# says to multiply the learning rate by $M$ too. What travels between the workers is one
+# gradient per step, as large as the model; data and activations never leave their worker.
+#
+# PyTorch's `DistributedDataParallel` (DDP) implements this (Li et al., 2020). It groups the
+# gradients into buckets and starts all-reducing a bucket as soon as the backward pass has
+# filled it, while the gradients of earlier layers are still being computed, so most of the
+# communication hides behind computation. `d2lcnn.train.fit` uses it when the script is
+# started by `torchrun --nproc_per_node=M script.py`: `torchrun` starts $M$ copies of the
+# script, telling each its rank and how to reach the others through environment variables,
+# and `fit(..., distributed="auto")` (the default) joins them into a process group, wraps
+# the model in DDP and gives each rank its shard of every epoch. The loader's `batch_size`
+# is then the per-worker $N$.
+#
+# One layer of this book breaks the equivalence: **BatchNorm**. In training mode it
+# normalizes each example with the mean and variance of its batch, so an example's loss
+# depends on the other examples in the batch: the loss of the global batch, normalized
+# with its statistics, is not the mean of the shards' losses, each normalized with its own.
+# Each worker normalizes with the statistics of its own $N$ examples instead of all $MN$.
+# `torch.nn.SyncBatchNorm` restores the equivalence by all-reducing, for every channel,
+# the sums $\sum x$ and $\sum x^2$ over all workers in every forward pass (and their
+# gradients in the backward pass); `fit(..., sync_batchnorm=True)` switches it on, at the
+# price of one more collective per BatchNorm layer in each pass.
+#
+# ### Two workers take the steps of one worker with twice the batch
+#
+# We check all of this on this computer's CPU: $M = 2$ processes that talk over the
+# loopback network interface, $N = 16$ examples each, 20 steps of SGD with momentum, and
+# one process with batches of $MN = 32$ that sees the same examples in the same order.
+# Three models: the chapter's small CNN, the same CNN with BatchNorm after its convolution,
+# and the same again with a BatchNorm that normalizes with the statistics of the global
+# batch. PyTorch's `SyncBatchNorm` runs on GPUs only (`fit` refuses `sync_batchnorm=True`
+# for a CPU model, and the script checks that it does), so for the CPU the script writes
+# SyncBatchNorm's two all-reduces itself, in `GlobalBatchNorm2d`. `all_reduce` from
+# `torch.distributed.nn.functional` is the version that autograd can differentiate: in the
+# backward pass it all-reduces the gradients of the sums.
+#
+# Here is the script each worker runs; a cell below starts it with `torchrun` and reads
+# what rank 0 saved.
+
+# %%
+WORKER_SCRIPT = '''\
+"""Run by each of the M workers: 20 steps of fit for each of three models."""
+import sys
+import types
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.nn.functional import all_reduce  # autograd differentiates this one
+
+from d2lcnn.data import load_dataset, make_loader
+from d2lcnn.train import fit, seed_everything
+
+STEPS, N, M, SEED = 20, 16, 2, 0  # steps; examples per worker; workers; seed
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d with the statistics of the global batch (SyncBatchNorm's all-reduces)."""
+
+    def forward(self, x):  # x: (N, C, H, W), this worker's shard
+        if not (self.training and dist.is_initialized()):
+            return super().forward(x)
+        count = x.numel() // x.shape[1] * dist.get_world_size()  # values per channel, in all
+        sums = all_reduce(torch.stack([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3))]))  # (2, C)
+        mean = sums[0] / count
+        var = sums[1] / count - mean**2
+        with torch.no_grad():  # the running averages, as nn.BatchNorm2d keeps them
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * count / (count - 1), self.momentum)
+        x_hat = (x - mean[:, None, None]) / torch.sqrt(var[:, None, None] + self.eps)
+        return self.weight[:, None, None] * x_hat + self.bias[:, None, None]
+
+
+def cnn(norm=None):
+    """The chapter's small CNN, with a normalization layer after the convolution if given."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), *([norm(16)] if norm else []), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 10),
+    )
+
+
+def data():
+    """The first STEPS * M * N training digits: one epoch is STEPS global batches."""
+    digits = load_dataset("digits")
+    n = STEPS * M * N
+    return torch.from_numpy(digits.x_train[:n]), torch.from_numpy(digits.y_train[:n])
+
+
+def train(model, loader):
+    """One epoch of fit; the parameters after every step, (STEPS, number of parameters)."""
+    seen = []
+    keep = types.SimpleNamespace(on_step_end=lambda history, model: seen.append(
+        torch.cat([p.detach().flatten() for p in model.parameters()])))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    # device="cpu": the workers share this machine's CPU (gloo), even where a GPU exists
+    fit(model, loader, epochs=1, optimizer=opt, device="cpu", callbacks=[keep], live_plot=False)
+    return torch.stack(seen)
+
+
+if __name__ == "__main__":  # under torchrun, fit finds the ranks and trains in parallel
+    results = {}
+    for name, norm in [("no BatchNorm", None), ("BatchNorm", nn.BatchNorm2d),
+                       ("global-batch BatchNorm", GlobalBatchNorm2d)]:
+        seed_everything(SEED)  # the same initial weights on every worker
+        loader = make_loader(*data(), batch_size=N, shuffle=True, seed=SEED)  # N per worker
+        results[name] = train(cnn(norm), loader)
+    try:  # PyTorch's own SyncBatchNorm, on the CPU
+        model = cnn(nn.BatchNorm2d)
+        fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+            device="cpu", sync_batchnorm=True)
+    except ValueError as error:
+        results["sync_batchnorm=True on the CPU"] = str(error)
+    if dist.get_rank() == 0:  # every rank holds the same numbers; one writes them
+        torch.save(results, sys.argv[1])
+'''
+
+# %% [markdown]
+# The launch: `torchrun` (here as `python -m torch.distributed.run`) with
+# `--nproc_per_node=2` and `--standalone` (all workers on this machine). The environment
+# variable `GLOO_SOCKET_IFNAME` keeps the workers' traffic on the loopback interface, and
+# `torchrun` gives each worker one thread unless the environment asks for more. We then
+# run the script's own functions in this process for the single-worker reference: a
+# `DistributedSampler` with one replica draws the same permutation of the examples as the
+# two workers' samplers, which take every second example of it (worker 0 the 1st, 3rd,
+# ..., worker 1 the 2nd, 4th, ...), so each batch of 32 is the union of the two workers'
+# batches of 16.
+
+# %% tags=["nbval-ignore-output"]
+M_WORKERS, N_WORKER, DDP_STEPS = 2, 16, 20  # as in WORKER_SCRIPT
+loopback = "lo0" if sys.platform == "darwin" else "lo"
+with tempfile.TemporaryDirectory() as tmp:
+    script, results_file = Path(tmp, "ddp_worker.py"), Path(tmp, "results.pt")
+    script.write_text(WORKER_SCRIPT)
+    launch = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+         f"--nproc_per_node={M_WORKERS}", str(script), str(results_file)],
+        env={**os.environ, "GLOO_SOCKET_IFNAME": loopback},  # torchrun: 1 thread per worker
+        capture_output=True, text=True, timeout=300,
+    )
+    if launch.returncode != 0:
+        raise RuntimeError(f"the workers failed:\n{launch.stderr[-3000:]}")
+    ddp = torch.load(results_file)
+    worker = runpy.run_path(str(script))  # the script's functions, for this process
+
+dataset = TensorDataset(*worker["data"]())  # 640 digits: 20 batches of 32
+order = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=0)
+one_worker_loader = DataLoader(dataset, batch_size=M_WORKERS * N_WORKER, sampler=order)
+single = {}
+for name, norm in [("no BatchNorm", None), ("BatchNorm", nn.BatchNorm2d)]:
+    seed_everything(0)
+    single[name] = worker["train"](worker["cnn"](norm), one_worker_loader)
+single["global-batch BatchNorm"] = single["BatchNorm"]  # one worker: BatchNorm sees all 32
+# (DDP_STEPS,) per model: the largest difference in any parameter after each step
+gap = {name: (ddp[name] - single[name]).abs().amax(dim=1) for name in single}
+for name, g in gap.items():
+    print(f"{name:<23} largest parameter difference after {DDP_STEPS} steps: {g[-1]:.1e}")
+print("sync_batchnorm=True on the CPU:", ddp["sync_batchnorm=True on the CPU"][:60], "...")
+# Seeds 0-3, 1 or 2 threads: at most 9e-8 without BatchNorm and 1e-6 with the global
+# statistics; with plain BatchNorm 4e-4 to 2e-3 after step 1 and 1e-2 to 3e-2 after step 20.
+assert gap["no BatchNorm"].max() < 1e-5 and gap["global-batch BatchNorm"].max() < 1e-5
+assert gap["BatchNorm"].min() > 1e-4
+assert "needs a GPU" in ddp["sync_batchnorm=True on the CPU"]
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+steps_axis = np.arange(1, DDP_STEPS + 1)
+for name, g in gap.items():
+    ax.semilogy(steps_axis, g.clamp(min=1e-9), "o-", ms=3, label=f"{name}")
+ax.axhline(1e-5, color="0.5", ls=":", label="1e-5 (the asserted bound)")
+ax.set(xlabel="optimizer step", ylabel="largest |parameter difference|", ylim=(1e-9, 1),
+       title="2 workers with N = 16 against 1 worker with a batch of 32, same examples")
+ax.legend(fontsize="small")
+plt.show()
+
+# %% [markdown]
+# Without BatchNorm, and with BatchNorm using the global batch's statistics, the two
+# workers stay within $10^{-5}$ of the single worker in every parameter at every step:
+# the only difference is float32 round-off (the same sums, added in another order). With
+# plain BatchNorm the gap exceeds $10^{-4}$ from the first step on, far above round-off.
+# That gap is not a bug in either run: the two runs compute different functions. Each
+# worker's BatchNorm subtracts the mean of its own 16 examples and divides by their
+# standard deviation, noisier estimates than those over all 32, so the normalized
+# activations, the losses and the gradients all differ from the single worker's. The
+# difference comes from the sampling noise of the batch statistics, and whether it
+# matters is an empirical question: for shards of a few dozen examples per GPU it is
+# usually harmless (many data-parallel ImageNet recipes, Goyal et al.'s among them,
+# normalize per worker), while for small shards, as in detection and segmentation with a
+# few large images per GPU, `SyncBatchNorm` is worth its extra all-reduces.
+#
+# ### Scaling the learning rate with the number of workers
+#
+# Since $M$ workers with batches of $N$ train exactly like one worker with batches of
+# $MN$, the learning rate question can be studied in one process. We take the baseline of
+# the optimizer race, the small CNN with SGD, momentum 0.9, batches of 32 and $\eta = 0.05$,
+# and pretend to have $M = 8$ workers: batches of 256, trained for the same 10 epochs,
+# which is 8 times fewer steps. Three runs at the large batch: the unscaled rate 0.05, the
+# scaled rate $M\eta = 0.4$, and the scaled rate with a warmup that rises linearly from
+# 0.05 to 0.4 over the first 10 steps (2 epochs), which is Goyal et al.'s gradual warmup
+# (`warmup(..., start_factor=1/8)`). Every run starts from the same weights.
+
+# %% tags=["nbval-ignore-output"]
+ETA_SMALL, N_SMALL, M_SCALE, SCALE_EPOCHS, WARMUP_STEPS = 0.05, 32, 8, 10, 10
+
+
+def train_at(batch_size, lr, warmup_steps=0):
+    """The small CNN for SCALE_EPOCHS epochs of SGD with momentum at a constant lr."""
+    seed_everything(0)  # the same initial weights and the same shuffling for every run
+    model = small_cnn().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    ramp = None
+    if warmup_steps:
+        constant = partial(step_lr, lr=lr, step_size=1, gamma=1.0)  # lr at every step
+        ramp = as_torch_scheduler(opt, warmup(constant, warmup_steps=warmup_steps,
+                                              start_factor=1 / M_SCALE))
+    loader = make_loader(*digits_train, batch_size=batch_size, shuffle=True, seed=0)
+    return fit(model, loader, val_loader, epochs=SCALE_EPOCHS, optimizer=opt, scheduler=ramp,
+               scheduler_step="step", live_plot=False)
+
+
+big = M_SCALE * N_SMALL
+scaling = {
+    f"batch {N_SMALL}, lr {ETA_SMALL} (baseline)": train_at(N_SMALL, ETA_SMALL),
+    f"batch {big}, lr {ETA_SMALL} (not scaled)": train_at(big, ETA_SMALL),
+    f"batch {big}, lr {M_SCALE * ETA_SMALL:g} (scaled)": train_at(big, M_SCALE * ETA_SMALL),
+    f"batch {big}, lr {M_SCALE * ETA_SMALL:g}, warmup": train_at(big, M_SCALE * ETA_SMALL,
+                                                                  WARMUP_STEPS),
+}
+for name, h in scaling.items():
+    print(f"{name:<32} {len(h.steps):>3} steps, training loss {h.epochs[-1].train_loss:.3f}, "
+          f"val accuracy {h.epochs[-1].val_accuracy:.3f}")
+baseline, unscaled, scaled, warmed = scaling.values()
+acc_gap = [abs(h.epochs[-1].val_accuracy - baseline.epochs[-1].val_accuracy)
+           for h in (scaled, warmed)]
+loss_ratio = unscaled.epochs[-1].train_loss / scaled.epochs[-1].train_loss
+early_rise = max(s.loss for s in scaled.steps if s.epoch <= 2) / scaled.steps[0].loss
+warm_losses = [s.loss for s in warmed.steps]
+after_warmup = max(warm_losses[WARMUP_STEPS:2 * WARMUP_STEPS]) / min(warm_losses[:WARMUP_STEPS])
+print(f"scaled runs vs baseline, val accuracy: within {max(acc_gap):.3f}; "
+      f"training loss unscaled / scaled: {loss_ratio:.1f}")
+# Seeds 0-3, 1 or 2 threads: accuracy gaps 0 to 0.023, loss ratio 3.7 to 5.1, early rise
+# at most 1.003 (the largest loss of the first 2 epochs over the first loss); the warmup
+# run's largest loss in the 10 steps after its warmup over its lowest during it: 1.8 to 4.1.
+assert max(acc_gap) <= 0.04 and loss_ratio > 3 and early_rise < 1.05 and after_warmup > 1.5
+assert len(baseline.steps) == 400 and len(scaled.steps) == 50  # 40 and 5 steps per epoch
+
+# %%
+fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+for name, h in scaling.items():
+    epochs_done = np.arange(1, len(h.steps) + 1) / len(h.steps) * SCALE_EPOCHS
+    ax_loss.semilogy(epochs_done, [s.loss for s in h.steps], lw=1, label=name)
+    ax_acc.plot([r.epoch for r in h.epochs], [r.val_accuracy for r in h.epochs], "o-", ms=3,
+                label=name)
+ax_loss.set(xlabel="epoch (examples seen / training set)", ylabel="training loss (per batch)",
+            title="Training loss")
+ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
+ax_acc.legend(fontsize="small")
+fig.suptitle(f"The linear scaling rule: batch {N_SMALL} -> {big} ({M_SCALE} workers' worth)")
+plt.show()
+
+# %% [markdown]
+# At the large batch with the unscaled rate, every step is as long as a small-batch step
+# but there are 8 times fewer of them, and after 10 epochs its training loss is still more
+# than 3 times that of the scaled run. With the rate scaled to 0.4, the large-batch runs
+# end within 0.04 of the baseline's validation accuracy, with or without warmup, after
+# seeing the same examples in 50 steps instead of 400; with 8 workers, each would compute
+# the gradients of only 32 examples per step, as many as the baseline's one worker.
+#
+# Warmup is not needed here. Without it, the loss of the first two epochs never rises more
+# than 5% above its initial value: the fresh network takes the rate of 0.4 from the first
+# step without being thrown off course. Both large-batch runs are bumpy later on, and the
+# warmup run's loss jumps back up soon after its rate reaches 0.4, to more than 1.5 times
+# the lowest loss it had reached during the warmup. Warmup pays off when the scaled rate is
+# large enough to throw a fresh network off course in its first steps, as in the
+# ResNet-50 of Goyal et al. (2017) at batch 8192 and rate 3.2, where gradual warmup is what
+# made the large-batch training curve match the small-batch one. The rule itself has a
+# limit: they found it to hold up to batches of about 8k images on ImageNet, and beyond
+# that the accuracy fell.
+#
+# ### Model parallelism: AlexNet's two GPUs
+#
+# Data parallelism needs the whole model, with its gradients and optimizer state, to fit
+# on every worker. AlexNet (Krizhevsky et al., 2012) did not fit on the GPU of its day,
+# a GTX 580 with 3 GB of memory, so its authors split the *model* instead: each of two
+# GPUs held half of the filters of every layer and computed half of every layer's output,
+# for the whole batch. That is **model parallelism**. The cost is communication in the
+# middle of every forward and backward pass: wherever a layer reads the maps of both halves,
+# the activations (and in the backward pass their gradients) cross between the GPUs. To
+# keep that rare, most layers read only the maps on their own GPU: CONV2, CONV4 and CONV5
+# are grouped convolutions (`groups=2`, [chapter 7](07-case-studies.ipynb) builds this
+# two-tower AlexNet and counts its parameters), and only CONV3 and the fully connected
+# layers read from both GPUs. The package's two-tower AlexNet, built on PyTorch's "meta"
+# device (shapes without memory), shows which layers those are and what data parallelism
+# would have cost instead:
+
+# %%
+# Krizhevsky et al. (2012), Section 3.2: two GTX 580 GPUs of 3 GB each.
+ALEXNET_2012 = {"gpus": 2, "gpu_memory_gb": 3}
+with torch.device("meta"):
+    two_towers = AlexNet(one_tower=False)
+layer_names = ["CONV1", "CONV2", "CONV3", "CONV4", "CONV5", "FC6", "FC7", "FC8"]
+layers = [m for m in two_towers.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+crossing = [name for name, layer in zip(layer_names, layers, strict=True)
+            if name != "CONV1" and getattr(layer, "groups", 1) == 1]  # CONV1 reads the image
+n_alex = sum(p.numel() for p in two_towers.parameters())
+grad_mb = 4 * n_alex / 1e6  # float32
+print(f"layers that read both GPUs' maps: {', '.join(crossing)}")
+print(f"{n_alex:,} parameters: data-parallel training would all-reduce {grad_mb:.0f} MB of "
+      f"gradients per step; weights, gradients and momentum take {3 * grad_mb / 1e3:.2f} GB "
+      f"of each of the {ALEXNET_2012['gpus']} GPUs' {ALEXNET_2012['gpu_memory_gb']} GB "
+      f"before any activation")
+assert crossing == ["CONV3", "FC6", "FC7", "FC8"] and n_alex == 60_965_224
+assert round(grad_mb) == 244 and round(3 * grad_mb / 1e3, 2) == 0.73
+
+# %% [markdown]
+# The two kinds of parallelism split different things. Data parallelism copies the model
+# and splits the batch; the workers exchange one gradient per step, as large as the model
+# (244 MB for AlexNet), and the program is the single-worker program plus an all-reduce,
+# which is why it is the default today whenever the model fits on one device: every
+# network in this book, and most CNNs trained on many GPUs. Model parallelism splits the
+# model; the workers exchange activations inside every pass, and the program has to be
+# cut by hand, as AlexNet's was. It is used when a model does not fit on one device: in
+# today's largest language models the matrices of each layer are split across GPUs (tensor
+# parallelism) or consecutive layers sit on different GPUs (pipeline parallelism), and
+# those groups of GPUs are then replicated data-parallel. In between, *sharded* data
+# parallelism (PyTorch's `FullyShardedDataParallel`) keeps each worker's share of the
+# weights, gradients and optimizer state only, and gathers a layer's weights just when
+# they are needed.
+
+# %% [markdown]
 # ## Hyperparameter search
 #
 # Learning rate, its schedule, weight decay, dropout, width: a network has many knobs,
@@ -1211,6 +1580,12 @@ assert test_acc >= 0.9
 #   $\beta_2 = 0.999$, $\epsilon = 10^{-8}$, lr $10^{-3}$ (or $5 \cdot 10^{-4}$).
 # * Decay the learning rate (steps, e.g. at epochs 30/60/90; cosine; linear; ...), warm it up
 #   at the start, and scale it linearly with the batch size.
+# * **Data parallelism**: $M$ replicas, each on a shard of $N$ examples, all-reduce (average)
+#   their gradients and take the same step, which equals one step with the batch of $MN$
+#   (up to float32 round-off), so the learning rate scales with $M$. BatchNorm breaks the
+#   equivalence unless its statistics are synchronized (`SyncBatchNorm`). Model parallelism,
+#   as in AlexNet's two GPUs, splits the model instead, for models that do not fit on one
+#   device.
 # * Search hyperparameters **at random, in log space, coarse to fine**, with short runs
 #   first, and abort a run as soon as its loss exceeds 3x the initial loss.
 #   `d2lcnn.hparam` does this reproducibly from a seed.
@@ -1266,6 +1641,12 @@ assert test_acc >= 0.9
 #   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
 # - Kingma, D. P., & Ba, J. (2015). Adam: A method for stochastic optimization. *ICLR*.
 #   [arXiv:1412.6980](https://arxiv.org/abs/1412.6980)
+# - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep
+#   convolutional neural networks. *NeurIPS*.
+#   [papers.nips.cc](https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html)
+# - Li, S., Zhao, Y., Varma, R., Salpekar, O., Noordhuis, P., Li, T., Paszke, A., Smith, J.,
+#   Vaughan, B., Damania, P., & Chintala, S. (2020). PyTorch distributed: Experiences on
+#   accelerating data parallel training. *VLDB*. [arXiv:2006.15704](https://arxiv.org/abs/2006.15704)
 # - Loshchilov, I., & Hutter, F. (2017). SGDR: Stochastic gradient descent with warm restarts.
 #   *ICLR*. [arXiv:1608.03983](https://arxiv.org/abs/1608.03983)
 # - Russakovsky, O., Deng, J., Su, H., et al. (2015). ImageNet large scale visual recognition
