@@ -62,6 +62,7 @@ if importlib.util.find_spec("d2lcnn") is None:
                            f"d2lcnn @ git+{REPOSITORY}"])
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -1209,6 +1210,77 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
+# ### What a convolutional network costs as the image grows
+#
+# Bronstein et al. (2017) sum up why convolutional networks scale to large inputs in three
+# costs, each stated as a function of the number $n$ of input pixels:
+#
+# - **parameters per filter, $O(1)$**: a $k \times k$ filter over $C_{in}$ channels has
+#   $k^2 C_{in}$ weights whatever the image size (a fully connected layer from $n$ pixels to
+#   $n$ units has $n^2$);
+# - **work per layer, $O(n)$**: with stride 1 and "same" padding the filter is applied at
+#   each of the $n$ pixels, $k^2 C_{in}$ multiply-adds per output channel each time;
+# - **layers for a receptive field that covers the input, $O(\log n)$**: with stride 2 (or
+#   a $2 \times 2$ pooling, or a dilation that doubles from layer to layer) the jump $j_\ell$
+#   doubles at every layer, so $L$ layers of $3 \times 3$ kernels see $2^{L+1} - 1$ pixels
+#   on a side, and a side of $m = \sqrt n$ pixels is covered after about
+#   $\log_2 m = \tfrac12 \log_2 n$ layers. A plain stride-1 stack needs about $(m - 1)/2$
+#   layers, which grows like $\sqrt n$.
+#
+# The geometry helpers compute all three for square images from $8 \times 8$ to
+# $1024 \times 1024$ pixels, for a layer with $k = 3$ and $C_{in} = C_{out} = 16$; the
+# columns on the right count the layers each design needs before one unit sees a whole side.
+
+# %%
+def layers_to_cover(side, stack):
+    """The smallest L for which the layers stack(L) have a receptive field >= side."""
+    L = 1
+    while receptive_field(stack(L)) < side:
+        L += 1
+    return L
+
+
+k, c_in, c_out = 3, 16, 16
+designs = {
+    "stride 1": lambda L: [3] * L,
+    "stride 2": lambda L: [(3, 2)] * L,
+    "dilation 2^l": lambda L: [(3, 1, 2**i) for i in range(L)],
+}
+print(f"{'side m':>6} {'pixels n':>9} {'weights/filter':>14} {'MACs/n':>7} {'FC weights':>10}"
+      "   layers to cover m: " + ", ".join(designs))
+for m in (8, 16, 28, 32, 64, 100, 128, 224, 256, 512, 1000, 1024):
+    n = m * m
+    h_out, w_out = conv2d_output_shape(m, k, padding=1)  # "same" padding keeps m x m
+    macs = h_out * w_out * k * k * c_in * c_out  # multiply-adds of the whole layer
+    cover = {name: layers_to_cover(m, stack) for name, stack in designs.items()}
+    print(f"{m:6d} {n:9d} {k * k * c_in:14d} {macs // n:7d} {n * n:10.2g}   "
+          + ", ".join(str(v) for v in cover.values()))
+    assert macs == n * k * k * c_in * c_out  # O(n): the same work per pixel at every size
+    log_m = math.ceil(math.log2(m))
+    assert cover["stride 2"] == cover["dilation 2^l"] == math.ceil(math.log2(m + 1)) - 1
+    assert log_m - 1 <= cover["stride 2"] <= log_m  # ceil(log2 m) within a constant
+    assert cover["stride 1"] == math.ceil((m - 1) / 2)  # O(sqrt n)
+    if m == 2**log_m:  # a power of two: exactly log2 m = (1/2) log2 n layers, down to 1 x 1
+        assert cover["stride 2"] == log_m == math.log2(n) / 2
+        size, stack_macs = (m, m), []
+        for _ in range(log_m):
+            size = conv2d_output_shape(size, k, stride=2, padding=1)  # halves each side
+            stack_macs.append(size[0] * size[1] * k * k * c_in * c_out)
+        assert size == (1, 1) and sum(stack_macs) < 4 / 3 * stack_macs[0]
+assert k * k * c_in == 144 and macs // n == 2304  # the same at every size
+assert m == 1024 and cover == {"stride 1": 512, "stride 2": 10, "dilation 2^l": 10}
+
+# %% [markdown]
+# The weights per filter (144) never change, the multiply-adds per pixel (2304) never change,
+# and the stride-2 and doubling-dilation stacks cover a side of $m$ pixels in
+# $\lceil \log_2 (m + 1) \rceil - 1$ layers, which is $\log_2 m$ exactly when $m$ is a power of
+# two: 10 layers for a $1024 \times 1024$ image, against 512 for a stride-1 stack. The
+# stride-2 stack is also cheap in total: each layer has a quarter of the pixels of the one
+# before, so (for a side that is a power of two) all its layers together cost less than $4/3$
+# of its first.
+
+
+# %% [markdown]
 # ## Pooling
 #
 # A pooling layer shrinks the feature maps so that later layers have less to process. It
@@ -1499,6 +1571,8 @@ print("8x8 ->", tuple(up_t.shape[2:]), "(transposed conv),", tuple(unpooled.shap
 #   change the number of channels. Groups split the channels into independent convolutions.
 # * Receptive fields grow linearly with stacked convolutions, faster with pooling or
 #   striding, and exponentially with doubling dilation.
+# * Per filter a convolution has $O(1)$ weights, per layer it does $O(n)$ work on $n$ pixels,
+#   and with stride 2 or doubling dilation $O(\log n)$ layers see the whole image.
 # * Pooling has no parameters; max pooling's gradient goes to the argmax of each window.
 # * Convolution is translation-equivariant; global pooling makes the network
 #   translation-invariant; neither holds for rotations unless the filters are rotated too.
@@ -1541,6 +1615,9 @@ print("8x8 ->", tuple(up_t.shape[2:]), "(transposed conv),", tuple(unpooled.shap
 # %% [markdown]
 # ## References
 #
+# - Bronstein, M. M., Bruna, J., LeCun, Y., Szlam, A., & Vandergheynst, P. (2017). Geometric
+#   deep learning: Going beyond Euclidean data. *IEEE Signal Processing Magazine*, 34(4).
+#   [arXiv:1611.08097](https://arxiv.org/abs/1611.08097)
 # - Cohen, T., & Welling, M. (2016). Group equivariant convolutional networks. *ICML*.
 #   [arXiv:1602.07576](https://arxiv.org/abs/1602.07576)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.

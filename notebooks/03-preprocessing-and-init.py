@@ -45,8 +45,8 @@
 # - derive from $\operatorname{Var}(Y) = n \operatorname{Var}(W) \operatorname{Var}(X)$ the
 #   fan-in, Glorot and He initializations, pick the right one for a layer (fully connected or
 #   convolutional) and diagnose a bad one from activation statistics;
-# - use orthogonal initialization and gradient clipping, and choose a clipping threshold from
-#   a plot of gradient norms.
+# - use orthogonal initialization (and LSUV, which rescales it on a batch of data) and
+#   gradient clipping, and choose a clipping threshold from a plot of gradient norms.
 #
 # **Prerequisites:** [Convolution](01-convolution.ipynb) (chapter 1) and
 # [Activation functions](02-activations.ipynb) (chapter 2); the variance of a sum of
@@ -910,6 +910,83 @@ plt.show()
 # Nonlinear networks are not exactly linear, but near initialization this view explains why
 # orthogonal initialization helps very deep and recurrent networks (Saxe et al., 2013).
 #
+# %% [markdown]
+# ## Newer initializations: let the data, or the architecture, set the scale
+#
+# Everything so far chose the scale of the weights from a formula that assumes unit-variance
+# inputs and a known gain of the nonlinearity. Four later ideas go further:
+#
+# - **Data-dependent initialization** (Kraehenbuehl et al., 2016): send a batch of real
+#   training images through the network and set each layer's weights and biases so that its
+#   units have zero mean and unit variance on that batch; then rescale whole layers so that
+#   all of them change at about the same rate in the first steps of training. It was
+#   proposed as a cheap way to train well without starting from weights pretrained on
+#   ImageNet.
+# - **LSUV, layer-sequential unit variance** (Mishkin and Matas, 2016): start from
+#   orthogonal weights, then, from the first layer to the last, divide each layer's weights
+#   by the standard deviation of its output on a batch, so that every layer outputs unit
+#   variance. It needs no formula for the gain: the batch measures it.
+# - **Fixup** (Zhang et al., 2019): trains very deep residual networks
+#   ([chapter 8](08-resnets-and-unet.ipynb)) without any normalization layer by initializing
+#   the last layer of every residual branch (and the classifier) to zero and scaling the other
+#   layers of each branch down with the number of branches, so that the network starts close
+#   to the identity and its output cannot explode with depth.
+# - **Lottery tickets** (Frankle and Carbin, 2019) are a finding about initialization rather
+#   than a method: a trained network can often be pruned to a small fraction of its weights,
+#   and the remaining sparse network, reset to *its original initial values*, trains to about
+#   the same accuracy, while the same sparse network with freshly drawn initial values does
+#   worse. The particular random numbers a weight starts from matter, not only their scale.
+#
+# LSUV fits in a few lines. We calibrate the ten-layer $\tanh$ network of the experiment
+# above on one batch of 1000 Gaussian samples, then check it on the batch of the experiment,
+# which the calibration never saw:
+
+# %%
+g_lsuv = np.random.default_rng(1)  # a generator of its own: the calibration batch and weights
+x_calib = g_lsuv.standard_normal((1000, 500))  # the batch LSUV measures on
+lsuv_weights, lsuv_gains, h = [], [], x_calib
+for _ in range(10):
+    W = nd.orthogonal(g_lsuv, (500, 500))  # step 1: orthogonal weights
+    z, _ = nd.linear_forward(h, W)  # (1000, 500), this layer's output on the batch
+    lsuv_gains.append(1 / z.std())  # step 2: rescale to unit output variance
+    lsuv_weights.append(W * lsuv_gains[-1])
+    h, _ = nd.tanh_forward(z * lsuv_gains[-1])  # the next layer's input, after the rescale
+
+x_check = np.random.default_rng(0).standard_normal((1000, 500))  # the experiment's input x0
+h, z_stds, h_stds = x_check, [], []
+for W in lsuv_weights:
+    z, _ = nd.linear_forward(h, W)
+    h, _ = nd.tanh_forward(z)
+    z_stds.append(z.std())
+    h_stds.append(h.std())
+z_stds, h_stds, lsuv_gains = np.array(z_stds), np.array(h_stds), np.array(lsuv_gains)
+print("LSUV gain per layer:     ", np.round(lsuv_gains, 2))
+print("layer output std (check):", np.round(z_stds, 2))
+print("tanh output std (check): ", np.round(h_stds, 2))
+assert np.all(np.abs(z_stds - 1) < 0.1)  # unit variance on a batch LSUV never saw
+assert np.all(np.abs(h_stds - 0.63) < 0.01)  # and the same tanh statistics in every layer
+assert abs(lsuv_gains[0] - 1) < 0.05 and np.all((lsuv_gains[1:] > 1.55) & (lsuv_gains[1:] < 1.63))
+assert nd.calculate_gain("tanh") == 5 / 3
+
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+ax.plot(np.arange(1, 11), stds_xavier, "o-", label="Xavier (fan-in) Gaussian")
+ax.plot(np.arange(1, 11), h_stds, "s-", label="LSUV (orthogonal, rescaled on a batch)")
+ax.set(xlabel="layer", ylabel="std of the tanh outputs", ylim=(0, 0.8),
+       title="Ten tanh layers: LSUV keeps every layer's activations at the same scale")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# On the unseen batch every layer's output has a standard deviation within 0.1 of 1, and the
+# $\tanh$ activations have the same standard deviation, about 0.63, in all ten layers, where
+# the Xavier run decayed from 0.63 to 0.23. The gains LSUV found tell the story: about 1 for
+# the first layer, whose input already has unit variance, and about 1.59 (between 1.55 and
+# 1.63) for every later one. That is $1/0.63$: the factor that undoes the shrinking by
+# $\tanh$ of a unit Gaussian. It is close to the gain $5/3 \approx 1.67$ that
+# `nd.calculate_gain("tanh")` uses, which was chosen by a similar argument; LSUV simply
+# measures it.
+
+# %% [markdown]
 # ## Biases
 #
 # Biases are usually initialized to zero: the random weights already break the symmetry. A
@@ -1116,6 +1193,9 @@ plt.show()
 # * For a convolution, $n_{in} = k \cdot k \cdot C_{in}$.
 # * Orthogonal weights have all singular values 1, so products of them (Jacobians of deep
 #   linear networks) neither explode nor vanish in any direction.
+# * LSUV measures the scale instead of deriving it: orthogonal weights, each layer rescaled
+#   to unit output variance on a batch. Data-dependent init, Fixup (zero-initialized
+#   residual branches) and lottery tickets (the initial values themselves matter) go further.
 # * Clip gradients by norm (it keeps the direction) at a threshold read off a plot of
 #   healthy gradient norms; clipping by value also works but turns the gradient.
 #
@@ -1151,6 +1231,8 @@ plt.show()
 # %% [markdown]
 # ## References
 #
+# - Frankle, J., & Carbin, M. (2019). The lottery ticket hypothesis: Finding sparse, trainable
+#   neural networks. *ICLR*. [arXiv:1803.03635](https://arxiv.org/abs/1803.03635)
 # - Glorot, X., & Bengio, Y. (2010). Understanding the difficulty of training deep feedforward
 #   neural networks. *AISTATS*. [PMLR 9](https://proceedings.mlr.press/v9/glorot10a.html)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2015). Delving deep into rectifiers: Surpassing
@@ -1158,12 +1240,17 @@ plt.show()
 #   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
 #   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
+# - Kraehenbuehl, P., Doersch, C., Donahue, J., & Darrell, T. (2016). Data-dependent
+#   initializations of convolutional neural networks. *ICLR*.
+#   [arXiv:1511.06856](https://arxiv.org/abs/1511.06856)
 # - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep
 #   convolutional neural networks. *NeurIPS*.
 #   [proceedings](https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html)
 # - LeCun, Y., Bottou, L., Orr, G. B., & Müller, K.-R. (1998). Efficient BackProp. In *Neural
 #   Networks: Tricks of the Trade*. Springer.
 #   [doi:10.1007/3-540-49430-8_2](https://doi.org/10.1007/3-540-49430-8_2)
+# - Mishkin, D., & Matas, J. (2016). All you need is a good init. *ICLR*.
+#   [arXiv:1511.06422](https://arxiv.org/abs/1511.06422)
 # - Pascanu, R., Mikolov, T., & Bengio, Y. (2013). On the difficulty of training recurrent neural
 #   networks. *ICML*. [arXiv:1211.5063](https://arxiv.org/abs/1211.5063)
 # - Saxe, A. M., McClelland, J. L., & Ganguli, S. (2013). Exact solutions to the nonlinear
@@ -1171,3 +1258,5 @@ plt.show()
 #   [arXiv:1312.6120](https://arxiv.org/abs/1312.6120)
 # - Simonyan, K., & Zisserman, A. (2015). Very deep convolutional networks for large-scale image
 #   recognition. *ICLR*. [arXiv:1409.1556](https://arxiv.org/abs/1409.1556)
+# - Zhang, H., Dauphin, Y. N., & Ma, T. (2019). Fixup initialization: Residual learning without
+#   normalization. *ICLR*. [arXiv:1901.09321](https://arxiv.org/abs/1901.09321)

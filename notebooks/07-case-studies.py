@@ -1157,6 +1157,24 @@ assert trend["ResNet-152"]["gmacs"] / trend["AlexNet"]["gmacs"] > 9
 assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 
 # %% [markdown]
+# ## Beyond classification: the networks as backbones
+#
+# The networks of this chapter were built to put one label on an image, but their
+# convolutional part, with the classifier cut off, turned out to be a general-purpose
+# feature extractor, a *backbone*, for other vision tasks. **Object detection** asks for a
+# box and a class for every object in the image. R-CNN (Girshick et al., 2014) proposed
+# candidate regions with a classical method, warped each one to a fixed size and ran an
+# ImageNet-trained CNN on it to classify it; Faster R-CNN (Ren et al., 2015) computes the
+# backbone's feature maps once per image and lets a small *region proposal network* on top
+# of them suggest the boxes, so that proposals and classification share the convolutions;
+# YOLO (Redmon et al., 2016) drops the proposals altogether and predicts boxes and class
+# scores for every cell of a coarse grid in a single forward pass, trading some accuracy for
+# speed. A better backbone makes a better detector: the ResNet paper (He et al., 2016)
+# reported its gains on detection too, with ResNet-101 in place of VGG-16 inside Faster
+# R-CNN. **Semantic segmentation**, one class per pixel, needs the opposite of
+# downsampling on the way out: the U-Net of [chapter 8](08-resnets-and-unet.ipynb) adds a
+# decoder that brings the backbone's coarse maps back to full resolution.
+#
 # ## What to remember
 #
 # * Four numbers describe a layer: output side $H' = \lfloor (H + 2p - k)/s \rfloor + 1$,
@@ -1174,6 +1192,8 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #   1.8 to 11.3 G multiply-adds.
 # * A published recipe is a handful of objects: an optimizer, a scheduler, a batch size and
 #   an augmentation, which `fit` takes as they are.
+# * With the classifier removed these networks are *backbones* for detection (R-CNN,
+#   Faster R-CNN, YOLO) and, with a decoder added, for segmentation (U-Net).
 # * On small data a small network wins on cost: LeNet-5 reaches above 97% on the digits;
 #   the slimmed VGG and ResNet reach its level in a fifth of the epochs, but each epoch
 #   costs more.
@@ -1212,6 +1232,9 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 # %% [markdown]
 # ## References
 #
+# - Girshick, R., Donahue, J., Darrell, T., & Malik, J. (2014). Rich feature hierarchies for
+#   accurate object detection and semantic segmentation. *CVPR*.
+#   [arXiv:1311.2524](https://arxiv.org/abs/1311.2524)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2015). Delving deep into rectifiers: Surpassing
 #   human-level performance on ImageNet classification. *ICCV*.
 #   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
@@ -1227,6 +1250,11 @@ assert trend["GoogLeNet"]["total"] < trend["AlexNet"]["total"] / 8
 #   [doi:10.1109/5.726791](https://doi.org/10.1109/5.726791)
 # - Loshchilov, I., & Hutter, F. (2019). Decoupled weight decay regularization. *ICLR*.
 #   [arXiv:1711.05101](https://arxiv.org/abs/1711.05101)
+# - Redmon, J., Divvala, S., Girshick, R., & Farhadi, A. (2016). You only look once: Unified,
+#   real-time object detection. *CVPR*. [arXiv:1506.02640](https://arxiv.org/abs/1506.02640)
+# - Ren, S., He, K., Girshick, R., & Sun, J. (2015). Faster R-CNN: Towards real-time object
+#   detection with region proposal networks. *NeurIPS*.
+#   [arXiv:1506.01497](https://arxiv.org/abs/1506.01497)
 # - Russakovsky, O., Deng, J., Su, H., Krause, J., Satheesh, S., et al. (2015). ImageNet large
 #   scale visual recognition challenge. *IJCV*. [arXiv:1409.0575](https://arxiv.org/abs/1409.0575)
 # - Simonyan, K., & Zisserman, A. (2015). Very deep convolutional networks for large-scale image

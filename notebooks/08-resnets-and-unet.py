@@ -144,6 +144,9 @@ PAPERS = {
     # Newell et al. (2016): 8 stacked hourglasses of 256 channels, 256x256 images, one
     # 64x64 heatmap per body joint, 16 joints.
     "hourglass": dict(stacks=8, channels=256, image=256, heatmap=64, joints=16),
+    # Huang et al. (2017), table 1: DenseNet-121 has growth rate k = 32, a stem of 2k = 64
+    # channels and dense blocks of 6, 12, 24 and 16 layers.
+    "densenet121": dict(growth_rate=32, stem=64, blocks=(6, 12, 24, 16)),
     # Russakovsky et al. (2015): training images of the ImageNet classification task.
     "imagenet_train_images": 1_281_167,
     # Prince (2023), fig. 20.3: most ImageNet models have 10 to 100 times more parameters
@@ -636,6 +639,112 @@ assert round(n_params(r50) / 1e6, 1) == 25.6
 # That is 2.5 times the parameters of ResNet-50 (25.6 M) for 3.8 times its multiply-adds.
 # The pre-activation paper built it to show that with a clean identity path, depth keeps
 # paying off well beyond 152 layers (on CIFAR-10 it went to 1001).
+
+# %% [markdown]
+# ### Dense connections: DenseNet
+#
+# A residual block *adds* its input to its output, so the width stays $C$ however deep the
+# stage. **DenseNet** (Huang et al., 2017) takes the other way of reusing earlier features:
+# inside a *dense block*, layer $\ell$ receives the *concatenation* of the block's input and
+# the outputs of all $\ell - 1$ layers before it,
+#
+# $$
+# x_\ell = H_\ell\big([x_0, x_1, \ldots, x_{\ell-1}]\big),
+# $$
+#
+# where $H_\ell$ is BatchNorm, ReLU and a $3 \times 3$ convolution with only $g$ output
+# channels, the **growth rate** $g$ (the paper calls it $k$, our kernel size). Every layer
+# is linked to every later one (layer $\ell$ has $\ell$ incoming links, $L(L+1)/2$ in a
+# block of $L$ layers), and the concatenated width grows by $g$ per layer: a block whose
+# input has $C_0$ channels feeds layer $\ell$ with $C_0 + (\ell - 1) g$ channels and
+# outputs $C_0 + L g$. Between blocks a *transition* ($1 \times 1$ convolution and
+# $2 \times 2$ average pooling) shrinks the maps and the width again. DenseNet-121 uses
+# $g = 32$, a 64-channel stem and blocks of 6, 12, 24 and 16 layers:
+
+# %%
+dn = PAPERS["densenet121"]  # growth rate 32, stem of 64 channels, blocks of 6, 12, 24, 16
+g, width = dn["growth_rate"], dn["stem"]
+for b, L in enumerate(dn["blocks"], start=1):
+    reads = [width + i * g for i in range(L)]  # input channels of layers 1..L
+    print(f"block {b}: {L:2d} layers read {reads[0]:4d}, {reads[1]:4d}, ..., {reads[-1]:4d} "
+          f"channels; the block outputs {width + L * g:4d}")
+    assert np.all(np.diff(reads) == g) and reads[-1] + g == width + L * g
+    width = width + L * g if b == len(dn["blocks"]) else (width + L * g) // 2  # transition
+assert width == 1024  # the classifier's input, as in the paper
+
+# %% [markdown]
+# The concatenation has a price in memory. A layer adds only $g$ new channels, but to
+# compute its BatchNorm and ReLU it materializes its whole input, all the earlier maps
+# again, and backpropagation keeps those tensors until the backward pass. A block of $L$
+# layers stores $\sum_{\ell=1}^{L} \big(C_0 + (\ell - 1)g\big) = L C_0 + g L(L-1)/2$ channels
+# of maps per stored tensor: quadratic in $L$, where a residual stack of width $C$ stores
+# $L C$. We write a dense block in a few lines and count, with a hook on the tensors autograd
+# saves for the backward pass, what a training-mode forward pass keeps, next to a stack of
+# pre-activation residual blocks with the same depth and the same number of weights:
+
+# %%
+def bn_relu_conv(c_in, c_out):
+    return nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 3, padding=1,
+                                                                   bias=False))
+
+
+def dense_block(c0, g, L):
+    """A dense block as a function: each layer reads the concatenation of all earlier maps."""
+    layers = nn.ModuleList(bn_relu_conv(c0 + i * g, g) for i in range(L))
+
+    def forward(x):
+        features = [x]
+        for layer in layers:
+            features.append(layer(torch.cat(features, dim=1)))  # (N, c0 + i g, H, W) -> g
+        return torch.cat(features, dim=1)  # (N, c0 + L g, H, W)
+    return forward, layers
+
+
+def saved_maps(forward, x):
+    """Feature maps (N x H x W planes) that autograd saves during forward(x)."""
+    saved = {}
+
+    def pack(t):
+        if t.dim() == 4 and not isinstance(t, nn.Parameter):  # activations, not weights
+            saved[t.data_ptr()] = t.shape[0] * t.shape[1]
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward(x)
+    return sum(saved.values())
+
+
+c0, g, side = dn["stem"], dn["growth_rate"], 8
+print(" L   dense: weights   maps stored | residual: width   weights   maps stored | ratio")
+rng_state = torch.random.get_rng_state()  # these throwaway layers must not shift later draws
+maps_ratio = {}  # depth L -> maps stored by the dense block / by the residual stack
+for L in (6, 12, 24):
+    dense, dense_layers = dense_block(c0, g, L)
+    sum_w = L * c0 + g * L * (L - 1) // 2  # total input width of the block's layers
+    C = round(np.sqrt(g * sum_w / L))  # residual width with (about) the same conv weights
+    residual = nn.Sequential(*[PreActBasicBlock(C, C) for _ in range(L // 2)])  # L convs
+    x_d, x_r = torch.randn(1, c0, side, side), torch.randn(1, C, side, side)
+    maps_d, maps_r = saved_maps(dense, x_d), saved_maps(residual, x_r)
+    w_d, w_r = n_params(dense_layers), n_params(residual)
+    print(f"{L:2d}   {w_d:14,} {maps_d:13,} | {C:15d} {w_r:9,} {maps_r:13,} | "
+          f"{maps_d / maps_r:.1f}")
+    assert maps_d == 2 * sum_w and maps_r == 2 * L * C  # BatchNorm's input and ReLU's output
+    assert abs(w_d / w_r - 1) < 0.02  # the same number of weights, to 2%
+    maps_ratio[L] = maps_d / maps_r
+    assert abs(maps_ratio[L] / np.sqrt(sum_w / (L * g)) - 1) < 0.05  # sqrt(mean width / k)
+torch.random.set_rng_state(rng_state)
+assert 2 < maps_ratio[6] < maps_ratio[12] < maps_ratio[24] and 3.5 < maps_ratio[24] < 4
+
+# %% [markdown]
+# With the same depth and the same number of weights, the dense block keeps about twice as
+# many maps as the residual stack at 6 layers and more than three and a half times as many
+# at 24. The factor is close to $\sqrt{\bar w / g}$, the square root of the mean input width
+# of the block's layers over the growth rate, so it keeps growing with the depth of the
+# block, like $\sqrt{L}$. This is
+# the sense in which links from all earlier layers "blow up" the activations: parameters are
+# cheap in a DenseNet, memory is not. Efficient implementations write all the maps of a block
+# into one shared buffer and recompute BatchNorm and ReLU during the backward pass instead
+# of storing them, which brings the memory back to linear in $L$ at the cost of extra
+# computation.
 #
 # ## U-Net: an encoder, a decoder, and skips between them
 #
@@ -1107,6 +1216,10 @@ plt.show()
 # * Without normalization the variance **doubles per block**; BatchNorm in the branch makes
 #   the growth linear, scaling the branch bounds it. A basic block with BN has
 #   $18C^2 + 4C$ parameters, which makes ResNet-200 (64.7 M parameters) affordable.
+# * **DenseNet** concatenates instead of adding: layer $\ell$ of a dense block reads
+#   $C_0 + (\ell - 1)g$ channels (growth rate $g$), so the stored maps grow quadratically with
+#   the block's depth; for the same weights it keeps 2 to 4 times the activations of a
+#   residual stack.
 # * A **U-Net** is an encoder and a decoder joined by concatenating skip connections; with
 #   unpadded convolutions the encoder map is center-cropped first, the odd pixel off the
 #   bottom/right. Score segmentation by **IoU** per class, not pixel accuracy, on test
@@ -1163,6 +1276,8 @@ plt.show()
 #   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Identity mappings in deep residual networks.
 #   *ECCV*. [arXiv:1603.05027](https://arxiv.org/abs/1603.05027)
+# - Huang, G., Liu, Z., van der Maaten, L., & Weinberger, K. Q. (2017). Densely connected
+#   convolutional networks. *CVPR*. [arXiv:1608.06993](https://arxiv.org/abs/1608.06993)
 # - Newell, A., Yang, K., & Deng, J. (2016). Stacked hourglass networks for human pose
 #   estimation. *ECCV*. [arXiv:1603.06937](https://arxiv.org/abs/1603.06937)
 # - Odena, A., Dumoulin, V., & Olah, C. (2016). Deconvolution and checkerboard artifacts.
