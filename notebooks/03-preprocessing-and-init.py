@@ -916,7 +916,7 @@ plt.show()
 # Everything so far chose the scale of the weights from a formula that assumes unit-variance
 # inputs and a known gain of the nonlinearity. Four later ideas go further:
 #
-# - **Data-dependent initialization** (Kraehenbuehl et al., 2016): send a batch of real
+# - **Data-dependent initialization** (Krähenbühl et al., 2016): send a batch of real
 #   training images through the network and set each layer's weights and biases so that its
 #   units have zero mean and unit variance on that batch; then rescale whole layers so that
 #   all of them change at about the same rate in the first steps of training. It was
@@ -1240,7 +1240,7 @@ plt.show()
 #   [arXiv:1502.01852](https://arxiv.org/abs/1502.01852)
 # - He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition.
 #   *CVPR*. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
-# - Kraehenbuehl, P., Doersch, C., Donahue, J., & Darrell, T. (2016). Data-dependent
+# - Krähenbühl, P., Doersch, C., Donahue, J., & Darrell, T. (2016). Data-dependent
 #   initializations of convolutional neural networks. *ICLR*.
 #   [arXiv:1511.06856](https://arxiv.org/abs/1511.06856)
 # - Krizhevsky, A., Sutskever, I., & Hinton, G. E. (2012). ImageNet classification with deep

@@ -13,7 +13,8 @@ from d2lcnn import book
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.py"))
-SURNAME = r"[A-Z][A-Za-z'\-]+(?: [A-Z][A-Za-z'\-]+)?"  # "He", "LeCun", "Van Essen": 1-2 words
+# "He", "LeCun", "Van Essen", "Krähenbühl": 1-2 words, an upper-case letter, then letters
+SURNAME = r"[^\W\d_a-z](?:[^\W\d_]|['\-])+(?: [^\W\d_a-z](?:[^\W\d_]|['\-])+)?"
 #: "He et al. (2016)", "Glorot and Bengio (2010)", "(He et al., 2016)", "(Glorot & Bengio, 2010)"
 CITATION = re.compile(
     rf"\b(?P<name>{SURNAME})(?: et al\.| (?:and|&) {SURNAME})"
