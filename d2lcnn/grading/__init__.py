@@ -96,12 +96,39 @@ assignment id is the file stem. Cells are classified by their tags (one role tag
     split): copied to the student notebook, never run by the grader, so an expensive or
     broken experiment costs nothing at grading time. Students may tag their own cells so.
 
+``written`` + a question tag (a written, manually graded question: one such cell each)
+    A markdown cell holding a placeholder for the student and the model answer between
+    ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (need not be indented); the student
+    notebook keeps only the placeholder. Or a CODE cell that makes a figure, with solution
+    blocks as in an answer cell: the grader runs it like an answer cell (later cells may
+    depend on it) and the grading page shows the outputs the submitted notebook stored
+    (PNG images and text only). A written question has no answer cell and no cases::
+
+        # %% [markdown]
+        # ## Question 6 (3 points, standard): why does the loss go up?
+
+        # %% [markdown] tags=["written", "q6"]
+        # _Write your answer here._
+        # ### BEGIN SOLUTION
+        # The model answer: in the bundle and on the grading pages, never for students.
+        # ### END SOLUTION
+
+``rubric`` + the written question's tag (exactly one per written question)
+    A markdown cell: ``points: N`` (N a positive integer) on its first line, then the
+    rubric as markdown. Removed from the student notebook; goes to the bundle with the
+    prompt (the untagged markdown cells just above the written cell; if their heading
+    states ``(N points``, N must be the rubric's), the model answer and the cell's id. A
+    written question counts toward the assignment's maximum and is graded by hand (see
+    Outputs).
+
 Every other cell (markdown, untagged code) is copied to the student notebook unchanged.
 ``assign`` FAILS on: malformed/misplaced/unbalanced markers, an answer cell without cases or
 cases without an answer cell, duplicate answer cells, a check cell without ``check("qN")``,
+a written question without exactly one written and one rubric cell, or with cases,
 tests that fail to load, any solution line or hidden-test/autograder line found in the files
-it WROTE to ``student/`` (read back from disk), a solution that fails a case in the sandbox,
-or a solution that does not get full marks when graded like a submission.
+it WROTE to ``student/`` (read back from disk; model answers and rubrics included), a
+solution that fails a case in the sandbox, or a solution that does not get full marks (of
+the automatic questions) when graded like a submission.
 
 Student side
 ------------
@@ -212,11 +239,27 @@ and bundle hashes is not regraded, so re-running is idempotent and an interrupte
 resumes. Batches run ``--jobs`` submissions at once (threads; the work is in the sandbox
 processes) with a progress bar.
 
+Written questions (:mod:`d2lcnn.grading.written`, :mod:`d2lcnn.grading.manual`): ``grade``
+collects each answer (matched like answer cells; a deleted cell or the untouched placeholder
+is "no answer", 0 points), bounded (100,000 characters, 4 PNG images of 1 MiB each), and
+writes ``manual/<assignment>-<question>.html`` (every student's answer to one question, after
+the prompt, rubric and model answer; all student text escaped, images only as checked PNG
+data, scripts and remote content forbidden by the page's Content-Security-Policy) and
+``manual/scores.csv`` (student, question, max_points, points, comment; re-running keeps what
+was entered). Until points are merged (``grade --merge-manual FILE``: every row checked
+first, a bad one named with its line and nothing merged) an answered written question is
+"pending" in ``grades.csv`` and ``feedback.md``, the ``status`` column and the feedback say
+the total is provisional, and ``results.json`` counts the written points in ``max_score``
+only. The platforms (Gradescope, PrairieLearn) get no automatic points for written
+questions: their score and maximum leave them out and their output says they are graded by
+hand there.
+
 Modules
 -------
 Shared by ``assign`` and ``grade``: ``bundle_format`` (the bundle's files, settings, loading
 the tests code, ``write_atomic``) and ``cells`` (role tags, the template of the student
 notebook, which cells the sandbox runs). ``authoring``: ``parse`` and ``assign``.
+``written`` and ``manual``: written questions (collected answers, pages, scores, merge).
 ``grade``: batches (``grade_batch``), re-exporting the rest of the grader: ``bundle``
 (``Bundle``: a loaded bundle running a submission's questions in sandboxes; the isolation
 mode), ``scoring`` (``grade_file``, ``grade_notebook``, ``score_case``), ``submissions``

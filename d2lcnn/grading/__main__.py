@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from d2lcnn.grading.authoring import AssignError, assign
-from d2lcnn.grading.grade import IsolationUnavailable, grade_batch
+from d2lcnn.grading.grade import IsolationUnavailable, ManualScoresError, grade_batch
 from d2lcnn.grading.platforms import VISIBILITIES, build_wheel, write_gradescope, write_prairielearn
 from d2lcnn.grading.student import DEFAULT_WORKSPACE, start
 
@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "grade", help="grade submissions into a gradebook",
         description="Grade submitted notebooks in a sandbox and write OUT/grades.csv and, "
                     "per student, results.json and feedback.md. Submissions already "
-                    "graded against the same bundle are skipped.")
+                    "graded against the same bundle are skipped. Written (manually "
+                    "graded) questions: OUT/manual/<assignment>-<question>.html shows "
+                    "every student's answer to one question, OUT/manual/scores.csv takes "
+                    "your points and comments (kept when grade runs again), and "
+                    "--merge-manual puts them into the gradebook and the feedback.")
     g.add_argument("bundle", type=Path, help="the autograder/ folder written by assign")
     g.add_argument("submissions", nargs="+", type=Path,
                    help="submitted .ipynb files, or folders of them (one per student)")
@@ -67,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="submissions graded at once (default: the number of CPUs)")
     g.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    g.add_argument("--merge-manual", type=Path, default=None, metavar="FILE",
+                   help="after grading (already graded submissions are skipped), merge the "
+                        "points and comments of the written questions from FILE (usually "
+                        "OUT/manual/scores.csv, filled in) into grades.csv, results.json "
+                        "and feedback.md; a bad row (unknown student or question, points "
+                        "not a number or outside [0, max_points]) stops the merge, named")
     g.add_argument("--isolation", choices=["bwrap", "process"], default=None,
                    help="bwrap (default): every sandbox in its own namespaces with a "
                         "read-only view of the Python environment (Linux, package "
@@ -154,12 +164,22 @@ def main(argv=None) -> int:
               file=sys.stderr)
     try:
         res = grade_batch(args.bundle, args.submissions, args.out, jobs=args.jobs,
-                          progress=not args.no_progress, isolation=args.isolation)
+                          progress=not args.no_progress, isolation=args.isolation,
+                          merge_manual=args.merge_manual)
     except IsolationUnavailable as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
+    except ManualScoresError as e:
+        print(f"grade: the grades are written, but the manual scores were not merged: {e}",
+              file=sys.stderr)
+        return 1
     print(f"{res['graded']} graded, {res['skipped']} unchanged; "
           f"gradebook: {args.out / 'grades.csv'}")
+    if res["manual"]:
+        merged = "merged from " + str(args.merge_manual) if args.merge_manual else \
+            "enter points there, then run again with --merge-manual"
+        print(f"written questions: {len(res['manual']) - 1} grading page(s) and "
+              f"{res['manual'][-1]} ({merged})")
     return 0
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ __all__ = ["AssignError", "Assignment", "parse", "assign", "build_notebook", "lo
            "write_atomic", "bundle_hash", "BUNDLE_FORMAT", "DEFAULT_SETTINGS", "STUBS"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+PLACEHOLDER = "_Write your answer here._"  # a written cell with nothing outside its block
 
 
 @dataclass
@@ -55,6 +57,9 @@ class Assignment:
     settings: dict = field(default_factory=dict)
     cases: dict = field(default_factory=dict)  # key -> Case
     secret_lines: set = field(default_factory=set)
+    # written (manually graded) question -> {"points", "rubric", "answer" (the model answer),
+    # "prompt", "cell_type", "cell_id"}; see d2lcnn.grading.written
+    written: dict = field(default_factory=dict)
 
 
 def _role(tags, where) -> tuple[str | None, str | None]:
@@ -65,7 +70,7 @@ def _role(tags, where) -> tuple[str | None, str | None]:
     if len(roles) > 1:
         raise AssignError(f"{where}: more than one role tag {roles}")
     role = roles[0] if roles else None
-    if role in ("answer", "check") and len(qs) != 1:
+    if role in ("answer", "check", "written", "rubric") and len(qs) != 1:
         raise AssignError(f"{where}: an {role!r} cell needs exactly one question tag like "
                           f"'q1', got {qs}")
     if role == "tests" and ("public" in tags) == ("hidden" in tags):
@@ -73,8 +78,9 @@ def _role(tags, where) -> tuple[str | None, str | None]:
     return role, (qs[0] if qs else None)
 
 
-def _solution_blocks(source: str, where: str, *, allowed: bool):
-    """Yield ``(begin, end, indent)`` line ranges; raise on any malformed marker."""
+def _solution_blocks(source: str, where: str, *, allowed: bool, code: bool = True):
+    """Yield ``(begin, end, indent)`` line ranges; raise on any malformed marker. In a
+    markdown cell (``code=False``) a block need not be indented."""
     begin = None
     for i, line in enumerate(source.split("\n")):
         s = line.strip()
@@ -91,7 +97,7 @@ def _solution_blocks(source: str, where: str, *, allowed: bool):
             if begin is not None:
                 raise AssignError(f"{where}, line {i + 1}: nested {BEGIN!r} "
                                   f"(the block at line {begin[0] + 1} is still open)")
-            if not indent:
+            if not indent and code:
                 raise AssignError(f"{where}, line {i + 1}: a solution block must be inside a "
                                   "function body, so the student notebook runs top to bottom")
             begin = (i, indent)
@@ -107,23 +113,28 @@ def _solution_blocks(source: str, where: str, *, allowed: bool):
         raise AssignError(f"{where}, line {begin[0] + 1}: {BEGIN!r} is never closed")
 
 
-def _strip_solutions(source: str, where: str, question: str | None, *, keep: bool):
-    """(student or solution source, solution lines)."""
+def _strip_solutions(source: str, where: str, question: str | None, *, keep: bool,
+                     code: bool = True):
+    """(student or solution source, solution lines). In a markdown cell (``code=False``,
+    a written answer) the block is removed for the student, not replaced by a stub."""
     lines = source.split("\n")
-    blocks = list(_solution_blocks(source, where, allowed=question is not None))
+    blocks = list(_solution_blocks(source, where, allowed=question is not None, code=code))
     out, secret, pos = [], [], 0
     for b, e, indent in blocks:
         out += lines[pos:b]
         secret += lines[b + 1:e]
         if keep:
             out += lines[b + 1:e]
+        elif not code:
+            pass
         else:
             out += [f"{indent}# YOUR CODE HERE",
                     f'{indent}raise NotImplementedError("{question}: write your code here")']
         pos = e + 1
     out += lines[pos:]
     if question is not None and not blocks:
-        raise AssignError(f"{where}: answer cell for {question} has no {BEGIN!r} block")
+        what = "answer" if code else "written"
+        raise AssignError(f"{where}: {what} cell for {question} has no {BEGIN!r} block")
     return "\n".join(out), secret
 
 
@@ -148,7 +159,10 @@ def parse(source: Path) -> Assignment:
     for i, cell in enumerate(nb.cells):
         where = f"{source.name}: cell {i + 1}"
         role, q = _role(cell_tags(cell), where)
-        if cell.cell_type != "code" and role not in (None,):
+        if role == "rubric":
+            _rubric(a, cell, q, where, secret)
+            continue
+        if cell.cell_type != "code" and role not in (None, "written"):
             raise AssignError(f"{where}: only code cells can be tagged {role!r}")
         if role == "tests":
             list(_solution_blocks(cell.source, where, allowed=False))
@@ -163,9 +177,12 @@ def parse(source: Path) -> Assignment:
             a.autograder.append(cell.source)
             secret.update(cell.source.split("\n"))
             continue
-        student, sol = _strip_solutions(cell.source, where, q if role == "answer" else None,
-                                        keep=False)
+        student, sol = _strip_solutions(cell.source, where,
+                                        q if role in ("answer", "written") else None,
+                                        keep=False, code=cell.cell_type == "code")
         secret.update(sol)
+        if role == "written":
+            _written(a, nb.cells, i, q, where, sol)
         public_lines.update(s.strip() for s in student.split("\n"))
         if role == "answer":
             if q in answers:
@@ -189,6 +206,7 @@ def parse(source: Path) -> Assignment:
     except Exception as e:
         raise AssignError(f"{source.name}: the tests failed to load: "
                           f"{type(e).__name__}: {e}") from e
+    _check_written(a, source.name, answers)
     asked = {c.question for c in a.cases.values()}
     for q in answers:
         if q not in asked:
@@ -201,8 +219,69 @@ def parse(source: Path) -> Assignment:
     return a
 
 
+_POINTS = re.compile(r"^points:\s*(\S+)\s*$")
+_HEADING_POINTS = re.compile(r"^#+\s.*\((\d+)\s+points?\b", re.MULTILINE)
+
+
+def _rubric(a: Assignment, cell, q: str, where: str, secret: set) -> None:
+    """A ``rubric`` cell: ``points: N`` on its first line, then the rubric (markdown)."""
+    if cell.cell_type != "markdown":
+        raise AssignError(f"{where}: a 'rubric' cell must be a markdown cell")
+    list(_solution_blocks(cell.source, where, allowed=False, code=False))
+    lines = cell.source.strip("\n").split("\n")
+    m = _POINTS.match(lines[0].strip())
+    if not m or not re.fullmatch(r"[1-9]\d*", m.group(1)):
+        raise AssignError(f"{where}, line 1: a rubric cell starts with 'points: N', N a "
+                          f"positive integer; got {lines[0].strip()[:60]!r}")
+    entry = a.written.setdefault(q, {})
+    if "points" in entry:
+        raise AssignError(f"{where}: a second rubric cell for {q}")
+    entry.update(points=int(m.group(1)), rubric="\n".join(lines[1:]).strip("\n"),
+                 rubric_where=where)
+    secret.update(lines[1:])
+
+
+def _written(a: Assignment, cells, i: int, q: str, where: str, solution: list[str]) -> None:
+    """A ``written`` cell: its model answer and the prompt (the untagged markdown cells
+    just above it) go to the bundle."""
+    entry = a.written.setdefault(q, {})
+    if "cell_id" in entry:
+        raise AssignError(f"{where}: a second written cell for {q}")
+    prompt, j = [], i - 1
+    while j >= 0 and cells[j].cell_type == "markdown" and not cell_tags(cells[j]):
+        prompt.insert(0, cells[j].source)
+        j -= 1
+    entry.update(answer=textwrap.dedent("\n".join(solution)).strip("\n"),
+                 prompt="\n\n".join(prompt),
+                 cell_type=cells[i].cell_type, cell_id=_cell_id("written", q, i),
+                 where=where)
+
+
+def _check_written(a: Assignment, name: str, answers: dict) -> None:
+    """Every written question has one written cell and one rubric cell, no answer cell or
+    cases, and a prompt heading that states the rubric's points (if it states points)."""
+    asked = {c.question for c in a.cases.values()}
+    for q, entry in a.written.items():
+        if "cell_id" not in entry:
+            raise AssignError(f"{entry['rubric_where']}: a rubric cell for {q} but no cell "
+                              f"tagged ['written', '{q}']")
+    for q, entry in a.written.items():
+        where = entry.pop("where")
+        entry.pop("rubric_where", None)
+        if "points" not in entry:
+            raise AssignError(f"{where}: written question {q} has no rubric cell (a markdown "
+                              f"cell tagged ['rubric', '{q}'] starting with 'points: N')")
+        if q in answers or q in asked:
+            raise AssignError(f"{where}: {q} is a written question and also has an answer "
+                              "cell or test cases; a question is one or the other")
+        stated = _HEADING_POINTS.findall(entry["prompt"])
+        if stated and int(stated[-1]) != entry["points"]:
+            raise AssignError(f"{where}: the prompt of {q} says {stated[-1]} points, its "
+                              f"rubric {entry['points']}")
+
+
 def _cell_id(role, q, i):
-    return f"{q}-{role}" if role in ("answer", "check") else (
+    return f"{q}-{role}" if role in ("answer", "check", "written") else (
         "setup" if role == "setup" else f"cell-{i}")
 
 
@@ -218,9 +297,13 @@ def build_notebook(a: Assignment, *, solution: bool):
         role, q = cell_role(cell_tags(cell))
         src = cell.source
         if cell.cell_type == "code":
-            src, _ = _strip_solutions(src, "", q if role == "answer" else None, keep=solution)
+            src, _ = _strip_solutions(src, "", q if role in ("answer", "written") else None,
+                                      keep=solution)
             new = nbformat.v4.new_code_cell(src)
         elif cell.cell_type == "markdown":
+            if role == "written":
+                src, _ = _strip_solutions(src, "", q, keep=solution, code=False)
+                src = src.strip("\n") or PLACEHOLDER
             new = nbformat.v4.new_markdown_cell(src)
         else:
             new = nbformat.v4.new_raw_cell(src)
@@ -275,8 +358,8 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
     student_nb = build_notebook(a, solution=False)
     solution_nb = build_notebook(a, solution=True)
     order = [c.key for c in a.cases.values()]  # declaration order within a question
-    cases = sorted(a.cases.values(), key=lambda c: (int(re.sub(r"\D", "", c.question)),
-                                                     c.question, order.index(c.key)))
+    cases = sorted(a.cases.values(), key=lambda c: (*_question_order(c.question),
+                                                     order.index(c.key)))
     meta = {
         "format": BUNDLE_FORMAT, "assignment": a.name, "source_sha256": a.source_sha256,
         "settings": a.settings,
@@ -288,6 +371,8 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
                    "checker": c.checker if isinstance(c.checker, str) else None,
                    "inputs": c.inputs}
                   for c in cases],
+        # Manually graded questions: prompt, rubric and model answer, for the grading pages.
+        "written": {q: a.written[q] for q in sorted(a.written, key=_question_order)},
         "tests": a.tests, "autograder": a.autograder, "template": template(student_nb),
         "stubs": STUBS,
         # Seeds the grader-made inputs of hidden cases (inputs=): never leaves the bundle.
@@ -313,7 +398,8 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
                                             "seed")} for m in meta["cases"] if not m["hidden"]],
               "tests": [t["source"] for t in a.tests if not t["hidden"]],
               "expected": {m["key"]: expected[m["key"]] for m in meta["cases"]
-                           if not m["hidden"]}}
+                           if not m["hidden"]},
+              "written": {q: w["points"] for q, w in meta["written"].items()}}
     handed_out = [student_dir / f"{a.name}.ipynb", student_dir / f"{a.name}.public.npz"]
     write_atomic(handed_out[0], nbformat.writes(student_nb))
     write_atomic(handed_out[1], pack(public))
@@ -323,12 +409,20 @@ def assign(source: Path, out: Path, *, overrides: dict | None = None,
         for path in handed_out:  # never leave a student version that failed its checks
             path.unlink(missing_ok=True)
         raise
+    auto = sum(c.points for c in cases)
+    manual = sum(w["points"] for w in a.written.values())
     summary = {"assignment": a.name, "cases": len(cases),
-               "hidden": sum(c.hidden for c in cases), "points": sum(c.points for c in cases),
+               "hidden": sum(c.hidden for c in cases), "points": auto + manual,
+               "written": len(a.written), "written_points": manual,
                "student": str(student_dir), "autograder": str(bundle_dir)}
-    if verify:
-        summary["solution_score"] = summary["points"]
+    if verify:  # the automatic part; written questions are graded by hand
+        summary["solution_score"] = auto
     return summary
+
+
+def _question_order(q: str) -> tuple[int, str]:
+    """Sort key of a question tag: ``q2`` < ``q2b`` < ``q10``."""
+    return int(re.sub(r"\D", "", q)), q
 
 
 def _probe_seed(assignment: str, case, secret: str) -> int:
@@ -356,8 +450,9 @@ def _verify(a: Assignment, student_dir: Path, bundle_dir: Path, solution_nb, ver
     if verify:
         with Bundle.load(bundle_dir, isolation=_solution_isolation()) as bundle:
             result = grade_notebook(bundle, solution_nb, name="solution")
-        if result["score"] != result["max_score"]:
+        auto = sum(m for _, m in result["extra_data"]["questions"].values())
+        if result["score"] != auto:  # written questions are graded by hand: not here
             bad = [t["name"] + ": " + t["output"] for t in result["tests"]
                    if t["score"] < t["max_score"]]
             raise AssignError(f"{a.name}: the solution scores {result['score']}/"
-                              f"{result['max_score']} when graded: " + "; ".join(bad))
+                              f"{auto} when graded: " + "; ".join(bad))

@@ -15,10 +15,10 @@ import hashlib
 import re
 
 __all__ = ["QUESTION_TAG", "ROLE_TAGS", "cell_tags", "cell_source", "cell_role", "template",
-           "strip_magics", "select_cells"]
+           "strip_magics", "select_cells", "find_cells"]
 
 QUESTION_TAG = re.compile(r"^q\d+[a-z]?$")
-ROLE_TAGS = ("answer", "check", "setup", "tests", "autograder")
+ROLE_TAGS = ("answer", "check", "setup", "tests", "autograder", "written", "rubric")
 
 
 def cell_tags(cell) -> list[str]:
@@ -52,6 +52,17 @@ def template(nb) -> list[dict]:
     return out
 
 
+def find_cells(cells: list, role: str, q: str | None, cell_id: str) -> tuple[list[int], bool]:
+    """Indices of the cells of ``role`` (and question ``q``) in a submission's ``cells``:
+    by tag, else by the template's ``cell_id``; and whether it was found by id only."""
+    found = [i for i, c in enumerate(cells)
+             if role in cell_tags(c) and (q is None or q in cell_tags(c))]
+    if found:
+        return found, False
+    found = [i for i, c in enumerate(cells) if c.get("id") == cell_id]
+    return found, bool(found)
+
+
 def strip_magics(src: str) -> str:
     """``src`` with IPython magics and shell escapes replaced by ``pass``."""
     lines = src.split("\n")
@@ -79,12 +90,9 @@ def select_cells(template: list[dict], nb) -> tuple[list[dict], list[str], dict[
             continue
         what = {"answer": f"the answer cell of {q}", "check": f"the check cell of {q}",
                 "setup": "the setup cell"}[role]
-        found = [i for i, c in enumerate(cells)
-                 if role in cell_tags(c) and (q is None or q in cell_tags(c))]
-        if not found:
-            found = [i for i, c in enumerate(cells) if c.get("id") == t["id"]]
-            if found:
-                notes.append(f"{what} was found by its id; its tags were edited")
+        found, by_id = find_cells(cells, role, q, t["id"])
+        if by_id:
+            notes.append(f"{what} was found by its id; its tags were edited")
         if not found:
             notes.append(f"{what} is missing" + (" (harmless)" if role == "check" else ""))
         elif len(found) > 1:
@@ -106,5 +114,8 @@ def select_cells(template: list[dict], nb) -> tuple[list[dict], list[str], dict[
         if c.get("cell_type") != "code" or i in skip or "demo" in cell_tags(c):
             continue
         label = f"cell {i + 1}" + (f" (answer {owner[i]})" if i in owner else "")
+        written = cell_role(cell_tags(c))
+        if written[0] == "written" and i not in owner:
+            label = f"cell {i + 1} (written {written[1]})"
         run.append({"key": i, "label": label, "source": strip_magics(cell_source(c))})
     return run, notes, answers

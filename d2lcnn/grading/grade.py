@@ -14,6 +14,8 @@ runs) and is the grader's front door: it re-exports the pieces, which live in
   :func:`score_case`: one submission in, one result out;
 * :mod:`d2lcnn.grading.submissions` -- finding and reading submission files, student ids;
 * :mod:`d2lcnn.grading.report` -- ``results.json``, ``feedback.md`` and ``grades.csv``;
+* :mod:`d2lcnn.grading.written` and :mod:`d2lcnn.grading.manual` -- written questions: the
+  answers collected, the grading pages and ``manual/scores.csv``, the merge of the points;
 * :mod:`d2lcnn.grading.cells` and :mod:`d2lcnn.grading.bundle_format` -- what ``assign``
   and ``grade`` share: cell roles and the bundle's files.
 """
@@ -29,6 +31,7 @@ from tqdm.auto import tqdm
 from d2lcnn.grading.bundle import ISOLATION_MODES, Bundle, IsolationUnavailable, resolve_isolation
 from d2lcnn.grading.bundle_format import write_atomic
 from d2lcnn.grading.cells import select_cells
+from d2lcnn.grading.manual import ManualScoresError, read_scores, write_manual
 from d2lcnn.grading.report import feedback_markdown, gradebook, reusable_result, write_result
 from d2lcnn.grading.scoring import (
     empty_result,
@@ -47,9 +50,11 @@ from d2lcnn.grading.submissions import (
     real_path,
     submission_name,
 )
+from d2lcnn.grading.written import apply_scores
 
 __all__ = [
     "grade_batch",  # defined here; the rest is re-exported from the modules listed above
+    "ManualScoresError",
     "Bundle", "IsolationUnavailable", "resolve_isolation", "ISOLATION_MODES",
     "grade_notebook", "grade_file", "score_case", "forbidden_imports", "select_cells",
     "Submission", "expand", "read_submission", "submission_name", "MAX_SUBMISSION_BYTES",
@@ -78,16 +83,24 @@ def _grade_one(bundle: Bundle, path: Path, name: str, out: Path, deny_read,
 
 
 def grade_batch(bundle_dir, paths, out, *, jobs: int = 1, progress: bool = True,
-                isolation: str | None = None) -> dict:
-    """Grade many submissions into ``out``; returns ``{"rows", "graded", "skipped"}``.
+                isolation: str | None = None, merge_manual=None) -> dict:
+    """Grade many submissions into ``out``; returns ``{"rows", "graded", "skipped",
+    "manual"}`` (``manual``: the files written for the written questions).
 
     ``isolation``: ``"bwrap"`` (the default; :class:`IsolationUnavailable` if this machine
-    cannot run it) or ``"process"`` (no OS isolation: for trusted submissions only)."""
+    cannot run it) or ``"process"`` (no OS isolation: for trusted submissions only).
+    ``merge_manual``: an instructor's scores file (``manual/scores.csv`` filled in) whose
+    points and comments go into the results, their feedback and ``grades.csv``; checked
+    whole first (:class:`ManualScoresError` naming the bad rows, after grading, with
+    nothing merged). The assignment's written questions always get their pages and
+    ``out/manual/scores.csv`` (see :mod:`d2lcnn.grading.manual`)."""
     with Bundle.load(bundle_dir, isolation=isolation) as bundle:
-        return _grade_batch(bundle, paths, Path(out), jobs=jobs, progress=progress)
+        return _grade_batch(bundle, paths, Path(out), jobs=jobs, progress=progress,
+                            merge_manual=merge_manual)
 
 
-def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool) -> dict:
+def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool,
+                 merge_manual=None) -> dict:
     bundle.prestart = max(1, jobs)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +115,7 @@ def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool)
                for i, note in id_collisions(subs, names).items()}
     deny = [out.resolve(), *map(real_path, files)]  # no peeking at classmates
     skipped = 0
+    saved = set()  # results with a results.json of their own (a merge may rewrite them)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             tqdm(total=len(files) - len(results), desc=f"grading {bundle.name}",
                  unit="submission", disable=not progress) as bar:
@@ -112,9 +126,35 @@ def _grade_batch(bundle: Bundle, paths, out: Path, *, jobs: int, progress: bool)
             result, reused = fut.result()
             results[futures[fut]] = result
             skipped += reused
+            if (out / names[futures[fut]] / "results.json").exists():
+                saved.add(futures[fut])
             bar.update(1)
-    text, rows = gradebook(list(bundle.meta["questions"]),
-                           [(n, f, results[i])
-                            for i, (f, n) in enumerate(zip(files, names, strict=True))])
-    write_atomic(out / "grades.csv", text)
-    return {"rows": rows, "graded": len(futures) - skipped, "skipped": skipped}
+    written = list(bundle.meta.get("written") or {})
+    by_name = [(n, results[i]) for i, n in enumerate(names)]
+
+    def gradebook_file():
+        text, rows = gradebook(list(bundle.meta["questions"]),
+                               [(n, f, results[i])
+                                for i, (f, n) in enumerate(zip(files, names, strict=True))],
+                               written)
+        write_atomic(out / "grades.csv", text)
+        return rows
+
+    rows = gradebook_file()
+    if merge_manual is not None and not written:
+        raise ManualScoresError(f"{bundle.name} has no written questions: nothing to merge "
+                                f"from {merge_manual}")
+    scores = None
+    if merge_manual is not None:  # checked whole before anything is written
+        scores = read_scores(Path(merge_manual), set(names), bundle.meta["written"])
+    if scores is not None:
+        for i, name in enumerate(names):
+            apply_scores(results[i], scores.get(name, {}))
+    manual = write_manual(out, bundle.meta, by_name)  # the pages show the merged points
+    if scores is not None:
+        for i, name in enumerate(names):
+            if i in saved:
+                write_result(out / name, results[i])
+        rows = gradebook_file()
+    return {"rows": rows, "graded": len(futures) - skipped, "skipped": skipped,
+            "manual": [str(p) for p in manual]}

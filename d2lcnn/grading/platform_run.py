@@ -107,9 +107,29 @@ def grade_submission(bundle: Bundle, folder: Path, *, before=None) -> dict:
         return grade_file(bundle, path, name=name, root=Path(private))
 
 
+def _automatic_part(result: dict) -> tuple[float, float, str]:
+    """``(score, max_score, output)`` of a result without its written questions, which the
+    platform's own manual grading scores: no automatic points, and the output says so."""
+    written = result.get("extra_data", {}).get("written") or {}
+    if not written:
+        return result["score"], result["max_score"], result["output"]
+    manual = sum(e["max"] for e in written.values())
+    entered = sum(e["points"] or 0.0 for e in written.values())
+    names = ", ".join(written)
+    text = (f"{round(result['score'] - entered, 6):g} / {result['max_score'] - manual:g} "
+            f"points graded automatically. Written question(s) {names} "
+            f"({manual:g} points) are graded by hand by your course staff, not by the "
+            "autograder, and are not in this score.")
+    notes = result["extra_data"].get("notes") or []
+    return (round(result["score"] - entered, 6), result["max_score"] - manual,
+            text + ("\n" + "; ".join(notes) if notes else ""))
+
+
 def gradescope_results(result: dict, *, hidden_visibility: str, seconds: float) -> dict:
     """Gradescope's ``results.json`` from a result: public cases ``visible``, hidden ones
-    ``hidden_visibility``; their output is the grader's (never a hidden input or code)."""
+    ``hidden_visibility``; their output is the grader's (never a hidden input or code).
+    Written questions get no automatic points (grade them as Gradescope's manually graded
+    questions); the output says so."""
     tests = []
     for t in result["tests"]:
         hidden = t["visibility"] != "visible"
@@ -118,26 +138,30 @@ def gradescope_results(result: dict, *, hidden_visibility: str, seconds: float) 
                       "output": t["output"],
                       "visibility": hidden_visibility if hidden else "visible"})
     x = result["extra_data"]
-    return {"score": result["score"], "execution_time": max(0, round(seconds)),
-            "output": result["output"], "output_format": "text",
+    score, _, output = _automatic_part(result)
+    return {"score": score, "execution_time": max(0, round(seconds)),
+            "output": output, "output_format": "text",
             "test_output_format": "text", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {k: x[k] for k in ("assignment", "student", "notes", "questions",
                                              "bundle_sha256", "submission_sha256") if k in x}
-            | {"max_score": result["max_score"]}}
+            | {"max_score": _automatic_part(result)[1],
+               "written": {q: e["max"] for q, e in (x.get("written") or {}).items()}}}
 
 
 def prairielearn_results(result: dict, *, hidden_visibility: str, seconds: float) -> dict:
     """PrairieLearn's ``results.json``: ``score`` = points / max in [0, 1], a test per case
     (hidden cases left out of the list when ``hidden_visibility`` is ``"hidden"``; they
-    still count)."""
-    total = float(result["max_score"])
-    score = min(1.0, max(0.0, result["score"] / total)) if total > 0 else 0.0
+    still count). Written questions are not in it (give them manual points in the
+    assessment); the message says so."""
+    auto, total, output = _automatic_part(result)
+    total = float(total)
+    score = min(1.0, max(0.0, auto / total)) if total > 0 else 0.0
     tests = [{"name": t["name"] + ("" if t["visibility"] == "visible" else " (hidden)"),
               "points": t["score"], "max_points": t["max_score"], "output": t["output"]}
              for t in result["tests"]
              if t["visibility"] == "visible" or hidden_visibility != "hidden"]
     return {"gradable": True, "score": round(score, 6),
-            "message": f"{result['output']} ({seconds:.0f} s)", "tests": tests}
+            "message": f"{output} ({seconds:.0f} s)", "tests": tests}
 
 
 def _failed(bundle_meta: dict | None, why: str) -> dict:

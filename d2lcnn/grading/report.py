@@ -32,13 +32,32 @@ def _csv_number(value) -> str:
     return f"{float(value) + 0.0:g}"  # + 0.0: never "-0"
 
 
+def _written_cell(e: dict) -> str:
+    """A written question's points as grades.csv and feedback.md show them."""
+    return "pending" if e["status"] == "pending" else _csv_number(e["points"])
+
+
+def _comment(text: str) -> str:
+    """An instructor's comment on one line of a markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def feedback_markdown(result: dict) -> str:
-    """The student's ``feedback.md``: scores per question, failed cases, notes."""
+    """The student's ``feedback.md``: scores per question (written questions: points and
+    the grader's comment, or "pending"), failed cases, notes."""
     x = result["extra_data"]
+    written = x.get("written") or {}
+    waiting = [q for q, e in written.items() if e["status"] == "pending"]
+    provisional = (f" (provisional: {', '.join(waiting)} still to be graded by hand)"
+                   if waiting else "")
     lines = [f"# {x['assignment']}: feedback for {x['student']}", "",
-             f"**Score: {result['score']:g} / {result['max_score']:g}**", "",
+             f"**Score: {result['score']:g} / {result['max_score']:g}**{provisional}", "",
              "| question | points |", "| --- | --- |"]
     lines += [f"| {q} | {s:g} / {m:g} |" for q, (s, m) in x["questions"].items()]
+    lines += [f"| {q} (written) | {_written_cell(e)} / {e['max']:g}"
+              + (f"; {_comment(e['comment'])}" if e["comment"] else "")
+              + (" (no answer)" if e["status"] == "no answer" else "") + " |"
+              for q, e in written.items()]
     lines += ["", "## Test cases", ""]
     for t in result["tests"]:
         mark = "passed" if t["score"] == t["max_score"] else "FAILED"
@@ -75,24 +94,34 @@ def reusable_result(folder: Path, submission_sha256: str | None,
     return None
 
 
-def gradebook(questions: list[str], graded: list[tuple[str, Path | str, dict]]
-              ) -> tuple[str, list[dict]]:
+def gradebook(questions: list[str], graded: list[tuple[str, Path | str, dict]],
+              written: list[str] = ()) -> tuple[str, list[dict]]:
     """``grades.csv``'s text and its rows as dicts, from ``(student, file, result)``.
 
-    Columns: student, file, one per question, total, max, notes. Text cells are escaped
-    against formula injection; scores are numbers formatted here.
+    Columns: student, file, one per question (``questions`` graded automatically, then the
+    ``written`` ones, in question order), total, max, then (only if there are written
+    questions) status, and notes. A written question's cell is its points or "pending"
+    (nothing entered yet); status is "final" or "provisional: q6 pending". Text cells are
+    escaped against formula injection; scores are numbers formatted here.
     """
-    header = ["student", "file", *questions, "total", "max", "notes"]
+    order = sorted([*questions, *written], key=lambda q: (int("0" + "".join(
+        c for c in q if c.isdigit())), q))
+    header = ["student", "file", *order, "total", "max", *(["status"] if written else []),
+              "notes"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")  # so a "\r" in a cell is quoted too
     w.writerow(header)
     rows = []
     for name, file, r in graded:
         x = r["extra_data"]
-        row = [_csv_text(name), _csv_text(file),
-               *(_csv_number(x["questions"][q][0]) for q in questions),
+        entered = x.get("written") or {}
+        cells = [_csv_number(x["questions"][q][0]) if q in x["questions"]
+                 else _written_cell(entered[q]) if q in entered else "" for q in order]
+        waiting = [q for q in written if q in entered and entered[q]["status"] == "pending"]
+        status = [f"provisional: {', '.join(waiting)} pending" if waiting else "final"]
+        row = [_csv_text(name), _csv_text(file), *cells,
                _csv_number(r["score"]), _csv_number(r["max_score"]),
-               _csv_text("; ".join(x["notes"]))]
+               *(status if written else []), _csv_text("; ".join(x["notes"]))]
         w.writerow(row)
         rows.append(dict(zip(header, row, strict=True)))
     return buf.getvalue(), rows

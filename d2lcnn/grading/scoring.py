@@ -26,6 +26,7 @@ from d2lcnn.grading.bundle import Bundle
 from d2lcnn.grading.cells import select_cells
 from d2lcnn.grading.sandbox import CaseRun
 from d2lcnn.grading.submissions import MAX_SUBMISSION_BYTES, Refused, read_submission
+from d2lcnn.grading.written import collect, entries, rescore
 
 __all__ = ["grade_notebook", "grade_file", "score_case", "empty_result", "forbidden_imports"]
 
@@ -108,12 +109,18 @@ def empty_result(bundle: Bundle, name: str, notes: list[str], **extra) -> dict:
               "max_score": c["points"], "output": "not graded",
               "visibility": "after_published" if c["hidden"] else "visible"}
              for c in bundle.meta["cases"]]
-    return {"score": 0.0, "max_score": sum(c["points"] for c in bundle.meta["cases"]),
-            "output": "; ".join(notes), "tests": tests,
-            "extra_data": {"student": name, "assignment": bundle.name,
-                           "bundle_sha256": bundle.sha256, "notes": notes,
-                           "questions": {q: [0.0, p] for q, p in
-                                         bundle.meta["questions"].items()}, **extra}}
+    written = bundle.meta.get("written") or {}
+    result = {"score": 0.0, "max_score": sum(c["points"] for c in bundle.meta["cases"])
+              + sum(w["points"] for w in written.values()),
+              "output": "; ".join(notes), "tests": tests,
+              "extra_data": {"student": name, "assignment": bundle.name,
+                             "bundle_sha256": bundle.sha256, "notes": notes,
+                             "questions": {q: [0.0, p] for q, p in
+                                           bundle.meta["questions"].items()}, **extra}}
+    if written:
+        result["extra_data"]["written"] = entries(written, None)
+        result["output"] = "; ".join(notes)
+    return result
 
 
 def grade_notebook(bundle: Bundle, nb, *, name: str, deny_read=(), notes=None) -> dict:
@@ -179,19 +186,24 @@ def grade_notebook(bundle: Bundle, nb, *, name: str, deny_read=(), notes=None) -
             elif got < q_max:
                 failed = sum(k != "passed" for k in kinds)
                 notes.append(f"{q}: {got:g}/{q_max:g} ({failed} of {len(kinds)} cases failed)")
+    written = bundle.meta.get("written") or {}
+    answers = collect(written, bundle.meta["template"], nb)
+    for q, a in answers.items():
+        notes += [f"{q}: {n}" for n in a["notes"]]
+        if a["status"] != "answered":
+            notes.append(f"{q}: no answer")
     notes += [e for e in cell_errors.values() if e not in " ".join(notes)]
     notes += [f"blocked: {v}" for v in violations]
-    score = round(sum(s for s, _ in q_scores.values()), 6)
-    total = sum(m for _, m in q_scores.values())
-    return {"score": score, "max_score": total,
-            "output": f"{score:g} / {total:g} points" + ("; " + "; ".join(notes) if notes
-                                                         else ""),
-            "tests": tests,
-            "extra_data": {"student": name, "assignment": bundle.name,
-                           "bundle_sha256": bundle.sha256, "notes": notes,
-                           "questions": q_scores,
-                           "timing": {"wall": time.perf_counter() - t0, "compute": compute,
-                                      "processes": processes}}}
+    total = sum(m for _, m in q_scores.values()) + sum(w["points"] for w in written.values())
+    result = {"score": 0.0, "max_score": total, "output": "", "tests": tests,
+              "extra_data": {"student": name, "assignment": bundle.name,
+                             "bundle_sha256": bundle.sha256, "notes": notes,
+                             "questions": q_scores,
+                             "timing": {"wall": time.perf_counter() - t0, "compute": compute,
+                                        "processes": processes}}}
+    if written:
+        result["extra_data"]["written"] = entries(written, answers)
+    return rescore(result)
 
 
 def grade_file(bundle: Bundle, path: Path, *, name: str, deny_read=(), root=None) -> dict:

@@ -134,6 +134,12 @@ class Checker:
             return
         public, cases = loaded
         metas = [m for m in public["cases"] if m["question"] == question]
+        written = public.get("written") or {}
+        if question in written:
+            print(f"{question}: a written answer, graded by hand ({written[question]:g} "
+                  "points): no automatic tests. Save the notebook with your answer in its "
+                  "cell before you submit.")
+            return
         if not metas:
             print(f"{question}: no public tests for this question")
             return

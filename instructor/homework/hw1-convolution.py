@@ -13,6 +13,19 @@
 # %% [markdown]
 # # Homework 1: Convolution in NumPy
 #
+# **Follows:** [chapter 1, Convolution](../../01-convolution.ipynb)
+# **Estimated time:** 3–4 hours (a first draft, not yet timed on students: the reference
+# solution is 68 lines of loops; we allow about 3 minutes a line for a first encounter, reading
+# included)
+#
+# **Learning goals.** After this assignment you can
+#
+# - compute the output size of a convolution or pooling layer and say when a geometry
+#   is impossible;
+# - write a convolution layer's forward and backward passes with stride and padding, and
+#   a max-pooling layer's, with loops;
+# - check any backward pass against a centred-difference numerical gradient.
+#
 # You will write the layers of chapter 01 yourself, with loops, forward **and** backward:
 #
 # | question | what you write | points |
@@ -42,7 +55,7 @@ grader = Checker("hw1-convolution", globals())
 check, submit = grader.check, grader.submit
 
 # %% [markdown]
-# ## q1. Output size
+# ## Question 1 (5 points, guided): Output size
 #
 # A convolution (or pooling window) of size $K$ with stride $S$ slides over an input of size
 # $N$ padded with $P$ zeros on each side. Its output size is
@@ -72,7 +85,7 @@ def conv_output_size(input_size, kernel_size, *, stride=1, padding=0):
 check("q1")
 
 # %% [markdown]
-# ## q2. Convolution, forward
+# ## Question 2 (8 points, guided): Convolution, forward
 #
 # `input` ($x$) has shape `(N, C, H, W)`, the filters `weight` ($w$) shape `(F, C, HH, WW)`,
 # the bias `bias` ($b$) shape `(F,)`: the names and layout of `torch.nn.functional.conv2d`
@@ -111,7 +124,7 @@ def conv2d_forward_naive(input, weight, bias, *, stride=1, padding=0):
 check("q2")
 
 # %% [markdown]
-# ## q3. Convolution, backward
+# ## Question 3 (9 points, standard): Convolution, backward
 #
 # Given `dout` $=\partial L/\partial out$ (shape of `out`) and your cache, return
 # `dx, dw, db` with the shapes of `x, w, b`. Each output element received contributions from
@@ -148,7 +161,7 @@ def conv2d_backward_naive(dout, cache):
 check("q3")
 
 # %% [markdown]
-# ## q4. Max pooling, forward and backward
+# ## Question 4 (8 points, standard): Max pooling, forward and backward
 #
 # `max_pool2d_forward_naive(input, kernel_size=2, stride=2)` takes the maximum of every
 # `kernel_size x kernel_size` window (no padding; floor like q1) and returns `out, cache`.
@@ -198,7 +211,7 @@ def max_pool2d_backward_naive(dout, cache):
 check("q4")
 
 # %% [markdown]
-# ## q5. Checking gradients numerically
+# ## Question 5 (6 points, guided): Checking gradients numerically
 #
 # A backward pass is only trusted once it agrees with a numerical gradient. Write
 # `numerical_gradient(f, x, h=1e-6)`: `f()` takes no arguments and returns a scalar computed

@@ -13,6 +13,22 @@
 # %% [markdown]
 # # Homework 2: Batch normalization and dropout in NumPy
 #
+# **Follows:** [chapter 5, Batch normalization and other normalization
+# layers](../../05-normalization.ipynb) and [chapter 6, Dropout, regularization and
+# ensembles](../../06-dropout-and-ensembles.ipynb)
+# **Estimated time:** 2–3 hours (a first draft, not yet timed on students: the reference
+# solution is 48 lines; we allow about 3 minutes a line for a first encounter, reading
+# included)
+#
+# **Learning goals.** After this assignment you can
+#
+# - write batch normalization's forward pass in training and evaluation mode, with
+#   running statistics, and avoid the batch-of-one trap;
+# - backpropagate through batch normalization and its spatial version for feature maps;
+# - compute exact inference statistics in one extra pass without catastrophic
+#   cancellation;
+# - write inverted dropout so that evaluation needs no rescaling.
+#
 # Chapters 05 and 06 use the package's normalization and dropout layers. Here you write them
 # yourself, forward **and** backward, in training and in evaluation mode:
 #
@@ -66,7 +82,7 @@ def numerical_gradient(f, x, h=1e-6):
 
 
 # %% [markdown]
-# ## q1. Batch normalization, forward
+# ## Question 1 (9 points, standard): Batch normalization, forward
 #
 # The arguments are those of `torch.nn.functional.batch_norm` (and `nd.batch_norm_forward`):
 # `input` ($x$) has shape `(N, D)`, `weight` is the scale $\gamma$ and `bias` the shift
@@ -119,7 +135,7 @@ def batch_norm_forward(input, running_mean, running_var, weight, bias, *, traini
 check("q1")
 
 # %% [markdown]
-# ## q2. Batch normalization, backward
+# ## Question 2 (8 points, guided): Batch normalization, backward
 #
 # For the training-mode forward pass, derive the gradients. $\beta$ and $\gamma$ are easy:
 # $\partial L/\partial\beta_d = \sum_n g_{nd}$ and
@@ -150,7 +166,7 @@ def batch_norm_backward(dout, cache):
 check("q2")
 
 # %% [markdown]
-# ## q3. Spatial batch normalization
+# ## Question 3 (5 points, standard): Spatial batch normalization
 #
 # For convolutional features `x` of shape `(N, C, H, W)`, each channel has ONE mean and
 # variance, shared by all $N \cdot H \cdot W$ positions (a channel detects the same thing
@@ -187,7 +203,7 @@ def spatial_batch_norm_backward(dout, cache):
 check("q3")
 
 # %% [markdown]
-# ## q4. Inference statistics from an extra pass
+# ## Question 4 (4 points, standard): Inference statistics from an extra pass
 #
 # Running averages are one way to get test-time statistics; another is one extra pass over
 # the training set with the trained weights, accumulating the exact per-feature mean and
@@ -217,7 +233,7 @@ def population_statistics(batches):
 check("q4")
 
 # %% [markdown]
-# ## q5. Inverted dropout
+# ## Question 5 (7 points, guided): Inverted dropout
 #
 # PyTorch's convention: `p` is the probability of DROPPING a unit (the lecture's vanilla
 # dropout used the keep probability; here keep $= 1 - p$). In training, keep each element

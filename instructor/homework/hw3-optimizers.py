@@ -13,6 +13,20 @@
 # %% [markdown]
 # # Homework 3: Optimizers, a schedule, and training a CNN
 #
+# **Follows:** [chapter 4, Optimizers, learning-rate schedules and hyperparameter
+# search](../../04-optimization.ipynb)
+# **Estimated time:** 3–5 hours (a first draft, not yet timed on students: the reference
+# solution is 58 lines, at about 3 minutes a line for a first encounter, plus an hour or two of
+# training runs for q5, each about a minute on a laptop's CPU)
+#
+# **Learning goals.** After this assignment you can
+#
+# - write SGD with momentum and Adam with bias correction as PyTorch defines them;
+# - schedule the learning rate with a linear warmup and a cosine decay;
+# - wrap an update rule in an optimizer object that updates a model in place;
+# - train a small CNN to a target accuracy on data it has never seen, within a time
+#   budget.
+#
 # Chapter 04 races the optimizers on a surface and on a CNN. Here you write the update rules
 # yourself and then use them to train a network in NumPy:
 #
@@ -53,7 +67,7 @@ check, submit = grader.check, grader.submit
 
 
 # %% [markdown]
-# ## q1. SGD with momentum
+# ## Question 1 (6 points, guided): SGD with momentum
 #
 # Plain SGD steps along the current gradient only, so on a long narrow valley it zig-zags
 # across and crawls along. Momentum keeps a velocity $v$, a running sum of past gradients,
@@ -78,7 +92,7 @@ def sgd_momentum_step(w, dw, v, *, lr, momentum=0.9):
 check("q1")
 
 # %% [markdown]
-# ## q2. Adam
+# ## Question 2 (8 points, guided): Adam
 #
 # Adam keeps running averages of the gradient ($m$, the momentum) and of its square ($v$, as
 # RMSProp) and divides one by the square root of the other. Both start at zero, so in the
@@ -110,7 +124,7 @@ def adam_step(w, dw, m, v, t, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 check("q2")
 
 # %% [markdown]
-# ## q3. A learning-rate schedule: warmup, then cosine
+# ## Question 3 (6 points, standard): A learning-rate schedule: warmup, then cosine
 #
 # Large learning rates at the very start, when the weights are random and Adam's statistics
 # are poor, can throw training off; a short linear warmup avoids that. After it, cosine decay
@@ -147,7 +161,7 @@ def warmup_cosine_lr(step, *, lr, warmup_steps, total_steps, min_lr=0.0):
 check("q3")
 
 # %% [markdown]
-# ## q4. An optimizer object
+# ## Question 4 (4 points, standard): An optimizer object
 #
 # A training loop needs the update rule wrapped around a model's parameters. The package's
 # NumPy models expose them as a dict of arrays, `model.parameters()` (name -> array), and
@@ -187,7 +201,7 @@ class Adam:
 check("q4")
 
 # %% [markdown]
-# ## q5. Train a CNN on digits that move
+# ## Question 5 (10 points, challenge): Train a CNN on digits that move
 #
 # Write `train_and_predict(x_train, y_train, x_test)`: build a small CNN from
 # `d2lcnn.numpy.nn` layers, train it on `(x_train, y_train)` with your `Adam` (and, if you

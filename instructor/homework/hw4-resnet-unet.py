@@ -13,6 +13,20 @@
 # %% [markdown]
 # # Homework 4: A residual block and a U-Net in PyTorch
 #
+# **Follows:** [chapter 7, Case studies: from LeNet-5 to ResNet](../../07-case-studies.ipynb)
+# and [chapter 8, Residual Networks in Depth, U-Nets and Hourglass
+# Networks](../../08-resnets-and-unet.ipynb)
+# **Estimated time:** 3–5 hours (a first draft, not yet timed on students: the reference
+# solution is 59 lines, at about 3 minutes a line for a first encounter, plus an hour or two of
+# training runs for q3, each a few minutes on a laptop's CPU)
+#
+# **Learning goals.** After this assignment you can
+#
+# - build a ResNet basic block with a projection shortcut, with exact shapes and
+#   parameter counts;
+# - build a two-level U-Net with skip connections from a written specification;
+# - train a segmentation network to a target IoU on images it has never seen.
+#
 # Chapters 07 and 08 use the package's ResNets and U-Net. Here you build their parts yourself
 # in PyTorch and train a small U-Net to find the disks among other shapes:
 #
@@ -47,7 +61,7 @@ check, submit = grader.check, grader.submit
 
 
 # %% [markdown]
-# ## q1. The residual block
+# ## Question 1 (8 points, standard): The residual block
 #
 # A basic ResNet block computes $y = \mathrm{ReLU}(F(x) + s(x))$ with the residual branch
 #
@@ -97,7 +111,7 @@ class ResidualBlock(nn.Module):
 check("q1")
 
 # %% [markdown]
-# ## q2. A small U-Net
+# ## Question 2 (8 points, standard): A small U-Net
 #
 # Build exactly this network (padded convolutions, so the output has the input's size; `b` is
 # the base width):
@@ -158,7 +172,7 @@ class SmallUNet(nn.Module):
 check("q2")
 
 # %% [markdown]
-# ## q3. Train it to find the disks
+# ## Question 3 (8 points, challenge): Train it to find the disks
 #
 # `synthetic_segmentation` draws gray images of disks, rectangles and triangles on textured
 # backgrounds, with a mask per pixel (0 background, then 1 disk, 2 rectangle, 3 triangle:
@@ -278,12 +292,22 @@ def _(ns, rng):
     return {"shape": list(y.shape), "params": _n_params(block)}
 
 
-@case("q2", "output shape for a 32x32 image, base 8", points=2,
+def _depends_on_input(net, shape, rng):
+    """The output shape of ``net`` in evaluation mode, and whether two random inputs give
+    different outputs: a network that returns a fixed array of the right shape earns
+    nothing."""
+    net.eval()
+    with torch.no_grad():
+        a = net(torch.as_tensor(rng.standard_normal(shape), dtype=torch.float32))
+        b = net(torch.as_tensor(rng.standard_normal(shape), dtype=torch.float32))
+    return {"shape": list(a.shape), "depends on the input": not bool(torch.equal(a, b))}
+
+
+@case("q2", "output shape for a 32x32 image, base 8, and it depends on the image", points=2,
       hint="concatenate [skip, upsampled] along dim=1 before each decoder DoubleConv")
 def _(ns, rng):
     torch.manual_seed(0)
-    net = ns.SmallUNet(1, 2, base=8)
-    return list(net(torch.zeros(2, 1, 32, 32)).shape)
+    return _depends_on_input(ns.SmallUNet(1, 2, base=8), (2, 1, 32, 32), rng)
 
 
 def _masks_overlap(min_iou):
@@ -372,12 +396,10 @@ def _(ns, rng):
     return [_n_params(ns.SmallUNet(1, 2, base=8)), _n_params(ns.SmallUNet(3, 5, base=4))]
 
 
-@case("q2", "rectangular input, 4 classes, base 4", points=2)
+@case("q2", "rectangular input, 4 classes, base 4, and it depends on the image", points=2)
 def _(ns, rng):
     torch.manual_seed(0)
-    net = ns.SmallUNet(1, 4, base=4).eval()
-    with torch.no_grad():
-        return list(net(torch.zeros(1, 1, 24, 40)).shape)
+    return _depends_on_input(ns.SmallUNet(1, 4, base=4), (1, 1, 24, 40), rng)
 
 
 @case("q3", "IoU of the disks on 300 held-out images", points=8, timeout=200,

@@ -46,7 +46,8 @@ import numpy as np
 import pytest
 
 from d2lcnn.grading.authoring import build_notebook, load_cases, parse
-from d2lcnn.grading.grade import Bundle, grade_batch
+from d2lcnn.grading.grade import Bundle, grade_batch, score_case, select_cells
+from d2lcnn.grading.sandbox import CaseRun
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "instructor" / "homework").glob("hw[0-9]*-*.py"))
@@ -159,6 +160,67 @@ def test_do_nothing_answers_score_zero_on_every_question(bundles, tmp_path, stem
         assert float(row["max"]) == summary["points"]
         # The stubs ran (nothing is "not attempted"), so the zeros are wrong answers.
         assert "not attempted" not in row["notes"], (kind, row["notes"])
+
+
+def _question_score(bundle: Bundle, nb, q: str) -> tuple[float, list[str]]:
+    """Question ``q`` of notebook ``nb`` run and scored alone (its cases only), as
+    ``grade_notebook`` scores it; ``(points, the cases that paid)``."""
+    cells, _, _ = select_cells(bundle.meta["template"], nb)
+    checkers = bundle.checkers()
+    with bundle.session() as server:
+        run = bundle.run(q, cells, {}, (), server)
+    got, paid = 0.0, []
+    for c in (c for c in bundle.meta["cases"] if c["question"] == q):
+        r = run.cases.get(c["key"]) or CaseRun(c["key"], "crash", error="no result")
+        made = bundle.inputs(c)
+        frac, _, _ = score_case(c, r, bundle.expected.get(c["key"]), checkers[c["key"]],
+                                made and made[1])
+        got += frac * c["points"]
+        if frac > 0:
+            paid.append(f"{c['name']} ({frac * c['points']:g})")
+    return got, paid
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in SOURCES])
+def test_a_stubbed_question_scores_zero_even_when_every_other_answer_is_right(bundles, stem):
+    """The solution notebook with ONE question's answer replaced by a stub: that question
+    earns nothing, whatever the correct answers around it do for its cases (a backward
+    case that runs the student's own correct forward pass, say)."""
+    _, out, _ = bundles(stem)
+    solution = nbformat.read(out / "autograder" / "solution.ipynb", as_version=4)
+    student = nbformat.read(out / "student" / f"{stem}.ipynb", as_version=4)
+    stubs = {c.id: c.source for c in student.cells if "answer" in c.metadata.get("tags", [])}
+    with Bundle.load(out / "autograder") as bundle:
+        for q in bundle.meta["questions"]:
+            for kind in STUBS:
+                nb = nbformat.from_dict(json.loads(json.dumps(solution)))
+                for cell in nb.cells:
+                    if cell.id == f"{q}-answer":
+                        cell.source = stub_answer(stubs[cell.id], kind)
+                got, paid = _question_score(bundle, nb, q)
+                assert got == 0, f"{stem} {q}: a {kind!r} stub earns {got:g}: {paid}"
+
+
+FIXED_UNET = '''
+class SmallUNet(nn.Module):
+    """A do-nothing answer: the right output shape, and nothing computed."""
+
+    def __init__(self, in_channels=1, num_classes=2, base=8):
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], self.num_classes, x.shape[2], x.shape[3])
+'''
+
+
+def test_hw4_a_unet_returning_a_fixed_array_of_the_right_shape_scores_zero(bundles):
+    _, out, _ = bundles("hw4-resnet-unet")
+    nb = nbformat.read(out / "autograder" / "solution.ipynb", as_version=4)
+    next(c for c in nb.cells if c.id == "q2-answer").source = FIXED_UNET
+    with Bundle.load(out / "autograder") as bundle:
+        got, paid = _question_score(bundle, nb, "q2")
+    assert got == 0, paid
 
 
 # --- truth comes from the grader -------------------------------------------------------
