@@ -15,17 +15,20 @@
 #
 # **Follows:** [chapter 4, Optimizers, learning-rate schedules and hyperparameter
 # search](../../04-optimization.ipynb)
-# **Estimated time:** 3–5 hours (a first draft, not yet timed on students: the reference
-# solution is 58 lines, at about 3 minutes a line for a first encounter, plus an hour or two of
-# training runs for q5, each about a minute on a laptop's CPU)
+# **Estimated time:** 5–7 hours (a first draft, not yet timed on students: the reference
+# solution is 102 lines, at about 3 minutes a line for a first encounter, plus an hour or two
+# of training runs for q5, each about a minute on a laptop's CPU, and about 30 minutes for
+# q8's plot and q9's written analysis)
 #
 # **Learning goals.** After this assignment you can
 #
-# - write SGD with momentum and Adam with bias correction as PyTorch defines them;
+# - write SGD with momentum, RMSProp, Adam with bias correction and AdamW (decoupled
+#   weight decay) as PyTorch defines them, and tell AdamW from Adam with an L2 penalty;
 # - schedule the learning rate with a linear warmup and a cosine decay;
-# - wrap an update rule in an optimizer object that updates a model in place;
-# - train a small CNN to a target accuracy on data it has never seen, within a time
-#   budget.
+# - wrap an update rule in an optimizer object and train a small CNN with it to a target
+#   accuracy on data it has never seen, within a time budget;
+# - run an experiment (initialization scale x learning rate, with and without BatchNorm),
+#   plot it, and explain what it shows.
 #
 # Chapter 04 races the optimizers on a surface and on a CNN. Here you write the update rules
 # yourself and then use them to train a network in NumPy:
@@ -37,6 +40,10 @@
 # | q3 | `warmup_cosine_lr`: linear warmup, then cosine decay | 6 |
 # | q4 | `Adam`: an optimizer object that updates a model's parameters in place | 4 |
 # | q5 | `train_and_predict`: train a small CNN on moving digits; graded on held-out ones | 10 |
+# | q6 | `rmsprop_step`: RMSProp | 4 |
+# | q7 | `adamw_step`: AdamW, Adam with decoupled weight decay | 6 |
+# | q8 | written: a figure, initialization scale x learning rate, with and without BatchNorm | 2 |
+# | q9 | written: what the figure shows | 4 |
 #
 # **Rules.** Use NumPy and the package's *layers* (`d2lcnn.numpy.nn`: `Conv2d`, `Linear`,
 # `ReLU`, `MaxPool2d`, `BatchNorm2d`, `Sequential`, ...). The things you implement here are
@@ -49,7 +56,9 @@
 # their arguments. Run `check("qN")` after each answer. The grade also uses hidden tests, and
 # q5 is graded by the accuracy of your predictions on digits that are not in your training
 # set (full marks from 85%, nothing below 60%), within a time limit of 90 s of CPU.
-# When you are done, save the notebook and run `submit()`.
+# Questions 8 and 9 are graded by hand: q8 is the figure your code cell draws (the grader
+# looks at the output you saved, so run the cell before saving), q9 the markdown cell under
+# its question. When you are done, save the notebook and run `submit()`.
 
 # %%
 import time
@@ -300,6 +309,239 @@ except NotImplementedError:
     print("finish q2-q5 first")
 
 # %% [markdown]
+# ## Question 6 (4 points, standard): RMSProp
+#
+# RMSProp keeps only the second of Adam's two averages: a running average $s$ of the squared
+# gradient, and divides the gradient by its square root, so that every weight takes steps of
+# about the same size whatever the scale of its gradient. In PyTorch's form (no momentum, not
+# centred, no bias correction):
+#
+# $$s \leftarrow \alpha\, s + (1 - \alpha)\, g^2, \qquad
+# w \leftarrow w - \text{lr}\, \frac{g}{\sqrt{s} + \epsilon}.$$
+#
+# Return NEW arrays `(w, s)`. There is no step counter: with $s$ starting at zero, the first
+# steps are large ($\sqrt{s} = \sqrt{1 - \alpha}\,|g|$, so the first step is $10\,\text{lr}$
+# with $\alpha = 0.99$), which is one reason why Adam added the bias correction.
+
+# %% tags=["answer", "q6"]
+def rmsprop_step(w, dw, s, *, lr=1e-2, alpha=0.99, eps=1e-8):
+    """One step: ``w, s = rmsprop_step(w, dw, s, lr=1e-2, alpha=0.99)``."""
+    ### BEGIN SOLUTION
+    s = alpha * s + (1 - alpha) * dw * dw
+    w = w - lr * dw / (np.sqrt(s) + eps)
+    ### END SOLUTION
+    return w, s
+
+
+# %% tags=["check", "q6"]
+check("q6")
+
+# %% [markdown]
+# ## Question 7 (6 points, standard): AdamW, weight decay decoupled from the gradient
+#
+# With plain SGD, weight decay (shrinking every weight a little at each step) and an L2
+# penalty $\frac{\lambda}{2}\|w\|^2$ in the loss are the same thing: the penalty adds
+# $\lambda w$ to the gradient. With Adam they are not. Added to the gradient, $\lambda w$ goes
+# into $m$ and is divided by $\sqrt{\hat v}$ like the rest, so a weight whose gradients are
+# large is hardly decayed at all, and one whose gradients are small is decayed a lot.
+# Loshchilov and Hutter's AdamW (2019) takes the decay out of the gradient: it shrinks the
+# weights directly, by the same factor for every weight, and runs Adam on the loss's gradient
+# alone. In PyTorch's form, with weight decay $\lambda$ and the step counter $t = 1, 2, \ldots$:
+#
+# $$w \leftarrow (1 - \text{lr}\,\lambda)\, w, \quad\text{then the Adam step of q2 with the
+# gradient } g \text{ (not } g + \lambda w\text{)}.$$
+#
+# Return NEW arrays `(w, m, v)`; $m$ and $v$ never see $\lambda$. (You may call your
+# `adam_step`.) The hidden tests include a step with a zero gradient, where AdamW's answer is
+# obvious and Adam with an L2 penalty's is not.
+
+# %% tags=["answer", "q7"]
+def adamw_step(w, dw, m, v, t, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+               weight_decay=1e-2):
+    """Step ``t`` (from 1): ``w, m, v = adamw_step(w, dw, m, v, t, lr=1e-3)``."""
+    ### BEGIN SOLUTION
+    w = w * (1 - lr * weight_decay)  # decoupled: the gradient does not see the decay
+    w, m, v = adam_step(w, dw, m, v, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    ### END SOLUTION
+    return w, m, v
+
+
+# %% tags=["check", "q7"]
+check("q7")
+
+# %% [markdown]
+# ## An experiment: initialization scale x learning rate, with and without BatchNorm
+#
+# Chapter 05 claims that BatchNorm makes training far less sensitive to the scale of the
+# initial weights and lets larger learning rates work. Measure it on a tiny problem (about a
+# second of CPU in all): 256 points in 16 dimensions, 4 classes, and a multilayer perceptron
+# of three hidden layers of 32 ReLU units, with or without `BatchNorm1d` after each hidden
+# `Linear`. The weights of the hidden layers are drawn from $\mathcal N(0,
+# (\text{scale} \cdot \sqrt{2 / \text{fan\_in}})^2)$: scale 1 is He's initialization, 0.1 and
+# 10 are a hundred times too little and too much variance. The next cell makes the data and
+# the networks (run it as it is).
+
+# %%
+def experiment_data(seed=0):
+    """256 points in 16 dimensions and their labels (4 classes, from a noisy teacher)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((256, 16)).astype(np.float32)
+    teacher = rng.standard_normal((16, 4))
+    y = np.argmax(np.tanh(x @ teacher) + 0.3 * rng.standard_normal((256, 4)), axis=1)
+    return x, y
+
+
+def make_mlp(scale, batchnorm, rng, *, n_in=16, width=32, depth=3, n_classes=4):
+    """A ReLU MLP whose hidden weights have std ``scale * sqrt(2 / fan_in)``; the last
+    layer has std ``sqrt(1 / fan_in)`` whatever the scale."""
+    layers, fan_in = [], n_in
+    for _ in range(depth):
+        hidden = nn.Linear(fan_in, width, rng=rng)
+        hidden.params["weight"][...] = rng.standard_normal((width, fan_in)) * (
+            scale * np.sqrt(2 / fan_in))
+        layers += [hidden, nn.BatchNorm1d(width), nn.ReLU()] if batchnorm else [hidden,
+                                                                                nn.ReLU()]
+        fan_in = width
+    last = nn.Linear(fan_in, n_classes, rng=rng)
+    last.params["weight"][...] = rng.standard_normal((n_classes, fan_in)) / np.sqrt(fan_in)
+    return nn.Sequential(*layers, last)
+
+
+# %% [markdown]
+# ## Question 8 (2 points, standard): the figure
+#
+# In the next cell, write `final_loss(scale, lr, batchnorm)`: build `make_mlp(scale,
+# batchnorm, np.random.default_rng(1))`, train it on `experiment_data()` with full-batch
+# gradient descent and your `sgd_momentum_step` (momentum 0.9) for 25 steps, and return the
+# mean of the last 5 training losses, or `np.inf` as soon as a loss is not finite (the run
+# diverged; `np.errstate(all="ignore")` silences NumPy's warnings on the way). Then run it
+# for every scale in `SCALES` and learning rate in `LRS`, with and without BatchNorm, and
+# draw ONE figure with two panels side by side, without and with BatchNorm: a heat map of
+# the final loss (rows: scales, columns: learning rates, both labelled with their values,
+# one colour scale for both panels, diverged runs shown as such) with the numbers written in
+# the cells. 40 runs, under a second in all. The figure is graded by hand (the saved
+# output of this cell): the two panels, labelled axes and a readable loss in every cell.
+
+# %% tags=["written", "q8"]
+SCALES = (0.1, 0.3, 1.0, 3.0, 10.0)
+LRS = (0.03, 0.1, 0.3, 1.0)
+
+
+def final_loss(scale, lr, batchnorm):
+    """Mean of the last 5 of 25 full-batch losses (np.inf if the run diverges)."""
+    ### BEGIN SOLUTION
+    x, y = experiment_data()
+    model = make_mlp(scale, batchnorm, np.random.default_rng(1))
+    params = model.parameters()
+    velocity = {k: np.zeros_like(p) for k, p in params.items()}
+    losses = []
+    with np.errstate(all="ignore"):
+        for _ in range(25):
+            logits = model.forward(x, training=True)
+            loss, cache = cross_entropy_forward(logits, y)
+            if not np.isfinite(loss):
+                return np.inf
+            losses.append(float(loss))
+            model.backward(cross_entropy_backward(np.ones((), logits.dtype), cache))
+            grads = model.gradients()
+            for k, p in params.items():
+                p[...], velocity[k] = sgd_momentum_step(p, grads[k], velocity[k], lr=lr,
+                                                        momentum=0.9)
+    return float(np.mean(losses[-5:]))
+    ### END SOLUTION
+
+
+def plot_experiment():
+    """Two heat maps of the final loss, without and with BatchNorm."""
+    ### BEGIN SOLUTION
+    import matplotlib.pyplot as plt
+
+    grids = {bn: np.array([[final_loss(s, lr, bn) for lr in LRS] for s in SCALES])
+             for bn in (False, True)}
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()])
+    vmax = float(finite.max())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for ax, (bn, grid) in zip(axes, grids.items(), strict=True):
+        shown = np.where(np.isfinite(grid), grid, vmax)  # diverged: the top colour, "inf"
+        im = ax.imshow(np.log10(shown), cmap="viridis", vmin=np.log10(finite.min()),
+                       vmax=np.log10(vmax))
+        for i in range(len(SCALES)):
+            for j in range(len(LRS)):
+                text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.2g}"
+                dark = shown[i, j] < np.sqrt(finite.min() * vmax)  # the lower half in log
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="w" if dark else "k")
+        ax.set(xticks=range(len(LRS)), xticklabels=[f"{lr:g}" for lr in LRS],
+               yticks=range(len(SCALES)), yticklabels=[f"{s:g}" for s in SCALES],
+               xlabel="learning rate (SGD, momentum 0.9)", ylabel="initialization scale",
+               title="with BatchNorm" if bn else "without BatchNorm")
+    fig.colorbar(im, ax=axes, label="log10 of the final training loss")
+    plt.show()
+    ### END SOLUTION
+
+
+try:
+    plot_experiment()
+except NotImplementedError:
+    print("finish q1 and q8 first")
+
+# %% [markdown] tags=["rubric", "q8"]
+# points: 2
+# - 1 point: two heat maps side by side (without / with BatchNorm) of the final loss over
+#   the 5 x 4 grid, rows and columns labelled with the scales and learning rates, one colour
+#   scale for both (or a log colour scale in each with the numbers written in).
+# - 1 point: every cell readable (its loss written in, diverged runs marked), and the values
+#   plausible: without BatchNorm only scale 1 at lr 0.1-0.3 gets far below $\ln 4$; with
+#   BatchNorm most cells end well below it.
+
+# %% [markdown]
+# ## Question 9 (4 points, standard): what the figure shows
+#
+# Using your figure, answer in five to ten sentences: (a) without BatchNorm, which
+# combinations train (a final loss well below $\ln 4 \approx 1.39$, the loss of a uniform
+# guess) and why the small scales stall and the large ones blow up; (b) with BatchNorm, how
+# much of the grid trains, and why the scale of the hidden weights no longer changes what the
+# network computes (what does BatchNorm do to $Wx$ when $W$ is multiplied by a constant $c$?);
+# (c) why, with BatchNorm, the best learning rate still moves with the scale, and in which
+# direction (hint: what happens to the gradient with respect to $W$ when $W$ is multiplied by
+# $c$, and so to the relative size of a step?).
+
+# %% [markdown] tags=["written", "q9"]
+# _Write your answer here._
+# ### BEGIN SOLUTION
+# (a) Without BatchNorm only a thin band trains: He's scale 1 with a learning rate of 0.1 to
+# 0.3 (losses 0.53 and 0.09); a few neighbours get to 0.8-1, and everything else stays at
+# about $\ln 4$ or diverges. At scale 0.1 or 0.3 each layer shrinks the signal (by about the
+# scale), so after three layers the outputs and the gradients of the first layers are tiny
+# and 25 steps do not move the loss; at scale 3 or 10 the activations grow by about the scale
+# per layer, the logits and the gradients are huge, the first steps throw the network into a
+# state it does not recover from (dead ReLUs, losses near $\ln 4$ or above) and the largest
+# learning rate diverges. (b) With BatchNorm most of the grid trains, the best cells down to
+# $10^{-2}$ to $10^{-3}$: BatchNorm subtracts the batch mean and divides by the batch std of
+# $Wx$, and $cWx$ has mean $c\mu$ and std $|c|\sigma$, so the normalized output (for $c > 0$)
+# is exactly the same: the forward pass does not depend on the scale of the hidden weights at
+# all, only the last layer's scale matters. (c) The gradient does: since the output is
+# unchanged by $W \to cW$, the gradient with respect to $cW$ is $1/c$ times the gradient with
+# respect to $W$, so a step of a given learning rate changes $W$ by a fraction $1/c^2$ as
+# large. The effective learning rate is about $\text{lr}/c^2$: large scales need larger
+# learning rates (scale 10 does best at lr 1, loss 0.3, and hardly moves at 0.03), small
+# scales smaller ones (scale 0.1 is best at lr 0.1, loss 0.017, and ten times worse at 1), so
+# the good region is a diagonal band of the grid.
+# ### END SOLUTION
+
+# %% [markdown] tags=["rubric", "q9"]
+# points: 4
+# - 1 point: (a) only a narrow band (scale about 1, a moderate learning rate) trains without
+#   BatchNorm; small scales stall because the signal and the gradients shrink layer by layer,
+#   large scales blow up (huge logits, divergence at large learning rates).
+# - 1 point: (b) with BatchNorm most of the grid trains, read off the figure.
+# - 1 point: (b) the reason: BatchNorm of $cWx$ equals BatchNorm of $Wx$ for $c > 0$ (mean and
+#   std both scale by $c$), so the hidden weights' scale does not change the forward pass.
+# - 1 point: (c) the gradient scales as $1/c$, the relative step as $1/c^2$: an effective
+#   learning rate $\text{lr}/c^2$, so larger scales need larger learning rates (a diagonal).
+#   Half a point for the direction without the reason.
+
+# %% [markdown]
 # ## Submit
 #
 # Save the notebook (Ctrl+S), then run the next cell. It copies the saved notebook into
@@ -349,6 +591,30 @@ def _(ns, rng):
     for _ in range(2):
         opt.step({"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)})
     return {"w": params["w"], "b": params["b"]}
+
+
+@case("q6", "two steps with the defaults", points=1,
+      hint="s = alpha * s + (1 - alpha) * dw**2, then w - lr * dw / (sqrt(s) + eps)")
+def _(ns, rng):
+    w, s = rng.standard_normal((2, 3)), np.zeros((2, 3))
+    out = []
+    for _ in range(2):
+        w, s = ns.rmsprop_step(w, rng.standard_normal((2, 3)), s)
+        out.append([w, s])
+    return out
+
+
+@case("q7", "two steps with weight_decay 0.1", points=1,
+      hint="shrink w by (1 - lr * weight_decay) first, then the Adam step with dw alone; "
+           "weight_decay * w is NOT added to the gradient")
+def _(ns, rng):
+    w, m, v = rng.standard_normal(5), np.zeros(5), np.zeros(5)
+    out = []
+    for t in (1, 2):
+        w, m, v = ns.adamw_step(w, rng.standard_normal(5), m, v, t, lr=1e-2,
+                                weight_decay=0.1)
+        out.append([w, m, v])
+    return out
 
 
 def _pattern_task(rng, n_train=200, n_test=100, size=28, jitter=3):
@@ -405,6 +671,10 @@ def _(ns, rng):
 
 
 # %% tags=["tests", "hidden"]
+# Plausible wrong answers, and what they score (tests/grading/test_new_homework.py):
+# q6: RMSProp's average without its (1 - alpha), s = alpha * s + dw**2: 0 of 4.
+# q7: Adam with an L2 penalty, the decay added to the gradient (adam_step(w, dw +
+#     weight_decay * w, ...)) instead of decoupled: 0 of 6.
 @case("q1", "momentum 0 is plain SGD; arguments are not modified", points=2)
 def _(ns, rng):
     w, dw, v = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)
@@ -469,6 +739,54 @@ def _(ns, rng):
         opt.lr = lr
         opt.step({"a": params["a"] * 2, "b": params["b"] - 1})
     return {"a": params["a"], "b": params["b"]}
+
+
+@case("q6", "the first step from s = 0 has no bias correction", points=1)
+def _(ns, rng):
+    g = rng.standard_normal(6) * 10
+    w1, s1 = ns.rmsprop_step(np.zeros(6), g, np.zeros(6), lr=0.1, alpha=0.9)
+    return {"step": w1, "s": s1}
+
+
+@case("q6", "100 steps on an ill-conditioned quadratic, custom alpha and eps", points=2,
+      checker=checks.close(rtol=1e-6, atol=1e-9))
+def _(ns, rng):
+    a = rng.random(4) * 50 + 0.1  # f(w) = sum(a * w**2) / 2
+    w, s = rng.standard_normal(4), np.zeros(4)
+    for _ in range(100):
+        w, s = ns.rmsprop_step(w, a * w, s, lr=0.01, alpha=0.9, eps=1e-4)
+    return [w, s]
+
+
+@case("q7", "a zero gradient: the weights only decay, m and v stay zero", points=2,
+      hint="AdamW shrinks w by (1 - lr * weight_decay) per step whatever the gradient; "
+           "with the decay in the gradient, Adam would step by about lr instead")
+def _(ns, rng):
+    w, m, v = rng.standard_normal(6), np.zeros(6), np.zeros(6)
+    for t in range(1, 6):
+        w, m, v = ns.adamw_step(w, np.zeros(6), m, v, t, lr=0.1, weight_decay=0.5)
+    return {"w": w, "m": m, "v": v}
+
+
+@case("q7", "m and v average the gradient only, not the decay", points=1)
+def _(ns, rng):
+    w, m, v = rng.standard_normal(4) * 3, np.zeros(4), np.zeros(4)
+    for t in range(1, 4):
+        w, m, v = ns.adamw_step(w, rng.standard_normal(4), m, v, t, lr=0.01,
+                                weight_decay=1.0)
+    return {"m": m, "v": v}
+
+
+@case("q7", "100 steps on a quadratic, custom betas, eps and weight decay", points=2,
+      checker=checks.close(rtol=1e-6, atol=1e-9))
+def _(ns, rng):
+    a = rng.random(4) * 10 + 0.1
+    c = rng.standard_normal(4)  # f(w) = sum(a * (w - c)**2) / 2: decay pulls w toward 0
+    w, m, v = rng.standard_normal(4), np.zeros(4), np.zeros(4)
+    for t in range(1, 101):
+        w, m, v = ns.adamw_step(w, a * (w - c), m, v, t, lr=0.05, beta1=0.8, beta2=0.99,
+                                eps=1e-6, weight_decay=0.3)
+    return [w, m, v]
 
 
 @case("q5", "accuracy on moving digits made by the grader", points=10, timeout=150,

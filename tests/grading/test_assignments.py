@@ -163,5 +163,6 @@ def test_answer_calling_a_forbidden_reference_loses_only_that_question(
     row = _grade_one(out, _solution_with(out, cell_id, old, new), tmp_path, "cheat")
     question, points = question
     assert float(row[question]) == 0
-    assert float(row["total"]) == float(row["max"]) - points  # every other question: full
+    # every other automatic question: full marks (written questions stay pending, out of total)
+    assert float(row["total"]) == summary["solution_score"] - points
     assert blocked in row["notes"]

@@ -294,7 +294,8 @@ def test_q5_sandbox_cannot_reach_the_digits_and_nearest_neighbour_scores_zero(bu
                                                  "digits = load_digits()"))
     (row, result), = _grade(out, {"nn": nb}, tmp_path).values()
     assert float(row["q5"]) == 0
-    assert float(row["total"]) == summary["points"] - 10  # q1-q4 untouched: full marks
+    # q1-q4 and q6-q7 untouched: full marks (written questions stay pending, out of total)
+    assert float(row["total"]) == summary["solution_score"] - 10
     (q5,) = [t for t in result["tests"] if t["name"].startswith("q5: accuracy")]
     assert q5["output"] == "failed: wrong result"  # ran, reached nothing, was wrong
     assert "d2lcnn.data" in row["notes"]
@@ -446,7 +447,7 @@ def test_q3_regenerating_the_held_out_images_earns_nothing(bundles, tmp_path):
     next(c for c in nb.cells if c.id == "q3-answer").source = _OLD_SEED
     (row, _), = _grade(out, {"seed": nb}, tmp_path).values()
     assert float(row["q3"]) == 0
-    assert float(row["total"]) == summary["points"] - 8
+    assert float(row["total"]) == summary["solution_score"] - 8
 
 
 # --- hw4 q3: only a trained network finds the disks ------------------------------------

@@ -1,4 +1,5 @@
-"""Homework 5-7: a plausible wrong answer to each auto-graded question scores below full marks.
+"""Homework 2-8, the questions added for issue 17: a plausible wrong answer to each
+auto-graded question scores below full marks.
 
 Each wrong answer is the solution notebook (``autograder/solution.ipynb`` of the session's
 build of the assignment) with ONE function changed the way a student might get it wrong.
@@ -23,6 +24,36 @@ from d2lcnn.grading.grade import grade_batch
 # (label, cell id, text in the solution cell, its replacement, question, expected score):
 # the expected score is what the wrong answer earns on that question (below full marks).
 WRONG = {
+    "hw2-batchnorm-dropout": [
+        ("BatchNorm dx without the variance path", "q2-answer",
+         "    dx = gamma * inv_std / n * (n * dout - dbeta - x_hat * dgamma)\n",
+         "    dx = gamma * inv_std / n * (n * dout - dbeta)\n", "q2", 0),
+        ("LayerNorm dgamma and dbeta summed over axis 0 only", "q5-answer",
+         "    lead = tuple(range(dout.ndim - len(shape)))  # the axes gamma and beta are shared"
+         " over\n",
+         "    lead = 0\n", "q5", 4),
+        ("GroupNorm backward without the scale", "q6-answer",
+         "    g = (dout * weight.reshape(1, C, 1, 1)).reshape(N * num_groups, -1)  # dL/dx_hat\n",
+         "    g = dout.reshape(N * num_groups, -1)  # dL/dx_hat\n", "q6", 0),
+    ],
+    "hw3-optimizers": [
+        ("RMSProp's average without its (1 - alpha)", "q6-answer",
+         "    s = alpha * s + (1 - alpha) * dw * dw\n",
+         "    s = alpha * s + dw * dw\n", "q6", 0),
+        ("Adam with an L2 penalty instead of decoupled weight decay", "q7-answer",
+         "    w = w * (1 - lr * weight_decay)  # decoupled: the gradient does not see the decay\n"
+         "    w, m, v = adam_step(w, dw, m, v, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps)\n",
+         "    w, m, v = adam_step(w, dw + weight_decay * w, m, v, t, lr=lr, beta1=beta1,\n"
+         "                        beta2=beta2, eps=eps)\n", "q7", 0),
+    ],
+    "hw4-resnet-unet": [
+        # The images shuffled once and the labels not: every label belongs to another image,
+        # so the network learns nothing (chance, 10%, far below the 60% floor on any secret).
+        ("images shuffled without their labels", "q4-answer",
+         "    x = torch.as_tensor(x_train, dtype=torch.float32)\n",
+         "    x = torch.as_tensor(x_train, dtype=torch.float32)\n"
+         "    x = x[torch.randperm(len(x))]\n", "q4", 0),
+    ],
     "hw5-activations-init": [
         ("tanh from exponentials", "q1-answer",
          "        return np.tanh(x)\n",
@@ -77,7 +108,8 @@ WRONG = {
 
 # Questions whose answers call an earlier one lose points with it: (assignment, question)
 # -> the later questions a wrong answer to it may also cost.
-USED_BY = {("hw6-dropout-ensembles", "q1"): {"q2", "q3"},
+USED_BY = {("hw2-batchnorm-dropout", "q2"): {"q4"},
+           ("hw6-dropout-ensembles", "q1"): {"q2", "q3"},
            ("hw7-hyperparameter-search", "q1"): {"q2", "q4"},
            ("hw7-hyperparameter-search", "q2"): {"q4"},
            ("hw7-hyperparameter-search", "q3"): {"q4"}}
