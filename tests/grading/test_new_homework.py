@@ -1,4 +1,4 @@
-"""Homework 2-8, the questions added for issue 17: a plausible wrong answer to each
+"""Homework 2-7, the questions added for issue 17: a plausible wrong answer to each
 auto-graded question scores below full marks.
 
 Each wrong answer is the solution notebook (``autograder/solution.ipynb`` of the session's
