@@ -544,10 +544,12 @@ def test_the_torch_assignment_gets_the_cpu_build_and_its_sandbox_runs_torch(buil
     data = _submission("untouched", out / "autograder", out / "student")
     gs = _gradescope({"root": root}, {"my-answers.ipynb": data})
     _validate(gs, GRADESCOPE)
-    questions = json.loads((out / "autograder" / "bundle.json").read_text())["questions"]
+    bundle = json.loads((out / "autograder" / "bundle.json").read_text())
     notes = gs["extra_data"]["notes"]
     assert gs["score"] == _local_score(out / "autograder", data, tmp_path / "local") == 0
-    assert notes == [f"{q}: not attempted" for q in questions], notes  # no cell failed
+    # No cell failed: each automatic question is not attempted, each written one unanswered.
+    assert notes == ([f"{q}: not attempted" for q in bundle["questions"]]
+                     + [f"{q}: no answer" for q in bundle.get("written", {})]), notes
 
 
 def test_a_root_grader_that_cannot_drop_privileges_refuses_to_run_the_submission(monkeypatch):
