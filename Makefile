@@ -4,7 +4,7 @@
 #   make book    set up, execute every chapter in place, render the HTML book to build/html
 #   make test    set up, lint, run the package tests and validate every notebook with nbval
 #   make lab     open JupyterLab on the notebooks
-#   make bench   time the NumPy layers against torch, training, grading (ratios, one run)
+#   make bench   time the NumPy layers against torch, training, data parallelism, grading (ratios)
 #   make homework  build every assignment: student notebooks + private autograder bundles
 #   make mutate  mutation testing of the numerical core and the grader (sampled, ~30 min)
 #   make ddp-demo  LeNet-5 on the digits in 2 CPU processes (torchrun, loopback) and in 1
