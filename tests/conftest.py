@@ -28,3 +28,17 @@ def device(request):
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
     return torch.device(request.param)
+
+
+@pytest.fixture
+def one_thread_and_closed_figures():
+    """Torch on one thread for the test (tiny models: on a shared machine more threads only
+    wait), then every matplotlib figure closed."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    plt.close("all")

@@ -37,15 +37,7 @@ from d2lcnn.diagnostics import (  # noqa: E402
 from d2lcnn.torch.models import LeNet5  # noqa: E402
 from d2lcnn.train import History, fit  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _close_figures_and_one_thread():
-    # One thread: the models are tiny, and on a shared machine more threads only wait.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("one_thread_and_closed_figures")
 
 
 @pytest.fixture(scope="module")

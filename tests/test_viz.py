@@ -24,14 +24,7 @@ from d2lcnn.viz import (  # noqa: E402
     show_filters,
 )
 
-
-@pytest.fixture(autouse=True)
-def _close_figures_and_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("one_thread_and_closed_figures")
 
 
 def small_net(seed=0, in_channels=3, dtype=torch.float32):
